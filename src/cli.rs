@@ -1,1 +1,126 @@
-pub fn main() -> i32 { 0 }
+//! The command line: parses arguments and hands each subcommand to the library.
+
+use crate::exit::{self, Outcome};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vmharness",
+    version,
+    about = "End-to-end tests of Btrfs-to-S3 backup tools inside disposable QEMU VMs",
+    after_help = "Exit codes: 0 all checks passed, 1 the tool under test failed a check, \
+                  2 the harness or its infrastructure failed."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check the programs, acceleration, disk and memory a run needs, and say how to fix what is missing.
+    Doctor,
+    /// Build, list and prune guest images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Boot a VM for debugging, run commands in it, and stop it.
+    #[command(subcommand)]
+    Vm(VmCommand),
+    /// Remove what killed runs left behind (QEMU processes, disks, sockets).
+    Gc,
+    /// Measure boot-to-SSH-ready time over several boots.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Internal: the supervisor process that owns one VM (started by `vm up`).
+    #[command(name = "__supervise", hide = true)]
+    Supervise {
+        #[arg(long)]
+        run_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Build the image for a recipe (instant when it is already cached).
+    ///
+    /// Example: vmharness image build debian-13
+    Build {
+        /// Recipe name in images/ or path to a recipe file.
+        #[arg(default_value = crate::image::DEFAULT_RECIPE)]
+        recipe: String,
+    },
+    /// List cached images.
+    List,
+    /// Remove cached images not built from the current recipes (all with --all).
+    Prune {
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Options shared by everything that boots a VM.
+#[derive(Args, Debug, Clone)]
+pub struct BootArgs {
+    /// Profile file (default: config/test.toml).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Force the accelerator instead of detecting it.
+    #[arg(long)]
+    pub accel: Option<crate::accel::Accel>,
+    /// Boot this kernel instead of the image's (needs --initrd).
+    #[arg(long, requires = "initrd")]
+    pub kernel: Option<PathBuf>,
+    /// Initrd for --kernel.
+    #[arg(long, requires = "kernel")]
+    pub initrd: Option<PathBuf>,
+    /// Keep the run's disks when the VM stops.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VmCommand {
+    /// Boot a VM with a fresh fixture disk; returns once SSH answers.
+    ///
+    /// Example: vmharness vm up && vmharness vm ssh -- uname -r && vmharness vm down
+    Up(BootArgs),
+    /// Run a command in a running VM (the latest one unless --run names another).
+    Ssh {
+        #[arg(long)]
+        run: Option<String>,
+        /// Seconds before the command is killed.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Stop a running VM and remove its disks.
+    Down {
+        #[arg(long)]
+        run: Option<String>,
+    },
+    /// List running VMs.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Boot several times and print boot-to-SSH seconds per phase (median and spread).
+    Boot {
+        #[command(flatten)]
+        boot: BootArgs,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+}
+
+pub fn main() -> i32 {
+    crate::logging::init();
+    let cli = Cli::parse();
+    let outcome = crate::commands::dispatch(cli.command);
+    exit::report(outcome)
+}
+
+/// For the `Outcome` type's users.
+pub type Result = std::result::Result<Outcome, anyhow::Error>;

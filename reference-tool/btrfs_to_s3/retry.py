@@ -1,0 +1,97 @@
+"""Retries with exponential backoff for throttling, 5xx and transport errors.
+
+boto3's own retry mode handles most of these; this outer layer adds
+attempts once its quota is spent and covers work boto3 cannot retry, like
+re-reading a streamed GetObject body. Errors are classified by shape (the
+`response` dict, class names) so this module needs no botocore import.
+"""
+
+import random
+import time
+
+from . import logs
+
+log = logs.get("s3")
+
+RETRYABLE_CODES = frozenset({
+    "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
+    "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable",
+    "RequestThrottled", "TooManyRequests", "BadDigest", "IncompleteBody",
+})
+TRANSIENT_EXCEPTIONS = frozenset({
+    # botocore transport errors
+    "HTTPClientError", "EndpointConnectionError", "ConnectionClosedError",
+    "ReadTimeoutError", "ConnectTimeoutError", "ResponseStreamingError",
+    "IncompleteReadError", "ProxyConnectionError", "ConnectionError",
+    # urllib3 / http.client errors that escape from a streamed body
+    "ProtocolError", "IncompleteRead", "RemoteDisconnected",
+    # builtins
+    "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError",
+    "TimeoutError",
+})
+
+
+def error_code(exc):
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return (response.get("Error") or {}).get("Code")
+    return None
+
+
+def http_status(exc):
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return None
+
+
+def is_not_found(exc):
+    return error_code(exc) in ("404", "NoSuchKey", "NotFound") or http_status(exc) == 404
+
+
+def class_names(exc):
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def is_retryable(exc):
+    code = error_code(exc)
+    if code is not None or http_status(exc) is not None:
+        status = http_status(exc) or 0
+        return code in RETRYABLE_CODES or status >= 500 or status == 429
+    return bool(class_names(exc) & TRANSIENT_EXCEPTIONS)
+
+
+def is_missing_credentials(exc):
+    return bool(class_names(exc) & {"NoCredentialsError", "PartialCredentialsError"})
+
+
+def describe(exc):
+    code = error_code(exc)
+    return f"{code}: {exc}" if code else f"{type(exc).__name__}: {exc}"
+
+
+class Retrier:
+    def __init__(self, attempts=4, base_delay=1.0, max_delay=20.0, sleep=time.sleep, rng=random.random):
+        self.attempts = max(1, attempts)
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.sleep = sleep
+        self.rng = rng
+
+    def delay(self, attempt):
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return ceiling * (0.5 + 0.5 * self.rng())
+
+    def call(self, what, fn, *args, **kwargs):
+        attempt = 1
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                if attempt >= self.attempts or not is_retryable(exc):
+                    raise
+                pause = self.delay(attempt)
+                logs.event(log, "s3_retry", level=30, op=what, attempt=attempt,
+                           delay_seconds=f"{pause:.2f}", error=describe(exc))
+                self.sleep(pause)
+                attempt += 1

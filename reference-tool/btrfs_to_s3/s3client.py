@@ -1,0 +1,52 @@
+"""Build the boto3 S3 client: region, retries, timeouts, credentials check.
+
+boto3 is imported here and only here, lazily, so everything else runs (and
+is tested) without it. The endpoint comes from AWS_ENDPOINT_URL_S3, which
+boto3 >= 1.28 reads itself.
+"""
+
+from . import defects, logs
+from .errors import CredentialsMissing, ToolError
+from .retry import Retrier
+
+log = logs.get("s3")
+
+CONNECT_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 30
+BOTO_MAX_ATTEMPTS = 3
+OUTER_ATTEMPTS = 4
+
+
+def make_retrier():
+    if defects.enabled("no-retry"):
+        return Retrier(attempts=1)
+    return Retrier(attempts=OUTER_ATTEMPTS)
+
+
+def client_config_kwargs():
+    """Keyword arguments for botocore's Config (kept pure for tests)."""
+    kwargs = {
+        "retries": {"mode": "standard", "max_attempts": BOTO_MAX_ATTEMPTS},
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "read_timeout": READ_TIMEOUT_SECONDS,
+        "tcp_keepalive": True,
+    }
+    if defects.enabled("no-retry"):
+        kwargs["retries"] = {"mode": "standard", "max_attempts": 1}
+    if defects.enabled("no-timeout"):
+        kwargs.update(connect_timeout=None, read_timeout=None, tcp_keepalive=False)
+    return kwargs
+
+
+def make_client(region):
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError as exc:
+        raise ToolError(f"boto3 is not installed: {exc}") from None
+    session = boto3.session.Session()
+    if session.get_credentials() is None and not defects.enabled("success-without-credentials"):
+        raise CredentialsMissing(
+            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    return session.client("s3", region_name=region, config=Config(**client_config_kwargs()))

@@ -1,0 +1,2 @@
+use crate::exit::Outcome;
+pub fn run() -> anyhow::Result<Outcome> { anyhow::bail!("todo") }

@@ -1,0 +1,63 @@
+//! `vmharness image build|list|prune`.
+
+use crate::cli::ImageCommand;
+use crate::exit::Outcome;
+use crate::image::{cache, recipe};
+use crate::paths;
+use anyhow::Result;
+
+pub fn run(cmd: ImageCommand) -> Result<Outcome> {
+    match cmd {
+        ImageCommand::Build { recipe } => {
+            let entry = crate::image::ensure(&recipe)?;
+            println!(
+                "{} {} kernel {} ({} packages) at {}",
+                entry.meta.name,
+                entry.meta.key,
+                entry.meta.kernel_release,
+                entry.meta.packages,
+                entry.dir.display()
+            );
+            Ok(Outcome::Passed)
+        }
+        ImageCommand::List => {
+            let entries = cache::list(&paths::images_dir())?;
+            if entries.is_empty() {
+                println!("no images in {}", paths::images_dir().display());
+            }
+            for e in entries {
+                println!(
+                    "{:<12} {}  kernel {:<24} {:>6} MiB  built {}",
+                    e.meta.name,
+                    e.meta.key,
+                    e.meta.kernel_release,
+                    e.disk_usage() / (1 << 20),
+                    e.meta.built_at
+                );
+            }
+            Ok(Outcome::Passed)
+        }
+        ImageCommand::Prune { all } => {
+            let keep = if all { Vec::new() } else { current_keys()? };
+            let pruned = cache::prune(&paths::images_dir(), &keep)?;
+            for p in pruned.entries.iter().chain(&pruned.partial) {
+                println!("removed {}", p.display());
+            }
+            println!(
+                "{} image(s) and {} partial build(s) removed",
+                pruned.entries.len(),
+                pruned.partial.len()
+            );
+            Ok(Outcome::Passed)
+        }
+    }
+}
+
+/// Keys of the recipes in the project's images/ directory as they are now.
+fn current_keys() -> Result<Vec<String>> {
+    let dir = paths::project_dir().join("images");
+    recipe::available(&dir)
+        .iter()
+        .map(|name| Ok(recipe::load(&recipe::locate(&dir, name)?)?.key))
+        .collect()
+}

@@ -1,0 +1,21 @@
+//! One module per subcommand; each returns an `Outcome` or an error.
+
+mod bench;
+mod doctor;
+pub(crate) mod gc;
+mod image;
+mod vm;
+
+use crate::cli::Command;
+use crate::exit::Outcome;
+
+pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
+    match cmd {
+        Command::Doctor => doctor::run(),
+        Command::Image(c) => image::run(c),
+        Command::Vm(c) => vm::run(c),
+        Command::Gc => gc::run(),
+        Command::Bench(c) => bench::run(c),
+        Command::Supervise { run_dir } => vm::supervise(&run_dir),
+    }
+}

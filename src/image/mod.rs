@@ -1,0 +1,17 @@
+//! Guest images: recipes, building, the cache.
+
+pub mod build;
+pub mod cache;
+pub mod recipe;
+
+use anyhow::Result;
+
+/// Load the recipe named (or the default) and make sure its image is built.
+pub fn ensure(recipe: &str) -> Result<cache::Entry> {
+    let path = recipe::locate(&crate::paths::project_dir().join("images"), recipe)?;
+    let resolved = recipe::load(&path)?;
+    build::build(&resolved, &crate::paths::images_dir())
+}
+
+/// The recipe every profile uses unless it says otherwise.
+pub const DEFAULT_RECIPE: &str = "debian-13";

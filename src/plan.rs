@@ -1,0 +1,87 @@
+//! From a validated profile and command-line overrides to the immutable
+//! plan of one VM.
+
+use crate::accel::Accel;
+use crate::profile::Profile;
+use crate::vm::VmConfig;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the command line may override (serialisable: `vm up` hands it to
+/// its supervisor).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BootOverrides {
+    pub profile: Option<PathBuf>,
+    pub accel: Option<Accel>,
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub keep: bool,
+}
+
+/// Everything needed to boot one VM and give it its fixture disk.
+#[derive(Debug, Clone)]
+pub struct BootPlan {
+    pub vm: VmConfig,
+    pub accel_reason: String,
+    pub fixture_size_mib: u64,
+    pub fixture_serial: String,
+    pub image_name: String,
+    pub kernel_release: String,
+}
+
+/// Load the profile the overrides name (or the default).
+pub fn load_profile(o: &BootOverrides) -> Result<Profile> {
+    let path = o.profile.clone().unwrap_or_else(crate::profile::default_path);
+    crate::profile::load(&path)
+}
+
+/// Build the plan; builds the image first when it is not cached.
+pub fn plan_boot(profile: &Profile, o: &BootOverrides, run_dir: &Path, run_id: &str) -> Result<BootPlan> {
+    let image = crate::image::ensure(&profile.vm.image)?;
+    let (kernel, initrd, kernel_release) = match (&o.kernel, &o.initrd) {
+        (Some(k), Some(i)) => {
+            for p in [k, i] {
+                if !p.is_file() {
+                    bail!("--kernel/--initrd: {} is not a file", p.display());
+                }
+            }
+            (absolute(k)?, absolute(i)?, format!("custom ({})", k.display()))
+        }
+        (None, None) => (image.kernel(), image.initrd(), image.meta.kernel_release.clone()),
+        _ => bail!("--kernel and --initrd go together"),
+    };
+    let (accel, accel_reason) = profile.accel(o.accel);
+    let factor = accel.timeout_factor();
+    Ok(BootPlan {
+        vm: VmConfig {
+            run_dir: absolute(run_dir)?,
+            run_id: run_id.to_string(),
+            base_image: image.base(),
+            kernel,
+            initrd,
+            accel,
+            memory_mib: profile.vm.memory_mib,
+            cpus: profile.vm.cpus,
+            boot_timeout: Duration::from_secs(profile.vm.boot_timeout_secs * u64::from(factor)),
+            command_timeout: Duration::from_secs(profile.vm.command_timeout_secs),
+            keep_disks: o.keep,
+            guestfwd: Vec::new(),
+            extra_append: String::new(),
+        },
+        accel_reason,
+        fixture_size_mib: profile.btrfs.disk_size_mib,
+        fixture_serial: profile.btrfs.disk_serial.clone(),
+        image_name: format!("{} {}", image.meta.name, image.meta.key),
+        kernel_release,
+    })
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
+}

@@ -1,0 +1,131 @@
+//! External programs: where they are, which package provides them, and
+//! running them with errors that say what was being done.
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// An external program the harness uses and the Debian package that has it.
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    pub name: &'static str,
+    pub package: &'static str,
+    pub why: &'static str,
+}
+
+pub const QEMU: Program = Program {
+    name: "qemu-system-x86_64",
+    package: "qemu-system-x86",
+    why: "runs the guest VM",
+};
+pub const QEMU_IMG: Program = Program {
+    name: "qemu-img",
+    package: "qemu-utils",
+    why: "creates overlays and fixture disks",
+};
+pub const MMDEBSTRAP: Program = Program {
+    name: "mmdebstrap",
+    package: "mmdebstrap",
+    why: "builds the guest image from Debian packages",
+};
+pub const MKFS_EXT4: Program = Program {
+    name: "mkfs.ext4",
+    package: "e2fsprogs",
+    why: "turns the guest root tree into a disk image",
+};
+pub const TAR: Program = Program {
+    name: "tar",
+    package: "tar",
+    why: "unpacks the guest root tree",
+};
+pub const UNSHARE: Program = Program {
+    name: "unshare",
+    package: "util-linux",
+    why: "builds images without root (user namespaces)",
+};
+pub const NEWUIDMAP: Program = Program {
+    name: "newuidmap",
+    package: "uidmap",
+    why: "maps subordinate ids for rootless image builds",
+};
+
+/// Every program `doctor` checks, with whether a run needs it (image
+/// building needs more than booting a cached image).
+pub const ALL: &[(Program, bool)] = &[
+    (QEMU, true),
+    (QEMU_IMG, true),
+    (MMDEBSTRAP, false),
+    (MKFS_EXT4, false),
+    (TAR, false),
+    (UNSHARE, false),
+    (NEWUIDMAP, false),
+];
+
+/// Find a program on PATH, also looking in the sbin directories that a
+/// normal user's PATH may lack.
+pub fn find(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Find a program or explain how to install it.
+pub fn require(p: Program) -> Result<PathBuf> {
+    find(p.name).with_context(|| {
+        format!(
+            "`{}` is not installed ({}): run `sudo apt-get install {}`",
+            p.name, p.why, p.package
+        )
+    })
+}
+
+/// Run a command to completion; a non-zero exit is an error that shows what
+/// was being done and the end of stderr.
+pub fn run_checked(cmd: &mut Command, what: &str) -> Result<Output> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("{what}: could not start {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        bail!(
+            "{what}: {:?} failed ({}): {}",
+            cmd.get_program(),
+            out.status,
+            tail(&String::from_utf8_lossy(&out.stderr), 20)
+        );
+    }
+    Ok(out)
+}
+
+/// The last `n` lines of a text.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The first line a program prints for `--version`.
+pub fn version_of(path: &std::path::Path) -> Option<String> {
+    let out = Command::new(path).arg("--version").stdin(Stdio::null()).output().ok()?;
+    let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
+    String::from_utf8_lossy(&text).lines().next().map(|s| s.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_program_names_package() {
+        let p = Program { name: "surely-not-installed-xyz", package: "pkg-xyz", why: "tests" };
+        let err = require(p).unwrap_err().to_string();
+        assert!(err.contains("apt-get install pkg-xyz"), "{err}");
+    }
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        assert_eq!(tail("a\nb\nc", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+    }
+}

@@ -1,0 +1,92 @@
+//! The files of one run directory, and which of them are disposable (removed
+//! at teardown unless kept, and by `gc` after a killed run).
+
+use std::path::{Path, PathBuf};
+
+pub const OVERLAY: &str = "overlay.qcow2";
+pub const SEED: &str = "seed.img";
+pub const FIXTURE: &str = "fixture.qcow2";
+pub const QMP: &str = "qmp.sock";
+pub const USER_KEY: &str = "id_ed25519";
+pub const QEMU_PID: &str = "qemu.pid";
+pub const OWNER_PID: &str = "owner.pid";
+pub const CONTROL: &str = "control.sock";
+pub const VM_STATE: &str = "vm.json";
+pub const CONSOLE: &str = "console.log";
+pub const QEMU_ARGV: &str = "qemu.argv";
+pub const QEMU_STDERR: &str = "qemu.stderr";
+
+/// Disks, sockets, secrets and liveness files. Logs are artifacts and stay.
+pub const DISPOSABLE: &[&str] = &[OVERLAY, SEED, FIXTURE, QMP, USER_KEY, QEMU_PID, OWNER_PID, CONTROL, VM_STATE];
+
+/// Disk images, which `--keep` preserves.
+pub const DISKS: &[&str] = &[OVERLAY, SEED, FIXTURE];
+
+/// Remove the disposable files of a run; disks too unless `keep_disks`.
+pub fn remove_disposable(run_dir: &Path, keep_disks: bool) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for name in DISPOSABLE {
+        if keep_disks && DISKS.contains(name) {
+            continue;
+        }
+        let p = run_dir.join(name);
+        if std::fs::remove_file(&p).is_ok() {
+            removed.push(p);
+        }
+    }
+    removed
+}
+
+/// Disposable files still present.
+pub fn leftovers(run_dir: &Path) -> Vec<PathBuf> {
+    DISPOSABLE.iter().map(|n| run_dir.join(n)).filter(|p| p.exists()).collect()
+}
+
+/// Read a pid file.
+pub fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Whether a process is alive (and not a zombie).
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state follows the parenthesised command name.
+            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            !matches!(state, Some("Z") | Some("X") | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// A new run id: sortable time plus a random suffix.
+pub fn new_run_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    format!("{}-{}", now.format(&fmt).unwrap_or_default(), crate::util::random_hex(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_preserves_disks_only() {
+        let d = tempfile::tempdir().unwrap();
+        for n in DISPOSABLE.iter().chain([&CONSOLE]) {
+            std::fs::write(d.path().join(n), "x").unwrap();
+        }
+        remove_disposable(d.path(), true);
+        let left = leftovers(d.path());
+        assert_eq!(left.len(), DISKS.len());
+        remove_disposable(d.path(), false);
+        assert!(leftovers(d.path()).is_empty());
+        assert!(d.path().join(CONSOLE).exists(), "logs stay");
+    }
+
+    #[test]
+    fn liveness() {
+        assert!(pid_alive(std::process::id() as i32));
+        assert!(!pid_alive(i32::MAX));
+    }
+}

@@ -1,0 +1,485 @@
+//! One disposable VM: overlay on the cached base, per-run seed and keys,
+//! QEMU in its own process group that dies with us, readiness that fails
+//! fast, fixture disk hot-plug, teardown that leaves nothing behind.
+
+use super::console::ConsoleWatch;
+use super::error::{PhaseContext, VmError};
+use super::files;
+use super::keys::KeyPair;
+use super::qemu_args::{kernel_append, qemu_args, QemuSpec};
+use super::qmp::Qmp;
+use super::seed;
+use crate::accel::Accel;
+use crate::programs::{self, run_checked};
+use crate::ssh::{banner_ready, CommandLog, Ssh, SshTarget};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The immutable description of one VM (built from a validated profile).
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    pub run_dir: PathBuf,
+    pub run_id: String,
+    pub base_image: PathBuf,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub accel: Accel,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    /// Boot to SSH, already scaled for the accelerator.
+    pub boot_timeout: Duration,
+    /// Any single guest command not given its own timeout.
+    pub command_timeout: Duration,
+    pub keep_disks: bool,
+    pub guestfwd: Vec<String>,
+    pub extra_append: String,
+}
+
+/// Seconds from QEMU's start to each boot milestone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BootTimeline {
+    pub qmp_ready: Option<f64>,
+    pub first_console_output: Option<f64>,
+    pub userspace: Option<f64>,
+    pub cloud_init: Option<f64>,
+    pub ssh_banner: Option<f64>,
+    pub ssh_ready: Option<f64>,
+}
+
+/// What a client needs to reach a running VM (written to `vm.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VmState {
+    pub run_id: String,
+    pub ssh_port: u16,
+    pub user: String,
+    pub key_path: PathBuf,
+    pub host_key_hex: String,
+    pub qemu_pid: u32,
+    pub owner_pid: u32,
+    pub accel: Accel,
+    pub fixture_serial: Option<String>,
+    pub timeline: BootTimeline,
+}
+
+impl VmState {
+    pub fn target(&self) -> anyhow::Result<SshTarget> {
+        Ok(SshTarget {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ssh_port)),
+            user: self.user.clone(),
+            key_path: self.key_path.clone(),
+            host_key: hex::decode(&self.host_key_hex).context("vm.json: bad host key")?,
+        })
+    }
+    pub fn read(run_dir: &Path) -> anyhow::Result<VmState> {
+        let p = run_dir.join(files::VM_STATE);
+        let text = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        serde_json::from_slice(&text).with_context(|| format!("parsing {}", p.display()))
+    }
+    pub fn write(&self, run_dir: &Path) -> anyhow::Result<()> {
+        let p = run_dir.join(files::VM_STATE);
+        let tmp = run_dir.join(".vm.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
+        std::fs::rename(&tmp, &p).with_context(|| format!("writing {}", p.display()))
+    }
+}
+
+pub struct Vm {
+    cfg: VmConfig,
+    child: Option<Child>,
+    qmp: Qmp,
+    ssh: Ssh,
+    console: ConsoleWatch,
+    state: VmState,
+    log: CommandLog,
+}
+
+/// A free TCP port on 127.0.0.1 (QEMU binds it right after; a collision is retried).
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+fn secs(since: Instant, at: Option<Instant>) -> Option<f64> {
+    at.map(|t| t.saturating_duration_since(since).as_secs_f64())
+}
+
+impl Vm {
+    /// Boot and return once SSH answers with the expected host key.
+    pub fn boot(cfg: VmConfig) -> Result<Vm, VmError> {
+        crate::signals::install();
+        std::fs::create_dir_all(&cfg.run_dir).phase("preparing the run directory")?;
+        std::fs::write(cfg.run_dir.join(files::OWNER_PID), std::process::id().to_string())
+            .phase("preparing the run directory")?;
+        let qemu = programs::require(programs::QEMU).phase("preparing the run directory")?;
+        let qemu_img = programs::require(programs::QEMU_IMG).phase("preparing the run directory")?;
+
+        let overlay = cfg.run_dir.join(files::OVERLAY);
+        run_checked(
+            Command::new(&qemu_img)
+                .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+                .arg(&cfg.base_image)
+                .arg(&overlay),
+            "creating the run's overlay on the base image",
+        )
+        .phase("creating disks")?;
+
+        let host_key = KeyPair::generate("vmharness-host").phase("generating keys")?;
+        let user_key = KeyPair::generate(&format!("vmharness-{}", cfg.run_id)).phase("generating keys")?;
+        let key_path = cfg.run_dir.join(files::USER_KEY);
+        user_key.write_private(&key_path).phase("generating keys")?;
+        let seed_path = cfg.run_dir.join(files::SEED);
+        seed::write_seed(
+            &seed_path,
+            &seed::user_data(&host_key, &user_key),
+            &seed::meta_data(&format!("vmh-{}", cfg.run_id)),
+        )
+        .phase("writing the cloud-init seed")?;
+
+        let console_path = cfg.run_dir.join(files::CONSOLE);
+        let qmp_path = cfg.run_dir.join(files::QMP);
+        let mut last_err = String::new();
+        for attempt in 1..=5 {
+            let port = free_port().phase("choosing an SSH port")?;
+            let spec = QemuSpec {
+                name: format!("vmh-{}", cfg.run_id),
+                accel: cfg.accel,
+                memory_mib: cfg.memory_mib,
+                cpus: cfg.cpus,
+                kernel: cfg.kernel.clone(),
+                initrd: cfg.initrd.clone(),
+                append: kernel_append(&cfg.extra_append),
+                overlay: overlay.clone(),
+                seed: seed_path.clone(),
+                ssh_port: port,
+                qmp_socket: qmp_path.clone(),
+                console_log: console_path.clone(),
+                guestfwd: cfg.guestfwd.clone(),
+            };
+            let args = qemu_args(&spec);
+            let argv_text: String = std::iter::once(qemu.as_os_str())
+                .chain(args.iter().map(|a| a.as_os_str()))
+                .map(|a| crate::ssh::shell_quote(&a.to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            std::fs::write(cfg.run_dir.join(files::QEMU_ARGV), argv_text + "\n").phase("starting QEMU")?;
+            let _ = std::fs::remove_file(&qmp_path);
+            let _ = std::fs::remove_file(&console_path);
+            let stderr = std::fs::File::create(cfg.run_dir.join(files::QEMU_STDERR)).phase("starting QEMU")?;
+            let started = Instant::now();
+            let child = spawn_owned(Command::new(&qemu).args(&args).stderr(stderr)).phase("starting QEMU")?;
+            std::fs::write(cfg.run_dir.join(files::QEMU_PID), child.id().to_string()).phase("starting QEMU")?;
+            match Self::await_ready(&cfg, child, started, port, &qmp_path, &console_path, &host_key, &key_path) {
+                Ok(vm) => return Ok(vm),
+                Err(VmError::QemuExited { stderr_tail, .. })
+                    if stderr_tail.contains("host forwarding") && attempt < 5 =>
+                {
+                    last_err = stderr_tail;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(VmError::Other {
+            phase: "starting QEMU",
+            source: anyhow::anyhow!("no free SSH port after 5 attempts: {last_err}"),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn await_ready(
+        cfg: &VmConfig,
+        mut child: Child,
+        started: Instant,
+        port: u16,
+        qmp_path: &Path,
+        console_path: &Path,
+        host_key: &KeyPair,
+        key_path: &Path,
+    ) -> Result<Vm, VmError> {
+        let mut console = ConsoleWatch::new(console_path);
+        let stderr_path = cfg.run_dir.join(files::QEMU_STDERR);
+        let mut timeline = BootTimeline::default();
+        let deadline = started + cfg.boot_timeout;
+        let mut phase = "starting QEMU";
+        let mut last_error = String::from("nothing tried yet");
+        let mut qmp: Option<Qmp> = None;
+        let target = SshTarget {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            user: "root".into(),
+            key_path: key_path.to_path_buf(),
+            host_key: host_key.public_blob.clone(),
+        };
+        let log = CommandLog::open(&cfg.run_dir).phase("opening ssh.jsonl")?;
+        let kill = |child: &mut Child| {
+            kill_group(child.id());
+            let _ = child.wait();
+        };
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                console.poll();
+                let stderr_tail = programs::tail(&std::fs::read_to_string(&stderr_path).unwrap_or_default(), 20);
+                return Err(VmError::QemuExited {
+                    phase,
+                    status: status.to_string(),
+                    waited: started.elapsed(),
+                    stderr_tail,
+                    console_tail: console.tail(),
+                });
+            }
+            if let Some(fault) = console.poll() {
+                kill(&mut child);
+                return Err(VmError::GuestFault {
+                    phase,
+                    waited: started.elapsed(),
+                    kind: fault.kind,
+                    line: fault.line,
+                    console_tail: console.tail(),
+                });
+            }
+            if crate::signals::interrupted() {
+                kill(&mut child);
+                return Err(VmError::Interrupted { phase });
+            }
+            if Instant::now() > deadline {
+                kill(&mut child);
+                return Err(VmError::Timeout {
+                    phase,
+                    waited: started.elapsed(),
+                    last_error,
+                    console_tail: console.tail(),
+                });
+            }
+            if qmp.is_none() {
+                match Qmp::connect(qmp_path, Duration::from_millis(200)) {
+                    Ok(q) => {
+                        timeline.qmp_ready = Some(started.elapsed().as_secs_f64());
+                        qmp = Some(q);
+                        phase = "booting the guest (waiting for the SSH banner)";
+                    }
+                    Err(e) => last_error = format!("{e:#}"),
+                }
+                continue;
+            }
+            match banner_ready(target.addr, Duration::from_secs(1)) {
+                Err(e) => {
+                    last_error = e;
+                    std::thread::sleep(Duration::from_millis(250));
+                    continue;
+                }
+                Ok(()) => {
+                    timeline.ssh_banner.get_or_insert(started.elapsed().as_secs_f64());
+                    phase = "logging in over SSH";
+                }
+            }
+            match Ssh::connect(&target, Duration::from_secs(15), Some(log.clone())) {
+                Ok(mut ssh) => {
+                    // The first command proves the session works end to end.
+                    if let Err(e) = ssh.run("ready", "true", Duration::from_secs(30)) {
+                        last_error = format!("{e:#}");
+                        continue;
+                    }
+                    timeline.ssh_ready = Some(started.elapsed().as_secs_f64());
+                    let m = console.milestones;
+                    timeline.first_console_output = secs(started, m.first_output);
+                    timeline.userspace = secs(started, m.userspace);
+                    timeline.cloud_init = secs(started, m.cloud_init);
+                    let state = VmState {
+                        run_id: cfg.run_id.clone(),
+                        ssh_port: port,
+                        user: target.user.clone(),
+                        key_path: key_path.to_path_buf(),
+                        host_key_hex: hex::encode(&host_key.public_blob),
+                        qemu_pid: child.id(),
+                        owner_pid: std::process::id(),
+                        accel: cfg.accel,
+                        fixture_serial: None,
+                        timeline,
+                    };
+                    let qmp = qmp.take().ok_or_else(|| VmError::Other {
+                        phase,
+                        source: anyhow::anyhow!("QMP connection lost"),
+                    })?;
+                    return Ok(Vm {
+                        cfg: cfg.clone(),
+                        child: Some(child),
+                        qmp,
+                        ssh,
+                        console,
+                        state,
+                        log,
+                    });
+                }
+                Err(e) => {
+                    last_error = format!("{e:#}");
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            }
+        }
+    }
+
+    pub fn state(&self) -> &VmState {
+        &self.state
+    }
+    pub fn config(&self) -> &VmConfig {
+        &self.cfg
+    }
+    pub fn ssh(&mut self) -> &mut Ssh {
+        &mut self.ssh
+    }
+    pub fn qmp(&mut self) -> &mut Qmp {
+        &mut self.qmp
+    }
+    pub fn command_log(&self) -> &CommandLog {
+        &self.log
+    }
+
+    /// Fail fast if the guest died or the console shows a fault.
+    pub fn check_alive(&mut self, phase: &'static str) -> Result<(), VmError> {
+        if let Some(child) = self.child.as_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.console.poll();
+                return Err(VmError::QemuExited {
+                    phase,
+                    status: status.to_string(),
+                    waited: Duration::ZERO,
+                    stderr_tail: programs::tail(
+                        &std::fs::read_to_string(self.cfg.run_dir.join(files::QEMU_STDERR)).unwrap_or_default(),
+                        20,
+                    ),
+                    console_tail: self.console.tail(),
+                });
+            }
+        }
+        if let Some(f) = self.console.poll() {
+            return Err(VmError::GuestFault {
+                phase,
+                waited: Duration::ZERO,
+                kind: f.kind,
+                line: f.line,
+                console_tail: self.console.tail(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Create a fresh qcow2 fixture disk, hot-plug it with `serial`, and wait
+    /// until the guest shows `/dev/disk/by-id/virtio-<serial>`. Returns that path.
+    pub fn attach_fixture(&mut self, size_mib: u64, serial: &str) -> Result<String, VmError> {
+        const PHASE: &str = "attaching the fixture disk";
+        let path = self.cfg.run_dir.join(files::FIXTURE);
+        let qemu_img = programs::require(programs::QEMU_IMG).phase(PHASE)?;
+        run_checked(
+            Command::new(qemu_img)
+                .args(["create", "-q", "-f", "qcow2"])
+                .arg(&path)
+                .arg(format!("{size_mib}M")),
+            "creating the fixture disk",
+        )
+        .phase(PHASE)?;
+        self.qmp.hotplug_disk("fixture", &path, serial).phase(PHASE)?;
+        let dev = format!("/dev/disk/by-id/virtio-{serial}");
+        let wait = self.cfg.accel.timeout_factor() * 10;
+        let cmd = format!(
+            "i=0; while [ ! -e {dev} ]; do i=$((i+1)); [ $i -gt {} ] && exit 1; udevadm settle -t 1 2>/dev/null || sleep 0.1; done; readlink -f {dev}",
+            wait * 10
+        );
+        self.ssh
+            .run("fixture-wait", &cmd, Duration::from_secs(u64::from(wait) + 30))
+            .with_context(|| format!("waiting for {dev} in the guest"))
+            .phase(PHASE)?;
+        self.check_alive(PHASE)?;
+        self.state.fixture_serial = Some(serial.to_string());
+        Ok(dev)
+    }
+
+    /// Stop the VM: a clean poweroff when disks are kept (so the guest's
+    /// writes reach them), else an immediate quit. Then remove the run's
+    /// disposable files.
+    pub fn shutdown(mut self) -> Result<(), VmError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), VmError> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        if self.cfg.keep_disks {
+            let _ = self.ssh.exec(&crate::ssh::Exec {
+                command: "sync; systemctl poweroff --no-block",
+                label: "poweroff",
+                timeout: Duration::from_secs(10),
+                echo: false,
+            });
+            let deadline = Instant::now() + Duration::from_secs(30) * self.cfg.accel.timeout_factor();
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        } else if let Err(e) = self.qmp.quit() {
+            tracing::debug!("QMP quit: {e:#}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    kill_group(child.id());
+                    if let Err(e) = child.wait() {
+                        result = Err(e).phase("stopping QEMU");
+                    }
+                    break;
+                }
+            }
+        }
+        files::remove_disposable(&self.cfg.run_dir, self.cfg.keep_disks);
+        result
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+/// Spawn a child in its own process group that receives SIGKILL when this
+/// thread's process dies (so QEMU never outlives the harness).
+pub fn spawn_owned(cmd: &mut Command) -> anyhow::Result<Child> {
+    let parent = std::process::id() as i32;
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {:?}", cmd.get_program()))
+}
+
+/// SIGKILL a whole process group.
+pub fn kill_group(pgid: u32) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}

@@ -1,0 +1,13 @@
+//! The VM: QEMU command line, seed, keys, QMP, console, lifecycle.
+
+pub mod console;
+pub mod error;
+pub mod files;
+pub mod keys;
+pub mod machine;
+pub mod qemu_args;
+pub mod qmp;
+pub mod seed;
+
+pub use error::VmError;
+pub use machine::{BootTimeline, Vm, VmConfig, VmState};

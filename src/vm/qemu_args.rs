@@ -1,0 +1,178 @@
+//! The QEMU command line, built by a pure function from a plain description.
+
+use crate::accel::Accel;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Everything that shapes the QEMU command line of one VM.
+#[derive(Debug, Clone)]
+pub struct QemuSpec {
+    pub name: String,
+    pub accel: Accel,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub append: String,
+    pub overlay: PathBuf,
+    pub seed: PathBuf,
+    pub ssh_port: u16,
+    pub qmp_socket: PathBuf,
+    pub console_log: PathBuf,
+    /// `guestfwd` rules (`tcp:ADDR:PORT-cmd:...`), the only way out of the
+    /// restricted user network.
+    pub guestfwd: Vec<String>,
+}
+
+/// The kernel command line for a guest booted from our images.
+pub fn kernel_append(extra: &str) -> String {
+    let base = "root=/dev/vda rw rootfstype=ext4 console=ttyS0,115200 loglevel=4 \
+                panic=-1 fsck.mode=skip ci.ds=NoCloud systemd.show_status=1 \
+                systemd.log_color=0 net.ifnames=1";
+    if extra.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base} {extra}")
+    }
+}
+
+/// The argv after the program name.
+pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::new();
+    let mut push = |x: &str| a.push(x.into());
+    push("-name");
+    push(&format!("{},process={}", s.name, s.name));
+    push("-nodefaults");
+    push("-no-user-config");
+    push("-no-reboot");
+    push("-display");
+    push("none");
+    push("-machine");
+    push("pc");
+    push("-accel");
+    push(match s.accel {
+        Accel::Kvm => "kvm",
+        Accel::Tcg => "tcg,thread=multi",
+    });
+    if s.accel == Accel::Kvm {
+        push("-cpu");
+        push("host");
+    }
+    push("-m");
+    push(&s.memory_mib.to_string());
+    push("-smp");
+    push(&s.cpus.to_string());
+    push("-kernel");
+    push(&s.kernel.to_string_lossy());
+    push("-initrd");
+    push(&s.initrd.to_string_lossy());
+    push("-append");
+    push(&s.append);
+    // NIC first, at a pinned address, so its name never changes (ens3).
+    let mut netdev = format!(
+        "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{}-:22",
+        s.ssh_port
+    );
+    for fwd in &s.guestfwd {
+        netdev.push_str(",guestfwd=");
+        netdev.push_str(fwd);
+    }
+    push("-netdev");
+    push(&netdev);
+    push("-device");
+    push("virtio-net-pci,netdev=net0,addr=0x3");
+    // Root disk before the seed so that it is /dev/vda.
+    push("-blockdev");
+    push(&format!(
+        "driver=qcow2,node-name=root,discard=unmap,file.driver=file,file.filename={}",
+        s.overlay.to_string_lossy()
+    ));
+    push("-device");
+    push("virtio-blk-pci,drive=root,addr=0x4");
+    push("-blockdev");
+    push(&format!(
+        "driver=raw,node-name=seed,read-only=on,file.driver=file,file.filename={}",
+        s.seed.to_string_lossy()
+    ));
+    push("-device");
+    push("virtio-blk-pci,drive=seed,addr=0x5");
+    push("-device");
+    push("virtio-rng-pci,addr=0x6");
+    push("-qmp");
+    push(&format!("unix:{},server=on,wait=off", s.qmp_socket.to_string_lossy()));
+    push("-serial");
+    push(&format!("file:{}", s.console_log.to_string_lossy()));
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(accel: Accel) -> QemuSpec {
+        QemuSpec {
+            name: "vmh-test".into(),
+            accel,
+            memory_mib: 1024,
+            cpus: 2,
+            kernel: "/c/vmlinuz".into(),
+            initrd: "/c/initrd.img".into(),
+            append: kernel_append(""),
+            overlay: "/r/overlay.qcow2".into(),
+            seed: "/r/seed.img".into(),
+            ssh_port: 40022,
+            qmp_socket: "/r/qmp.sock".into(),
+            console_log: "/r/console.log".into(),
+            guestfwd: vec![],
+        }
+    }
+
+    fn strings(v: Vec<OsString>) -> Vec<String> {
+        v.into_iter().map(|s| s.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn golden_tcg() {
+        let got = strings(qemu_args(&spec(Accel::Tcg)));
+        let want = [
+            "-name", "vmh-test,process=vmh-test", "-nodefaults", "-no-user-config", "-no-reboot",
+            "-display", "none", "-machine", "pc", "-accel", "tcg,thread=multi", "-m", "1024",
+            "-smp", "2", "-kernel", "/c/vmlinuz", "-initrd", "/c/initrd.img", "-append",
+            "root=/dev/vda rw rootfstype=ext4 console=ttyS0,115200 loglevel=4 panic=-1 \
+             fsck.mode=skip ci.ds=NoCloud systemd.show_status=1 systemd.log_color=0 net.ifnames=1",
+            "-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22",
+            "-device", "virtio-net-pci,netdev=net0,addr=0x3",
+            "-blockdev", "driver=qcow2,node-name=root,discard=unmap,file.driver=file,file.filename=/r/overlay.qcow2",
+            "-device", "virtio-blk-pci,drive=root,addr=0x4",
+            "-blockdev", "driver=raw,node-name=seed,read-only=on,file.driver=file,file.filename=/r/seed.img",
+            "-device", "virtio-blk-pci,drive=seed,addr=0x5",
+            "-device", "virtio-rng-pci,addr=0x6",
+            "-qmp", "unix:/r/qmp.sock,server=on,wait=off",
+            "-serial", "file:/r/console.log",
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn kvm_differs_only_in_accel_and_cpu() {
+        let tcg = strings(qemu_args(&spec(Accel::Tcg)));
+        let kvm = strings(qemu_args(&spec(Accel::Kvm)));
+        let i = kvm.iter().position(|a| a == "-accel").unwrap();
+        assert_eq!(&kvm[i..i + 4], ["-accel", "kvm", "-cpu", "host"]);
+        let mut kvm_wo = kvm.clone();
+        kvm_wo.drain(i + 1..i + 4);
+        let mut tcg_wo = tcg.clone();
+        tcg_wo.remove(i + 1);
+        assert_eq!(kvm_wo, tcg_wo);
+    }
+
+    #[test]
+    fn guestfwd_rules_join_the_restricted_netdev() {
+        let mut s = spec(Accel::Tcg);
+        s.guestfwd = vec!["tcp:10.0.2.100:80-cmd:relay 1".into()];
+        let a = strings(qemu_args(&s));
+        assert!(a.contains(
+            &"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22,guestfwd=tcp:10.0.2.100:80-cmd:relay 1".to_string()
+        ));
+    }
+}
