@@ -78,7 +78,7 @@ class Backup:
                     logs.event(log, "backup_skipped", level=logging.WARNING, subvolume=name,
                                reason="no_credentials")
                     continue
-                if not isinstance(exc, ToolError) and not retry.is_missing_credentials(exc):
+                if not isinstance(exc, ToolError) and not retry.is_s3_error(exc):
                     traceback.print_exc()
                 logs.event(log, "backup_failed", level=logging.ERROR, subvolume=name,
                            error=retry.describe(exc) if not isinstance(exc, ToolError) else exc)

@@ -12,7 +12,7 @@ from . import defects, logs, manifest, naming, treecheck
 from .archive import ARCHIVE_CLASSES, ArchiveRestorer
 from .downloader import fetch_verified
 from .errors import ToolError, UsageError
-from .retry import describe, error_code, is_not_found
+from .retry import describe, error_code, is_not_found, is_s3_error
 
 log = logs.get("restore")
 FEED_BLOCK = 1024 * 1024
@@ -46,7 +46,7 @@ class Restore:
         try:
             return self._run()
         except Exception as exc:
-            if not isinstance(exc, ToolError):
+            if not isinstance(exc, ToolError) and not is_s3_error(exc):
                 traceback.print_exc()
             logs.event(log, "restore_failed", level=logging.ERROR, subvolume=self.opts.subvolume,
                        error=exc if isinstance(exc, ToolError) else describe(exc))

@@ -65,6 +65,12 @@ def is_missing_credentials(exc):
     return bool(class_names(exc) & {"NoCredentialsError", "PartialCredentialsError"})
 
 
+def is_s3_error(exc):
+    """An error from S3 or the way to it (as opposed to a bug in the tool)."""
+    return (error_code(exc) is not None or http_status(exc) is not None
+            or bool(class_names(exc) & TRANSIENT_EXCEPTIONS) or is_missing_credentials(exc))
+
+
 def describe(exc):
     code = error_code(exc)
     return f"{code}: {exc}" if code else f"{type(exc).__name__}: {exc}"
