@@ -35,7 +35,9 @@ impl std::str::FromStr for Accel {
         match s {
             "kvm" => Ok(Accel::Kvm),
             "tcg" => Ok(Accel::Tcg),
-            other => Err(format!("unknown accelerator `{other}`: expected kvm or tcg")),
+            other => Err(format!(
+                "unknown accelerator `{other}`: expected kvm or tcg"
+            )),
         }
     }
 }

@@ -2,15 +2,16 @@
 
 pub mod accel;
 pub mod cli;
-pub mod image;
-pub mod paths;
-pub mod programs;
-pub mod util;
 pub mod commands;
 pub mod exit;
+pub mod image;
 pub mod logging;
+pub mod paths;
+pub mod plan;
+pub mod profile;
+pub mod programs;
 pub mod signals;
 pub mod ssh;
+pub mod stats;
+pub mod util;
 pub mod vm;
-pub mod profile;
-pub mod plan;

@@ -33,12 +33,20 @@ pub struct BootPlan {
 
 /// Load the profile the overrides name (or the default).
 pub fn load_profile(o: &BootOverrides) -> Result<Profile> {
-    let path = o.profile.clone().unwrap_or_else(crate::profile::default_path);
+    let path = o
+        .profile
+        .clone()
+        .unwrap_or_else(crate::profile::default_path);
     crate::profile::load(&path)
 }
 
 /// Build the plan; builds the image first when it is not cached.
-pub fn plan_boot(profile: &Profile, o: &BootOverrides, run_dir: &Path, run_id: &str) -> Result<BootPlan> {
+pub fn plan_boot(
+    profile: &Profile,
+    o: &BootOverrides,
+    run_dir: &Path,
+    run_id: &str,
+) -> Result<BootPlan> {
     let image = crate::image::ensure(&profile.vm.image)?;
     let (kernel, initrd, kernel_release) = match (&o.kernel, &o.initrd) {
         (Some(k), Some(i)) => {
@@ -47,9 +55,17 @@ pub fn plan_boot(profile: &Profile, o: &BootOverrides, run_dir: &Path, run_id: &
                     bail!("--kernel/--initrd: {} is not a file", p.display());
                 }
             }
-            (absolute(k)?, absolute(i)?, format!("custom ({})", k.display()))
+            (
+                absolute(k)?,
+                absolute(i)?,
+                format!("custom ({})", k.display()),
+            )
         }
-        (None, None) => (image.kernel(), image.initrd(), image.meta.kernel_release.clone()),
+        (None, None) => (
+            image.kernel(),
+            image.initrd(),
+            image.meta.kernel_release.clone(),
+        ),
         _ => bail!("--kernel and --initrd go together"),
     };
     let (accel, accel_reason) = profile.accel(o.accel);

@@ -76,9 +76,8 @@ pub fn load(path: &Path) -> Result<Profile> {
 }
 
 pub fn parse(text: &str, path: &Path) -> Result<Profile> {
-    let p: Profile = toml::from_str(text).map_err(|e| {
-        anyhow::anyhow!("profile {}: {}", path.display(), e.to_string().trim_end())
-    })?;
+    let p: Profile = toml::from_str(text)
+        .map_err(|e| anyhow::anyhow!("profile {}: {}", path.display(), e.to_string().trim_end()))?;
     validate(&p, path)?;
     Ok(p)
 }
@@ -86,10 +85,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Profile> {
 fn validate(p: &Profile, path: &Path) -> Result<()> {
     let f = path.display();
     if !(256..=65536).contains(&p.vm.memory_mib) {
-        bail!("profile {f}: [vm] memory_mib must be between 256 and 65536, got {}", p.vm.memory_mib);
+        bail!(
+            "profile {f}: [vm] memory_mib must be between 256 and 65536, got {}",
+            p.vm.memory_mib
+        );
     }
     if !(1..=64).contains(&p.vm.cpus) {
-        bail!("profile {f}: [vm] cpus must be between 1 and 64, got {}", p.vm.cpus);
+        bail!(
+            "profile {f}: [vm] cpus must be between 1 and 64, got {}",
+            p.vm.cpus
+        );
     }
     if p.vm.boot_timeout_secs == 0 || p.vm.command_timeout_secs == 0 {
         bail!("profile {f}: [vm] timeouts must be positive");
@@ -101,7 +106,12 @@ fn validate(p: &Profile, path: &Path) -> Result<()> {
         );
     }
     let s = &p.btrfs.disk_serial;
-    if s.is_empty() || s.len() > 20 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if s.is_empty()
+        || s.len() > 20
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         bail!("profile {f}: [btrfs] disk_serial must be 1-20 characters of [A-Za-z0-9_-] (virtio's limit), got {s:?}");
     }
     Ok(())
@@ -131,27 +141,38 @@ mod tests {
     fn default_profile_file_matches_defaults() {
         let p = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/test.toml")).unwrap();
         let d = Profile::default();
-        assert_eq!(serde_json::to_value(&p).unwrap(), serde_json::to_value(&d).unwrap());
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            serde_json::to_value(&d).unwrap()
+        );
     }
 
     #[test]
     fn unknown_key_names_key_and_file() {
-        let err = parse("[vm]\nmemroy_mib = 4\n", Path::new("/p/x.toml")).unwrap_err().to_string();
+        let err = parse("[vm]\nmemroy_mib = 4\n", Path::new("/p/x.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/p/x.toml"), "{err}");
         assert!(err.contains("memroy_mib"), "{err}");
     }
 
     #[test]
     fn unknown_section_is_an_error() {
-        let err = parse("[vmm]\n", Path::new("x.toml")).unwrap_err().to_string();
+        let err = parse("[vmm]\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("vmm"), "{err}");
     }
 
     #[test]
     fn bad_values_name_section_and_key() {
-        let err = parse("[btrfs]\ndisk_size_mib = 64\n", Path::new("x.toml")).unwrap_err().to_string();
+        let err = parse("[btrfs]\ndisk_size_mib = 64\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("[btrfs] disk_size_mib"), "{err}");
-        let err = parse("[vm]\ncpus = \"two\"\n", Path::new("x.toml")).unwrap_err().to_string();
+        let err = parse("[vm]\ncpus = \"two\"\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cpus"), "{err}");
     }
 }

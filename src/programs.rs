@@ -11,42 +11,51 @@ pub struct Program {
     pub name: &'static str,
     pub package: &'static str,
     pub why: &'static str,
+    /// The flag that makes it print its version.
+    pub version_flag: &'static str,
 }
 
 pub const QEMU: Program = Program {
     name: "qemu-system-x86_64",
     package: "qemu-system-x86",
     why: "runs the guest VM",
+    version_flag: "--version",
 };
 pub const QEMU_IMG: Program = Program {
     name: "qemu-img",
     package: "qemu-utils",
     why: "creates overlays and fixture disks",
+    version_flag: "--version",
 };
 pub const MMDEBSTRAP: Program = Program {
     name: "mmdebstrap",
     package: "mmdebstrap",
     why: "builds the guest image from Debian packages",
+    version_flag: "--version",
 };
 pub const MKFS_EXT4: Program = Program {
     name: "mkfs.ext4",
     package: "e2fsprogs",
     why: "turns the guest root tree into a disk image",
+    version_flag: "-V",
 };
 pub const TAR: Program = Program {
     name: "tar",
     package: "tar",
     why: "unpacks the guest root tree",
+    version_flag: "--version",
 };
 pub const UNSHARE: Program = Program {
     name: "unshare",
     package: "util-linux",
     why: "builds images without root (user namespaces)",
+    version_flag: "--version",
 };
 pub const NEWUIDMAP: Program = Program {
     name: "newuidmap",
     package: "uidmap",
     why: "maps subordinate ids for rootless image builds",
+    version_flag: "--version",
 };
 
 /// Every program `doctor` checks, with whether a run needs it (image
@@ -105,11 +114,22 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// The first line a program prints for `--version`.
-pub fn version_of(path: &std::path::Path) -> Option<String> {
-    let out = Command::new(path).arg("--version").stdin(Stdio::null()).output().ok()?;
-    let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
-    String::from_utf8_lossy(&text).lines().next().map(|s| s.trim().to_string())
+/// The first line a program prints for its version flag.
+pub fn version_of(path: &std::path::Path, flag: &str) -> Option<String> {
+    let out = Command::new(path)
+        .arg(flag)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(|s| s.trim().to_string())
 }
 
 #[cfg(test)]
@@ -118,7 +138,12 @@ mod tests {
 
     #[test]
     fn missing_program_names_package() {
-        let p = Program { name: "surely-not-installed-xyz", package: "pkg-xyz", why: "tests" };
+        let p = Program {
+            name: "surely-not-installed-xyz",
+            package: "pkg-xyz",
+            why: "tests",
+            version_flag: "--version",
+        };
         let err = require(p).unwrap_err().to_string();
         assert!(err.contains("apt-get install pkg-xyz"), "{err}");
     }

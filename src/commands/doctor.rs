@@ -1,2 +1,252 @@
+//! `vmharness doctor`: can a run proceed here, and if not, what exactly to do.
+
 use crate::exit::Outcome;
-pub fn run() -> anyhow::Result<Outcome> { anyhow::bail!("todo") }
+use crate::programs::{self, Program};
+use anyhow::Result;
+use std::path::Path;
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub ok: bool,
+    /// A failure here stops a run (else it is a warning).
+    pub blocking: bool,
+    pub what: String,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+fn finding(ok: bool, blocking: bool, what: &str, detail: String, fix: Option<String>) -> Finding {
+    Finding {
+        ok,
+        blocking,
+        what: what.to_string(),
+        detail,
+        fix,
+    }
+}
+
+fn check_program(p: Program, needed: bool, image_cached: bool) -> Finding {
+    // Build tools only block when no image is cached yet.
+    let blocking = needed || !image_cached;
+    match programs::find(p.name) {
+        Some(path) => finding(
+            true,
+            blocking,
+            p.name,
+            programs::version_of(&path, p.version_flag)
+                .unwrap_or_else(|| path.display().to_string()),
+            None,
+        ),
+        None => finding(
+            false,
+            blocking,
+            p.name,
+            format!("not found ({})", p.why),
+            Some(format!("sudo apt-get install {}", p.package)),
+        ),
+    }
+}
+
+/// Free bytes on the filesystem holding `dir` (or its nearest existing parent).
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let dir = std::path::absolute(dir).ok()?;
+    let existing = dir.ancestors().find(|d| d.exists())?;
+    let st = nix::sys::statvfs::statvfs(existing).ok()?;
+    Some(st.blocks_available() as u64 * st.fragment_size() as u64)
+}
+
+fn check_space(what: &str, dir: &Path, need_gib: u64) -> Finding {
+    match free_bytes(dir) {
+        Some(b) => {
+            let gib = b as f64 / (1u64 << 30) as f64;
+            finding(
+                b >= need_gib << 30,
+                true,
+                what,
+                format!("{:.1} GiB free at {} (needs {need_gib} GiB)", gib, dir.display()),
+                (b < need_gib << 30).then(|| {
+                    "free space there, or point it elsewhere (VMHARNESS_CACHE / VMHARNESS_RUN_DIR)".to_string()
+                }),
+            )
+        }
+        None => finding(
+            false,
+            true,
+            what,
+            format!("cannot inspect {}", dir.display()),
+            None,
+        ),
+    }
+}
+
+/// MemAvailable in MiB from /proc/meminfo text.
+pub fn mem_available_mib(meminfo: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kib| kib / 1024)
+}
+
+pub fn findings() -> Vec<Finding> {
+    let profile = crate::profile::load(&crate::profile::default_path()).unwrap_or_default();
+    let image_cached = crate::image::recipe::locate(
+        &crate::paths::project_dir().join("images"),
+        &profile.vm.image,
+    )
+    .and_then(|p| crate::image::recipe::load(&p))
+    .map(|r| {
+        crate::paths::images_dir()
+            .join(r.entry_name())
+            .join("meta.json")
+            .is_file()
+    })
+    .unwrap_or(false);
+    let root = nix::unistd::geteuid().is_root();
+    let mut out = Vec::new();
+    for (p, needed) in programs::ALL {
+        // The rootless build tools matter only to normal users.
+        if root && [programs::UNSHARE.name, programs::NEWUIDMAP.name].contains(&p.name) {
+            continue;
+        }
+        out.push(check_program(*p, *needed, image_cached));
+    }
+    let kvm = crate::accel::probe_kvm();
+    out.push(finding(
+        true,
+        false,
+        "acceleration",
+        if kvm.usable {
+            format!("KVM: {}", kvm.reason)
+        } else {
+            format!("no KVM, TCG: {}", kvm.reason)
+        },
+        kvm.fix,
+    ));
+    if !root && !image_cached {
+        let ok = std::process::Command::new("unshare")
+            .args(["--map-root-user", "--map-auto", "true"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        out.push(finding(
+            ok,
+            true,
+            "user namespaces",
+            if ok { "rootless image builds work".into() } else { "`unshare --map-root-user --map-auto` fails".into() },
+            (!ok).then(|| {
+                "sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER \
+                 (or build the image once as root with VMHARNESS_CACHE pointing at a shared directory)"
+                    .to_string()
+            }),
+        ));
+    }
+    out.push(finding(
+        image_cached,
+        false,
+        "guest image",
+        if image_cached {
+            format!("`{}` is built", profile.vm.image)
+        } else {
+            format!(
+                "`{}` is not built yet (the first run builds it, ~3 min)",
+                profile.vm.image
+            )
+        },
+        (!image_cached).then(|| format!("vmharness image build {}", profile.vm.image)),
+    ));
+    out.push(check_space(
+        "cache space",
+        &crate::paths::cache_dir(),
+        if image_cached { 1 } else { 4 },
+    ));
+    out.push(check_space("run space", &crate::paths::runs_dir(), 3));
+    let need = u64::from(profile.vm.memory_mib) + 512;
+    match std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .as_deref()
+        .and_then(mem_available_mib)
+    {
+        Some(avail) => out.push(finding(
+            avail >= need,
+            true,
+            "memory",
+            format!("{avail} MiB available (a VM needs {need} MiB)"),
+            (avail < need)
+                .then(|| "lower [vm] memory_mib in the profile or free memory".to_string()),
+        )),
+        None => out.push(finding(
+            false,
+            false,
+            "memory",
+            "cannot read /proc/meminfo".into(),
+            None,
+        )),
+    }
+    out
+}
+
+pub fn run() -> Result<Outcome> {
+    let all = findings();
+    let mut blocked = false;
+    for f in &all {
+        let tag = match (f.ok, f.blocking) {
+            (true, _) => "ok  ",
+            (false, true) => "FAIL",
+            (false, false) => "warn",
+        };
+        println!("{tag} {:<20} {}", f.what, f.detail);
+        if let Some(fix) = &f.fix {
+            if !f.ok || f.what == "acceleration" {
+                println!("     {:<20} fix: {fix}", "");
+            }
+        }
+        blocked |= !f.ok && f.blocking;
+    }
+    if blocked {
+        println!("\nA run cannot proceed: fix the FAIL lines above.");
+        Ok(Outcome::HarnessFailed)
+    } else {
+        println!("\nA run can proceed.");
+        Ok(Outcome::Passed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_parse() {
+        assert_eq!(
+            mem_available_mib("MemTotal: 1 kB\nMemAvailable:    2097152 kB\n"),
+            Some(2048)
+        );
+        assert_eq!(mem_available_mib("MemTotal: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn missing_program_blocks_and_names_package() {
+        let p = Program {
+            name: "no-such-qemu-xyz",
+            package: "qemu-system-x86",
+            why: "runs the guest VM",
+            version_flag: "--version",
+        };
+        let f = check_program(p, true, true);
+        assert!(!f.ok && f.blocking);
+        assert_eq!(
+            f.fix.as_deref(),
+            Some("sudo apt-get install qemu-system-x86")
+        );
+        let build_tool = check_program(p, false, true);
+        assert!(
+            !build_tool.blocking,
+            "build tools do not block once the image is cached"
+        );
+    }
+}

@@ -39,5 +39,5 @@ pub fn clean_run(dir: &Path) -> usize {
             }
         }
     }
-    files::remove_disposable(dir, false).len()
+    files::remove_disposable(dir, dir.join(files::KEPT).exists()).len()
 }

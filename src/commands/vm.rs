@@ -30,7 +30,11 @@ impl From<&BootArgs> for BootOverrides {
 pub fn run(cmd: VmCommand) -> Result<Outcome> {
     match cmd {
         VmCommand::Up(args) => up(&args),
-        VmCommand::Ssh { run, timeout, command } => ssh(run.as_deref(), timeout, &command),
+        VmCommand::Ssh {
+            run,
+            timeout,
+            command,
+        } => ssh(run.as_deref(), timeout, &command),
         VmCommand::Down { run } => down(run.as_deref()),
         VmCommand::List => list(),
     }
@@ -47,8 +51,16 @@ fn up(args: &BootArgs) -> Result<Outcome> {
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let run_dir = run_dir.canonicalize()?;
     let mut overrides = overrides;
-    overrides.profile = Some(overrides.profile.unwrap_or_else(crate::profile::default_path).canonicalize()?);
-    std::fs::write(run_dir.join(REQUEST), serde_json::to_vec_pretty(&overrides)?)?;
+    overrides.profile = Some(
+        overrides
+            .profile
+            .unwrap_or_else(crate::profile::default_path)
+            .canonicalize()?,
+    );
+    std::fs::write(
+        run_dir.join(REQUEST),
+        serde_json::to_vec_pretty(&overrides)?,
+    )?;
     let log = std::fs::File::create(run_dir.join(SUPERVISOR_LOG))?;
     let exe = std::env::current_exe().context("finding the vmharness executable")?;
     let mut cmd = std::process::Command::new(exe);
@@ -66,7 +78,11 @@ fn up(args: &BootArgs) -> Result<Outcome> {
         });
     }
     let mut child = cmd.spawn().context("starting the VM supervisor")?;
-    eprintln!("[vm] run {run_id}: booting (supervisor pid {}, log {})", child.id(), run_dir.join(SUPERVISOR_LOG).display());
+    eprintln!(
+        "[vm] run {run_id}: booting (supervisor pid {}, log {})",
+        child.id(),
+        run_dir.join(SUPERVISOR_LOG).display()
+    );
     let started = Instant::now();
     let mut shown = 0;
     loop {
@@ -81,10 +97,16 @@ fn up(args: &BootArgs) -> Result<Outcome> {
         }
         if let Ok(Some(status)) = child.try_wait() {
             echo_new_lines(&run_dir.join(SUPERVISOR_LOG), shown);
-            bail!("the VM supervisor exited ({status}) before the VM was ready; see {}", run_dir.join(SUPERVISOR_LOG).display());
+            bail!(
+                "the VM supervisor exited ({status}) before the VM was ready; see {}",
+                run_dir.join(SUPERVISOR_LOG).display()
+            );
         }
         if crate::signals::interrupted() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let _ = child.wait();
             bail!("interrupted while booting; the VM was stopped");
         }
@@ -114,14 +136,21 @@ pub fn supervise(run_dir: &Path) -> Result<Outcome> {
         .unwrap_or_else(files::new_run_id);
     let plan = plan::plan_boot(&profile, &overrides, run_dir, &run_id)?;
     eprintln!("[vm] accelerator: {}", plan.accel_reason);
-    eprintln!("[vm] image {} kernel {}", plan.image_name, plan.kernel_release);
+    eprintln!(
+        "[vm] image {} kernel {}",
+        plan.image_name, plan.kernel_release
+    );
     let mut vm = Vm::boot(plan.vm.clone())?;
-    eprintln!("[vm] SSH ready after {:.1}s", vm.state().timeline.ssh_ready.unwrap_or_default());
+    eprintln!(
+        "[vm] SSH ready after {:.1}s",
+        vm.state().timeline.ssh_ready.unwrap_or_default()
+    );
     let dev = vm.attach_fixture(plan.fixture_size_mib, &plan.fixture_serial)?;
     eprintln!("[vm] fixture disk {} MiB at {dev}", plan.fixture_size_mib);
     let sock_path = run_dir.join(files::CONTROL);
     let _ = std::fs::remove_file(&sock_path);
-    let listener = UnixListener::bind(&sock_path).with_context(|| format!("binding {}", sock_path.display()))?;
+    let listener = UnixListener::bind(&sock_path)
+        .with_context(|| format!("binding {}", sock_path.display()))?;
     listener.set_nonblocking(true)?;
     vm.state().write(run_dir)?;
     let reason = loop {
@@ -141,7 +170,9 @@ pub fn supervise(run_dir: &Path) -> Result<Outcome> {
                     return Ok(Outcome::Passed);
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
             Err(e) => break format!("control socket: {e}"),
         }
     };
@@ -176,9 +207,7 @@ pub fn live_runs() -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            VmState::read(p).is_ok_and(|s| files::pid_alive(s.owner_pid as i32))
-        })
+        .filter(|p| VmState::read(p).is_ok_and(|s| files::pid_alive(s.owner_pid as i32)))
         .collect();
     runs.sort();
     runs
@@ -189,12 +218,18 @@ fn find_run(run: Option<&str>) -> Result<PathBuf> {
         Some(id) => {
             let p = crate::paths::runs_dir().join(id);
             if !p.join(files::VM_STATE).is_file() {
-                bail!("no running VM for run `{id}` in {} (see `vmharness vm list`)", crate::paths::runs_dir().display());
+                bail!(
+                    "no running VM for run `{id}` in {} (see `vmharness vm list`)",
+                    crate::paths::runs_dir().display()
+                );
             }
             Ok(p)
         }
         None => live_runs().pop().with_context(|| {
-            format!("no running VM in {}: start one with `vmharness vm up`", crate::paths::runs_dir().display())
+            format!(
+                "no running VM in {}: start one with `vmharness vm up`",
+                crate::paths::runs_dir().display()
+            )
         }),
     }
 }
@@ -236,7 +271,10 @@ fn down(run: Option<&str>) -> Result<Outcome> {
         std::thread::sleep(Duration::from_millis(100));
     }
     if files::pid_alive(state.owner_pid as i32) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.owner_pid as i32), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(state.owner_pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     super::gc::clean_run(&run_dir);
     println!("stopped run {}", state.run_id);
@@ -250,7 +288,10 @@ fn list() -> Result<Outcome> {
     }
     for r in runs {
         if let Ok(s) = VmState::read(&r) {
-            println!("{}  ssh 127.0.0.1:{}  {}  supervisor pid {}", s.run_id, s.ssh_port, s.accel, s.owner_pid);
+            println!(
+                "{}  ssh 127.0.0.1:{}  {}  supervisor pid {}",
+                s.run_id, s.ssh_port, s.accel, s.owner_pid
+            );
         }
     }
     Ok(Outcome::Passed)

@@ -63,7 +63,15 @@ pub fn customize_script(r: &ResolvedRecipe) -> Vec<String> {
 pub fn mmdebstrap_args(r: &ResolvedRecipe, mode: BuildMode, tarball: &Path) -> Vec<OsString> {
     let rec = &r.recipe;
     let mut a: Vec<OsString> = vec![
-        format!("--mode={}", if mode == BuildMode::Root { "root" } else { "unshare" }).into(),
+        format!(
+            "--mode={}",
+            if mode == BuildMode::Root {
+                "root"
+            } else {
+                "unshare"
+            }
+        )
+        .into(),
         format!("--variant={}", rec.variant).into(),
         format!("--components={}", rec.components.join(",")).into(),
         format!("--include={}", rec.include_list().join(",")).into(),
@@ -177,7 +185,11 @@ pub fn build(r: &ResolvedRecipe, images_dir: &Path) -> Result<Entry> {
         r.key,
         r.recipe.mirror,
         r.recipe.suite,
-        if mode == BuildMode::Root { "root" } else { "a normal user (user namespaces)" }
+        if mode == BuildMode::Root {
+            "root"
+        } else {
+            "a normal user (user namespaces)"
+        }
     );
 
     let tarball = tmp.join("rootfs.tar");
@@ -208,7 +220,9 @@ pub fn build(r: &ResolvedRecipe, images_dir: &Path) -> Result<Entry> {
     let lock_text: String = lock.iter().map(|(n, v)| format!("{n} {v}\n")).collect();
     std::fs::write(tmp.join("packages.lock"), lock_text)?;
     std::fs::remove_file(tmp.join("dpkg-status")).ok();
-    let kernel_release = std::fs::read_to_string(tmp.join("kernel-release"))?.trim().to_string();
+    let kernel_release = std::fs::read_to_string(tmp.join("kernel-release"))?
+        .trim()
+        .to_string();
     std::fs::remove_file(tmp.join("kernel-release")).ok();
     std::fs::copy(&r.path, tmp.join("recipe.toml"))?;
 
@@ -223,7 +237,10 @@ pub fn build(r: &ResolvedRecipe, images_dir: &Path) -> Result<Entry> {
     };
     meta.write(&tmp)?;
     std::fs::rename(&tmp, &final_dir).with_context(|| {
-        format!("moving the finished image into place at {}", final_dir.display())
+        format!(
+            "moving the finished image into place at {}",
+            final_dir.display()
+        )
     })?;
     guard.0 = None;
     phase("image ready", started);
@@ -282,7 +299,9 @@ fn run_streaming(cmd: &mut Command, what: &str) -> Result<()> {
             }
         }
     }
-    let status = child.wait().with_context(|| format!("waiting for {what}"))?;
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status}); last lines:\n{}", last.join("\n"));
     }
@@ -302,15 +321,22 @@ mod tests {
     fn mmdebstrap_argv_shape() {
         let r = resolved();
         let args = mmdebstrap_args(&r, BuildMode::Unshare, Path::new("/t/rootfs.tar"));
-        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(args[0], "--mode=unshare");
         assert!(args[3].starts_with("--include=linux-image-amd64,systemd,"));
         let n = args.len();
-        assert_eq!(&args[n - 3..], ["trixie", "/t/rootfs.tar", "http://deb.debian.org/debian"]);
-        assert!(args.iter().any(|a| a == "--customize-hook=rm -f \"$1\"/etc/ssh/ssh_host_*"));
+        assert_eq!(
+            &args[n - 3..],
+            ["trixie", "/t/rootfs.tar", "http://deb.debian.org/debian"]
+        );
         assert!(args
             .iter()
-            .any(|a| a == "--customize-hook=ln -sf /dev/null \"$1/etc/systemd/system/getty@tty1.service\""));
+            .any(|a| a == "--customize-hook=rm -f \"$1\"/etc/ssh/ssh_host_*"));
+        assert!(args.iter().any(|a| a
+            == "--customize-hook=ln -sf /dev/null \"$1/etc/systemd/system/getty@tty1.service\""));
     }
 
     #[test]

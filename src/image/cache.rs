@@ -107,7 +107,11 @@ pub fn prune(images_dir: &Path, keep: &[String]) -> Result<Pruned> {
             pruned.entries.push(entry.dir);
         }
     }
-    for e in std::fs::read_dir(images_dir).into_iter().flatten().flatten() {
+    for e in std::fs::read_dir(images_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(rest) = name.strip_prefix(".build-") {
             let pid: Option<i32> = rest.rsplit('-').next().and_then(|p| p.parse().ok());

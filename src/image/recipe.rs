@@ -75,11 +75,18 @@ impl Recipe {
                     .all(|c| c.is_ascii_alphanumeric() || "-_.+=:~@".contains(c))
         };
         if !ok_name(&self.name) {
-            bail!("{}: `name` must be a non-empty word, got {:?}", path.display(), self.name);
+            bail!(
+                "{}: `name` must be a non-empty word, got {:?}",
+                path.display(),
+                self.name
+            );
         }
         for p in self.include_list() {
             if !ok_name(&p) {
-                bail!("{}: `packages` holds an invalid package name {p:?}", path.display());
+                bail!(
+                    "{}: `packages` holds an invalid package name {p:?}",
+                    path.display()
+                );
             }
         }
         for u in self.mask_units.iter().chain(&self.enable_units) {
@@ -89,11 +96,18 @@ impl Recipe {
         }
         for m in &self.initramfs_modules {
             if !ok_name(m) {
-                bail!("{}: invalid module name {m:?} in `initramfs_modules`", path.display());
+                bail!(
+                    "{}: invalid module name {m:?} in `initramfs_modules`",
+                    path.display()
+                );
             }
         }
         if self.disk_size_mib < 512 {
-            bail!("{}: `disk_size_mib` must be at least 512, got {}", path.display(), self.disk_size_mib);
+            bail!(
+                "{}: `disk_size_mib` must be at least 512, got {}",
+                path.display(),
+                self.disk_size_mib
+            );
         }
         Ok(())
     }
@@ -147,7 +161,11 @@ pub fn load(path: &Path) -> Result<ResolvedRecipe> {
         .map(|o| path.parent().unwrap_or(Path::new(".")).join(o));
     if let Some(dir) = &overlay_dir {
         if !dir.is_dir() {
-            bail!("{}: `overlay` directory {} does not exist", path.display(), dir.display());
+            bail!(
+                "{}: `overlay` directory {} does not exist",
+                path.display(),
+                dir.display()
+            );
         }
     }
     let key = compute_key(&recipe, overlay_dir.as_deref())?;
@@ -215,9 +233,15 @@ disk_size_mib = 1024
     fn key_changes_with_meaning_only() {
         let a = sample();
         let mut b = sample();
-        assert_eq!(compute_key(&a, None).unwrap(), compute_key(&b, None).unwrap());
+        assert_eq!(
+            compute_key(&a, None).unwrap(),
+            compute_key(&b, None).unwrap()
+        );
         b.kernel_version = Some("6.12.1-1".into());
-        assert_ne!(compute_key(&a, None).unwrap(), compute_key(&b, None).unwrap());
+        assert_ne!(
+            compute_key(&a, None).unwrap(),
+            compute_key(&b, None).unwrap()
+        );
     }
 
     #[test]
@@ -235,7 +259,10 @@ disk_size_mib = 1024
         let mut r = sample();
         r.kernel_package = "linux-image-6.12.41+deb13-amd64".into();
         r.kernel_version = Some("6.12.41-1".into());
-        assert_eq!(r.include_list()[0], "linux-image-6.12.41+deb13-amd64=6.12.41-1");
+        assert_eq!(
+            r.include_list()[0],
+            "linux-image-6.12.41+deb13-amd64=6.12.41-1"
+        );
     }
 
     #[test]

@@ -39,7 +39,13 @@ pub struct CommandRecord<'a> {
 fn file_stem(seq: u64, label: &str) -> String {
     let clean: String = label
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     format!("{seq:04}-{clean}")
@@ -56,7 +62,9 @@ impl CommandLog {
             .append(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
-        let existing = std::fs::read_to_string(&path).map(|s| s.lines().count()).unwrap_or(0);
+        let existing = std::fs::read_to_string(&path)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
         Ok(CommandLog {
             inner: Arc::new(Inner {
                 file: Mutex::new(file),
@@ -98,7 +106,11 @@ impl CommandLog {
         };
         let mut line = serde_json::to_string(&rec)?;
         line.push('\n');
-        let mut f = self.inner.file.lock().map_err(|_| anyhow::anyhow!("ssh log lock poisoned"))?;
+        let mut f = self
+            .inner
+            .file
+            .lock()
+            .map_err(|_| anyhow::anyhow!("ssh log lock poisoned"))?;
         f.write_all(line.as_bytes()).context("writing ssh.jsonl")?;
         Ok(())
     }

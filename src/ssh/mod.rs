@@ -26,7 +26,8 @@ pub struct SshTarget {
 /// before the guest is up, so a connect alone proves nothing).
 pub fn banner_ready(addr: SocketAddr, timeout: Duration) -> std::result::Result<(), String> {
     let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let mut buf = [0u8; 64];
     let mut got = Vec::new();
     while got.len() < 4 {
@@ -39,7 +40,10 @@ pub fn banner_ready(addr: SocketAddr, timeout: Duration) -> std::result::Result<
     if got.starts_with(b"SSH-") {
         Ok(())
     } else {
-        Err(format!("not an SSH banner: {:?}", String::from_utf8_lossy(&got)))
+        Err(format!(
+            "not an SSH banner: {:?}",
+            String::from_utf8_lossy(&got)
+        ))
     }
 }
 
@@ -109,7 +113,8 @@ pub struct Ssh {
 /// Quote one word for a POSIX shell.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
     {
         s.to_string()
     } else {
@@ -167,8 +172,13 @@ impl Ssh {
             opts.command
         );
         let start = Instant::now();
-        let mut channel = self.session.channel_session().context("opening an SSH channel")?;
-        channel.exec(&wrapped).with_context(|| format!("starting `{}`", opts.command))?;
+        let mut channel = self
+            .session
+            .channel_session()
+            .context("opening an SSH channel")?;
+        channel
+            .exec(&wrapped)
+            .with_context(|| format!("starting `{}`", opts.command))?;
         let (mut out_log, mut err_log) = match &self.log {
             Some(l) => {
                 let (o, e) = l.open_outputs(seq, opts.label)?;
@@ -286,9 +296,15 @@ impl Ssh {
         let start = Instant::now();
         let q = shell_quote(remote);
         let cmd = format!("mkdir -p {q} && tar -x --no-same-owner -C {q} -f -");
-        let mut channel = self.session.channel_session().context("opening an SSH channel")?;
-        self.session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
-        channel.exec(&cmd).with_context(|| format!("starting `{cmd}`"))?;
+        let mut channel = self
+            .session
+            .channel_session()
+            .context("opening an SSH channel")?;
+        self.session
+            .set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
+        channel
+            .exec(&cmd)
+            .with_context(|| format!("starting `{cmd}`"))?;
         {
             let mut builder = tar::Builder::new(&mut channel);
             builder.follow_symlinks(false);
@@ -316,7 +332,10 @@ impl Ssh {
             l.record(seq, "upload", &cmd, &out)?;
         }
         if status != 0 {
-            bail!("unpacking {} into {remote} in the guest failed: {err}", local.display());
+            bail!(
+                "unpacking {} into {remote} in the guest failed: {err}",
+                local.display()
+            );
         }
         Ok(())
     }

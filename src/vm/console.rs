@@ -20,20 +20,29 @@ const FAULTS: &[(&str, &str)] = &[
     ("blocked for more than", "hung task"),
     ("You are in emergency mode", "emergency shell"),
     ("Give root password for maintenance", "emergency shell"),
-    ("Cannot open access to console, the root account is locked", "emergency shell"),
+    (
+        "Cannot open access to console, the root account is locked",
+        "emergency shell",
+    ),
     ("BTRFS critical", "Btrfs error"),
     ("BTRFS error", "Btrfs error"),
     ("BTRFS: error", "Btrfs error"),
     ("Failed to mount /sysroot", "root filesystem not mounted"),
-    ("Gave up waiting for root file system device", "root filesystem not found"),
+    (
+        "Gave up waiting for root file system device",
+        "root filesystem not found",
+    ),
 ];
 
 /// Classify one console line.
 pub fn detect_fault(line: &str) -> Option<GuestFault> {
-    FAULTS.iter().find(|(needle, _)| line.contains(needle)).map(|(_, kind)| GuestFault {
-        kind,
-        line: line.trim_end().to_string(),
-    })
+    FAULTS
+        .iter()
+        .find(|(needle, _)| line.contains(needle))
+        .map(|(_, kind)| GuestFault {
+            kind,
+            line: line.trim_end().to_string(),
+        })
 }
 
 /// Boot milestones seen on the console, for the phase split.
@@ -128,17 +137,41 @@ mod tests {
     #[test]
     fn recognises_faults() {
         for (line, kind) in [
-            ("[    1.2] Kernel panic - not syncing: VFS: Unable to mount root fs", "kernel panic"),
-            ("[  5.0] BUG: kernel NULL pointer dereference, address: 0000", "kernel BUG"),
-            ("[ 99.0] INFO: task btrfs:123 blocked for more than 120 seconds.", "hung task"),
-            ("You are in emergency mode. After logging in, type ...", "emergency shell"),
-            ("[ 3.0] BTRFS error (device vdc): bad tree block start", "Btrfs error"),
-            ("[ 1.0] Oops: general protection fault, probably for non-canonical address", "kernel oops"),
+            (
+                "[    1.2] Kernel panic - not syncing: VFS: Unable to mount root fs",
+                "kernel panic",
+            ),
+            (
+                "[  5.0] BUG: kernel NULL pointer dereference, address: 0000",
+                "kernel BUG",
+            ),
+            (
+                "[ 99.0] INFO: task btrfs:123 blocked for more than 120 seconds.",
+                "hung task",
+            ),
+            (
+                "You are in emergency mode. After logging in, type ...",
+                "emergency shell",
+            ),
+            (
+                "[ 3.0] BTRFS error (device vdc): bad tree block start",
+                "Btrfs error",
+            ),
+            (
+                "[ 1.0] Oops: general protection fault, probably for non-canonical address",
+                "kernel oops",
+            ),
         ] {
             assert_eq!(detect_fault(line).map(|f| f.kind), Some(kind), "{line}");
         }
-        assert_eq!(detect_fault("[  OK  ] Started ssh.service - OpenBSD Secure Shell server."), None);
-        assert_eq!(detect_fault("BTRFS info (device vdc): first mount of filesystem"), None);
+        assert_eq!(
+            detect_fault("[  OK  ] Started ssh.service - OpenBSD Secure Shell server."),
+            None
+        );
+        assert_eq!(
+            detect_fault("BTRFS info (device vdc): first mount of filesystem"),
+            None
+        );
     }
 
     #[test]
@@ -152,7 +185,8 @@ mod tests {
         assert!(w.milestones.userspace.is_some());
         let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
         use std::io::Write;
-        f.write_all(b"ial line\n[ 9.9] Kernel panic - not syncing\n").unwrap();
+        f.write_all(b"ial line\n[ 9.9] Kernel panic - not syncing\n")
+            .unwrap();
         let fault = w.poll().unwrap();
         assert_eq!(fault.kind, "kernel panic");
         assert!(w.tail().contains("partial line"));

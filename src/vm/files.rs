@@ -15,9 +15,13 @@ pub const VM_STATE: &str = "vm.json";
 pub const CONSOLE: &str = "console.log";
 pub const QEMU_ARGV: &str = "qemu.argv";
 pub const QEMU_STDERR: &str = "qemu.stderr";
+/// Present when the run's disks were kept on purpose (`--keep`): gc leaves them.
+pub const KEPT: &str = "kept";
 
 /// Disks, sockets, secrets and liveness files. Logs are artifacts and stay.
-pub const DISPOSABLE: &[&str] = &[OVERLAY, SEED, FIXTURE, QMP, USER_KEY, QEMU_PID, OWNER_PID, CONTROL, VM_STATE];
+pub const DISPOSABLE: &[&str] = &[
+    OVERLAY, SEED, FIXTURE, QMP, USER_KEY, QEMU_PID, OWNER_PID, CONTROL, VM_STATE,
+];
 
 /// Disk images, which `--keep` preserves.
 pub const DISKS: &[&str] = &[OVERLAY, SEED, FIXTURE];
@@ -37,9 +41,15 @@ pub fn remove_disposable(run_dir: &Path, keep_disks: bool) -> Vec<PathBuf> {
     removed
 }
 
-/// Disposable files still present.
+/// Disposable files still present (kept disks are not leftovers).
 pub fn leftovers(run_dir: &Path) -> Vec<PathBuf> {
-    DISPOSABLE.iter().map(|n| run_dir.join(n)).filter(|p| p.exists()).collect()
+    let kept = run_dir.join(KEPT).exists();
+    DISPOSABLE
+        .iter()
+        .filter(|n| !(kept && DISKS.contains(n)))
+        .map(|n| run_dir.join(n))
+        .filter(|p| p.exists())
+        .collect()
 }
 
 /// Read a pid file.
@@ -52,7 +62,10 @@ pub fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // The state follows the parenthesised command name.
-            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
             !matches!(state, Some("Z") | Some("X") | None)
         }
         Err(_) => false,
@@ -63,7 +76,11 @@ pub fn pid_alive(pid: i32) -> bool {
 pub fn new_run_id() -> String {
     let now = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
-    format!("{}-{}", now.format(&fmt).unwrap_or_default(), crate::util::random_hex(2))
+    format!(
+        "{}-{}",
+        now.format(&fmt).unwrap_or_default(),
+        crate::util::random_hex(2)
+    )
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@ pub struct KeyPair {
 
 impl std::fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair").field("public_line", &self.public_line).finish()
+        f.debug_struct("KeyPair")
+            .field("public_line", &self.public_line)
+            .finish()
     }
 }
 
@@ -27,7 +29,10 @@ impl KeyPair {
         let mut key = PrivateKey::random(&mut rand::rngs::OsRng, Algorithm::Ed25519)
             .context("generating an ed25519 key")?;
         key.set_comment(comment);
-        let private_openssh = key.to_openssh(LineEnding::LF).context("encoding private key")?.to_string();
+        let private_openssh = key
+            .to_openssh(LineEnding::LF)
+            .context("encoding private key")?
+            .to_string();
         let public = key.public_key();
         let public_line = public.to_openssh().context("encoding public key")?;
         let public_blob = public.to_bytes().context("encoding public key blob")?;
@@ -55,8 +60,10 @@ impl KeyPair {
 
     /// Read back a key written by `write_private`.
     pub fn read_private(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let key = PrivateKey::from_openssh(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let key = PrivateKey::from_openssh(&text)
+            .with_context(|| format!("parsing {}", path.display()))?;
         let public = key.public_key();
         Ok(KeyPair {
             private_openssh: text,
@@ -81,7 +88,13 @@ mod tests {
         let p = dir.path().join("k");
         a.write_private(&p).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(KeyPair::read_private(&p).unwrap().public_blob, a.public_blob);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            KeyPair::read_private(&p).unwrap().public_blob,
+            a.public_blob
+        );
     }
 }

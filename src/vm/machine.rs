@@ -100,7 +100,9 @@ pub struct Vm {
 
 /// A free TCP port on 127.0.0.1 (QEMU binds it right after; a collision is retried).
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 fn secs(since: Instant, at: Option<Instant>) -> Option<f64> {
@@ -108,14 +110,28 @@ fn secs(since: Instant, at: Option<Instant>) -> Option<f64> {
 }
 
 impl Vm {
-    /// Boot and return once SSH answers with the expected host key.
+    /// Boot and return once SSH answers with the expected host key. On
+    /// failure nothing is left running and the run's disks are removed
+    /// (unless kept).
     pub fn boot(cfg: VmConfig) -> Result<Vm, VmError> {
+        let run_dir = cfg.run_dir.clone();
+        let keep = cfg.keep_disks;
+        Self::boot_inner(cfg).inspect_err(|_| {
+            files::remove_disposable(&run_dir, keep);
+        })
+    }
+
+    fn boot_inner(cfg: VmConfig) -> Result<Vm, VmError> {
         crate::signals::install();
         std::fs::create_dir_all(&cfg.run_dir).phase("preparing the run directory")?;
-        std::fs::write(cfg.run_dir.join(files::OWNER_PID), std::process::id().to_string())
-            .phase("preparing the run directory")?;
+        std::fs::write(
+            cfg.run_dir.join(files::OWNER_PID),
+            std::process::id().to_string(),
+        )
+        .phase("preparing the run directory")?;
         let qemu = programs::require(programs::QEMU).phase("preparing the run directory")?;
-        let qemu_img = programs::require(programs::QEMU_IMG).phase("preparing the run directory")?;
+        let qemu_img =
+            programs::require(programs::QEMU_IMG).phase("preparing the run directory")?;
 
         let overlay = cfg.run_dir.join(files::OVERLAY);
         run_checked(
@@ -128,7 +144,8 @@ impl Vm {
         .phase("creating disks")?;
 
         let host_key = KeyPair::generate("vmharness-host").phase("generating keys")?;
-        let user_key = KeyPair::generate(&format!("vmharness-{}", cfg.run_id)).phase("generating keys")?;
+        let user_key =
+            KeyPair::generate(&format!("vmharness-{}", cfg.run_id)).phase("generating keys")?;
         let key_path = cfg.run_dir.join(files::USER_KEY);
         user_key.write_private(&key_path).phase("generating keys")?;
         let seed_path = cfg.run_dir.join(files::SEED);
@@ -165,14 +182,27 @@ impl Vm {
                 .map(|a| crate::ssh::shell_quote(&a.to_string_lossy()))
                 .collect::<Vec<_>>()
                 .join(" ");
-            std::fs::write(cfg.run_dir.join(files::QEMU_ARGV), argv_text + "\n").phase("starting QEMU")?;
+            std::fs::write(cfg.run_dir.join(files::QEMU_ARGV), argv_text + "\n")
+                .phase("starting QEMU")?;
             let _ = std::fs::remove_file(&qmp_path);
             let _ = std::fs::remove_file(&console_path);
-            let stderr = std::fs::File::create(cfg.run_dir.join(files::QEMU_STDERR)).phase("starting QEMU")?;
+            let stderr = std::fs::File::create(cfg.run_dir.join(files::QEMU_STDERR))
+                .phase("starting QEMU")?;
             let started = Instant::now();
-            let child = spawn_owned(Command::new(&qemu).args(&args).stderr(stderr)).phase("starting QEMU")?;
-            std::fs::write(cfg.run_dir.join(files::QEMU_PID), child.id().to_string()).phase("starting QEMU")?;
-            match Self::await_ready(&cfg, child, started, port, &qmp_path, &console_path, &host_key, &key_path) {
+            let child = spawn_owned(Command::new(&qemu).args(&args).stderr(stderr))
+                .phase("starting QEMU")?;
+            std::fs::write(cfg.run_dir.join(files::QEMU_PID), child.id().to_string())
+                .phase("starting QEMU")?;
+            match Self::await_ready(
+                &cfg,
+                child,
+                started,
+                port,
+                &qmp_path,
+                &console_path,
+                &host_key,
+                &key_path,
+            ) {
                 Ok(vm) => return Ok(vm),
                 Err(VmError::QemuExited { stderr_tail, .. })
                     if stderr_tail.contains("host forwarding") && attempt < 5 =>
@@ -221,7 +251,10 @@ impl Vm {
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 console.poll();
-                let stderr_tail = programs::tail(&std::fs::read_to_string(&stderr_path).unwrap_or_default(), 20);
+                let stderr_tail = programs::tail(
+                    &std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+                    20,
+                );
                 return Err(VmError::QemuExited {
                     phase,
                     status: status.to_string(),
@@ -271,7 +304,9 @@ impl Vm {
                     continue;
                 }
                 Ok(()) => {
-                    timeline.ssh_banner.get_or_insert(started.elapsed().as_secs_f64());
+                    timeline
+                        .ssh_banner
+                        .get_or_insert(started.elapsed().as_secs_f64());
                     phase = "logging in over SSH";
                 }
             }
@@ -347,7 +382,8 @@ impl Vm {
                     status: status.to_string(),
                     waited: Duration::ZERO,
                     stderr_tail: programs::tail(
-                        &std::fs::read_to_string(self.cfg.run_dir.join(files::QEMU_STDERR)).unwrap_or_default(),
+                        &std::fs::read_to_string(self.cfg.run_dir.join(files::QEMU_STDERR))
+                            .unwrap_or_default(),
                         20,
                     ),
                     console_tail: self.console.tail(),
@@ -380,7 +416,9 @@ impl Vm {
             "creating the fixture disk",
         )
         .phase(PHASE)?;
-        self.qmp.hotplug_disk("fixture", &path, serial).phase(PHASE)?;
+        self.qmp
+            .hotplug_disk("fixture", &path, serial)
+            .phase(PHASE)?;
         let dev = format!("/dev/disk/by-id/virtio-{serial}");
         let wait = self.cfg.accel.timeout_factor() * 10;
         let cmd = format!(
@@ -388,7 +426,11 @@ impl Vm {
             wait * 10
         );
         self.ssh
-            .run("fixture-wait", &cmd, Duration::from_secs(u64::from(wait) + 30))
+            .run(
+                "fixture-wait",
+                &cmd,
+                Duration::from_secs(u64::from(wait) + 30),
+            )
             .with_context(|| format!("waiting for {dev} in the guest"))
             .phase(PHASE)?;
         self.check_alive(PHASE)?;
@@ -415,7 +457,8 @@ impl Vm {
                 timeout: Duration::from_secs(10),
                 echo: false,
             });
-            let deadline = Instant::now() + Duration::from_secs(30) * self.cfg.accel.timeout_factor();
+            let deadline =
+                Instant::now() + Duration::from_secs(30) * self.cfg.accel.timeout_factor();
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
@@ -429,7 +472,9 @@ impl Vm {
         loop {
             match child.try_wait() {
                 Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 _ => {
                     kill_group(child.id());
                     if let Err(e) = child.wait() {
@@ -438,6 +483,9 @@ impl Vm {
                     break;
                 }
             }
+        }
+        if self.cfg.keep_disks {
+            let _ = std::fs::write(self.cfg.run_dir.join(files::KEPT), "disks kept by --keep\n");
         }
         files::remove_disposable(&self.cfg.run_dir, self.cfg.keep_disks);
         result

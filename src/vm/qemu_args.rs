@@ -99,7 +99,10 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
     push("-device");
     push("virtio-rng-pci,addr=0x6");
     push("-qmp");
-    push(&format!("unix:{},server=on,wait=off", s.qmp_socket.to_string_lossy()));
+    push(&format!(
+        "unix:{},server=on,wait=off",
+        s.qmp_socket.to_string_lossy()
+    ));
     push("-serial");
     push(&format!("file:{}", s.console_log.to_string_lossy()));
     a

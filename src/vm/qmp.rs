@@ -47,7 +47,10 @@ impl Qmp {
 
     fn read_message(&mut self) -> Result<Value> {
         let mut line = String::new();
-        let n = self.reader.read_line(&mut line).context("reading from QMP")?;
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .context("reading from QMP")?;
         if n == 0 {
             bail!("QMP closed the connection (QEMU exited?)");
         }
@@ -74,7 +77,9 @@ impl Qmp {
             if let Some(e) = reply.get("error") {
                 return Err(anyhow!(
                     "QMP {command} failed: {}",
-                    e.get("desc").and_then(Value::as_str).unwrap_or("unknown error")
+                    e.get("desc")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown error")
                 ));
             }
             tracing::debug!("qmp event: {reply}");

@@ -45,14 +45,18 @@ pub fn write_seed(path: &Path, user_data: &str, meta_data: &str) -> Result<()> {
         .with_context(|| format!("creating seed image {}", path.display()))?;
     file.set_len(2 * 1024 * 1024)?;
     let opts = fatfs::FormatVolumeOptions::new().volume_label(*b"CIDATA     ");
-    fatfs::format_volume(&mut fscommon::BufStream::new(&mut file), opts)
+    fatfs::format_volume(fscommon::BufStream::new(&mut file), opts)
         .context("formatting the seed image")?;
     let fs = fatfs::FileSystem::new(fscommon::BufStream::new(&mut file), fatfs::FsOptions::new())
         .context("opening the seed image")?;
     for (name, body) in [("user-data", user_data), ("meta-data", meta_data)] {
-        let mut f = fs.root_dir().create_file(name).with_context(|| format!("seed: creating {name}"))?;
+        let mut f = fs
+            .root_dir()
+            .create_file(name)
+            .with_context(|| format!("seed: creating {name}"))?;
         f.truncate()?;
-        f.write_all(body.as_bytes()).with_context(|| format!("seed: writing {name}"))?;
+        f.write_all(body.as_bytes())
+            .with_context(|| format!("seed: writing {name}"))?;
         f.flush()?;
     }
     fs.unmount().context("closing the seed image")?;
@@ -108,13 +112,22 @@ mod tests {
         let p = dir.path().join("seed.img");
         write_seed(&p, "#cloud-config\n", &meta_data("vmh-1")).unwrap();
         let file = std::fs::File::open(&p).unwrap();
-        let fs = fatfs::FileSystem::new(fscommon::BufStream::new(file), fatfs::FsOptions::new()).unwrap();
+        let fs = fatfs::FileSystem::new(fscommon::BufStream::new(file), fatfs::FsOptions::new())
+            .unwrap();
         assert_eq!(fs.volume_label().trim_end(), "CIDATA");
         let mut s = String::new();
-        fs.root_dir().open_file("meta-data").unwrap().read_to_string(&mut s).unwrap();
+        fs.root_dir()
+            .open_file("meta-data")
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         assert_eq!(s, "instance-id: vmh-1\nlocal-hostname: vmharness\n");
         let mut u = String::new();
-        fs.root_dir().open_file("user-data").unwrap().read_to_string(&mut u).unwrap();
+        fs.root_dir()
+            .open_file("user-data")
+            .unwrap()
+            .read_to_string(&mut u)
+            .unwrap();
         assert_eq!(u, "#cloud-config\n");
     }
 }

@@ -1,0 +1,128 @@
+//! Shared helpers of the tests that boot VMs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// True when the VM tests can run. Under CI a missing QEMU is a failure, never a skip.
+pub fn vm_tests_enabled() -> bool {
+    let have_qemu = vmharness::programs::find("qemu-system-x86_64").is_some();
+    if !have_qemu {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but qemu-system-x86_64 is missing: install qemu-system-x86 (VM tests must not be skipped in CI)");
+        }
+        eprintln!("SKIPPED: qemu-system-x86_64 is not installed (set CI=1 to make this a failure)");
+        return false;
+    }
+    true
+}
+
+/// The user VM steps run as: `VMHARNESS_TEST_USER` when the tests run as
+/// root (CI proves no root is needed), else the current user.
+pub fn test_user() -> Option<String> {
+    std::env::var("VMHARNESS_TEST_USER")
+        .ok()
+        .filter(|u| !u.is_empty() && nix::unistd::geteuid().is_root())
+}
+
+/// A run directory the test user can write.
+pub fn runs_dir() -> tempfile::TempDir {
+    let base = std::env::var_os("VMHARNESS_TEST_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let d = tempfile::Builder::new()
+        .prefix("vmh-test-")
+        .tempdir_in(base)
+        .expect("temp dir");
+    if let Some(user) = test_user() {
+        let u = nix::unistd::User::from_name(&user)
+            .expect("lookup user")
+            .expect("test user exists");
+        nix::unistd::chown(d.path(), Some(u.uid), Some(u.gid)).expect("chown run dir");
+    }
+    d
+}
+
+/// Run `vmharness ARGS` (as the test user when set) with the runs directory given.
+pub fn vmharness(runs: &Path, args: &[&str]) -> Output {
+    let exe = env!("CARGO_BIN_EXE_vmharness");
+    let mut cmd = match test_user() {
+        Some(user) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", &user, "--", "env"]);
+            c.arg(format!(
+                "VMHARNESS_CACHE={}",
+                vmharness::paths::cache_dir().display()
+            ));
+            c.arg(format!("VMHARNESS_RUN_DIR={}", runs.display()));
+            c.arg(exe);
+            c
+        }
+        None => {
+            let mut c = Command::new(exe);
+            c.env("VMHARNESS_RUN_DIR", runs);
+            c
+        }
+    };
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    let out = cmd.output().expect("running vmharness");
+    eprintln!(
+        "$ vmharness {}\n-> {}\n{}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Build (or find) the default image as the invoking user.
+pub fn ensure_image() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmharness"))
+        .args(["image", "build"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("running vmharness image build");
+    assert!(
+        out.status.success(),
+        "image build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The single run directory under `runs`.
+pub fn only_run(runs: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected one run in {}: {dirs:?}",
+        runs.display()
+    );
+    dirs[0].clone()
+}
+
+/// QEMU processes whose command line mentions `needle`.
+pub fn qemu_processes_mentioning(needle: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd);
+            cmd.contains("qemu-system")
+                && cmd.contains(needle)
+                && vmharness::vm::files::pid_alive(*pid)
+        })
+        .collect()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

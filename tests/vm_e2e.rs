@@ -1,0 +1,200 @@
+//! Boots real VMs (TCG here, KVM where available) through the CLI, as a
+//! non-root user when VMHARNESS_TEST_USER is set and the tests run as root.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+use vmharness::vm::{files, VmState};
+
+#[test]
+fn vm_up_ssh_fixture_btrfs_down_leaves_nothing() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let up = vmharness(runs.path(), &["vm", "up"]);
+    assert!(up.status.success(), "vm up failed");
+    let run = only_run(runs.path());
+    let state = VmState::read(&run).expect("vm.json of a running VM");
+    assert!(
+        files::pid_alive(state.qemu_pid as i32),
+        "QEMU runs after vm up returned"
+    );
+
+    let uname = vmharness(runs.path(), &["vm", "ssh", "--", "uname", "-r"]);
+    assert!(uname.status.success());
+    assert!(
+        stdout(&uname).trim().ends_with("amd64"),
+        "kernel release: {}",
+        stdout(&uname)
+    );
+
+    // Not root on the host (when a test user is set), root in the guest.
+    let who = vmharness(runs.path(), &["vm", "ssh", "--", "id", "-u"]);
+    assert_eq!(stdout(&who).trim(), "0");
+
+    // The fixture disk is there by its serial, and takes a Btrfs filesystem.
+    let btrfs = vmharness(
+        runs.path(),
+        &[
+            "vm",
+            "ssh",
+            "--",
+            "set -e; dev=/dev/disk/by-id/virtio-vmh-fixture; readlink -f $dev; \
+             mkfs.btrfs -q -f $dev; mkdir -p /mnt/fx; mount -o compress=zstd $dev /mnt/fx; \
+             btrfs subvolume create /mnt/fx/data >/dev/null; echo hello > /mnt/fx/data/f; \
+             btrfs subvolume list /mnt/fx; findmnt -n -o FSTYPE /mnt/fx; umount /mnt/fx",
+        ],
+    );
+    assert!(btrfs.status.success());
+    let text = stdout(&btrfs);
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap_or("").starts_with("/dev/vd"), "{text}");
+    assert!(text.contains("path data"), "{text}");
+    assert!(text.lines().any(|l| l == "btrfs"), "{text}");
+
+    // The remote exit status comes back unchanged.
+    let code = vmharness(runs.path(), &["vm", "ssh", "--", "exit", "7"]);
+    assert_eq!(code.status.code(), Some(7));
+
+    // A command that outlives its timeout is killed and reported.
+    let slow = vmharness(
+        runs.path(),
+        &["vm", "ssh", "--timeout", "2", "--", "sleep", "60"],
+    );
+    assert_eq!(slow.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&slow.stderr).contains("timed out"));
+
+    // Every command is recorded.
+    let log = std::fs::read_to_string(run.join("ssh.jsonl")).unwrap();
+    assert!(log.lines().count() >= 5, "{log}");
+    assert!(log.contains("\"command\":\"uname -r\""), "{log}");
+
+    // The host key is verified: a VM presenting another key is refused.
+    let good = std::fs::read(run.join(files::VM_STATE)).unwrap();
+    let mut forged: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    let other = vmharness::vm::keys::KeyPair::generate("other").unwrap();
+    forged["host_key_hex"] = hex::encode(&other.public_blob).into();
+    std::fs::write(
+        run.join(files::VM_STATE),
+        serde_json::to_vec(&forged).unwrap(),
+    )
+    .unwrap();
+    let refused = vmharness(runs.path(), &["vm", "ssh", "--", "true"]);
+    std::fs::write(run.join(files::VM_STATE), &good).unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("host key"));
+
+    let down = vmharness(runs.path(), &["vm", "down"]);
+    assert!(down.status.success());
+    assert!(
+        qemu_processes_mentioning(&run.to_string_lossy()).is_empty(),
+        "QEMU left running"
+    );
+    assert!(
+        !files::pid_alive(state.owner_pid as i32),
+        "supervisor left running"
+    );
+    assert_eq!(
+        files::leftovers(&run),
+        Vec::<std::path::PathBuf>::new(),
+        "run files left behind"
+    );
+    assert!(
+        run.join("console.log").exists(),
+        "the console log is kept as an artifact"
+    );
+}
+
+#[test]
+fn sigkill_of_the_supervisor_takes_qemu_down_and_gc_cleans() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    assert!(vmharness(runs.path(), &["vm", "up"]).status.success());
+    let run = only_run(runs.path());
+    let state = VmState::read(&run).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(state.owner_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let start = Instant::now();
+    while files::pid_alive(state.qemu_pid as i32) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !files::pid_alive(state.qemu_pid as i32),
+        "QEMU outlived its supervisor by {:?}",
+        start.elapsed()
+    );
+    eprintln!(
+        "QEMU exited {:?} after its supervisor was killed",
+        start.elapsed()
+    );
+    assert!(
+        !files::leftovers(&run).is_empty(),
+        "a killed run leaves files for gc"
+    );
+    let gc = vmharness(runs.path(), &["gc"]);
+    assert!(gc.status.success());
+    assert!(
+        stdout(&gc).contains("1 dead run(s) cleaned"),
+        "{}",
+        stdout(&gc)
+    );
+    assert!(
+        files::leftovers(&run).is_empty(),
+        "gc left {:?}",
+        files::leftovers(&run)
+    );
+}
+
+#[test]
+fn a_guest_that_cannot_boot_fails_fast_with_the_console_tail() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let profile = vmharness::profile::Profile::default();
+    let run_dir = runs.path().join("broken");
+    let mut plan =
+        vmharness::plan::plan_boot(&profile, &Default::default(), &run_dir, "broken").unwrap();
+    // PID 1 exits at once: the kernel panics (and with panic=-1, -no-reboot, QEMU exits).
+    plan.vm.extra_append = "init=/bin/false".into();
+    let start = Instant::now();
+    let err = match vmharness::vm::Vm::boot(plan.vm.clone()) {
+        Ok(_) => panic!("a guest whose init exits at once booted"),
+        Err(e) => e,
+    };
+    let text = err.to_string();
+    eprintln!("{text}");
+    assert!(
+        start.elapsed() < plan.vm.boot_timeout / 2,
+        "took {:?}: not fast",
+        start.elapsed()
+    );
+    assert!(
+        matches!(
+            err,
+            vmharness::vm::VmError::QemuExited { .. } | vmharness::vm::VmError::GuestFault { .. }
+        ),
+        "{text}"
+    );
+    assert!(text.contains("console tail"), "{text}");
+    assert!(
+        text.contains("Kernel panic") && text.contains("kill init"),
+        "{text}"
+    );
+    assert!(qemu_processes_mentioning(&run_dir.to_string_lossy()).is_empty());
+    assert!(
+        files::leftovers(&run_dir).is_empty(),
+        "{:?}",
+        files::leftovers(&run_dir)
+    );
+}
