@@ -66,6 +66,8 @@ def _seconds(text):
 
 
 def _raise_terminated(signum, frame):
+    from . import retry
+    retry.stopping.set()
     raise Terminated(signum)
 
 

@@ -7,11 +7,16 @@ re-reading a streamed GetObject body. Errors are classified by shape (the
 """
 
 import random
+import threading
 import time
 
 from . import logs
 
 log = logs.get("s3")
+
+# Set when the process is told to stop: no new attempts, so worker threads
+# finish quickly and the cleanup that follows (aborts) can run.
+stopping = threading.Event()
 
 RETRYABLE_CODES = frozenset({
     "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
@@ -94,7 +99,7 @@ class Retrier:
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
-                if attempt >= self.attempts or not is_retryable(exc):
+                if attempt >= self.attempts or not is_retryable(exc) or stopping.is_set():
                     raise
                 pause = self.delay(attempt)
                 logs.event(log, "s3_retry", level=30, op=what, attempt=attempt,

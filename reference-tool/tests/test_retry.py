@@ -81,5 +81,23 @@ class ClientSettingsTest(unittest.TestCase):
             self.assertEqual(s3client.make_retrier().attempts, 1)
 
 
+
+class StoppingTest(unittest.TestCase):
+    def test_no_retry_once_stopping(self):
+        calls = []
+
+        def fn():
+            calls.append(1)
+            raise FakeClientError("SlowDown", 503)
+
+        retry.stopping.set()
+        try:
+            with self.assertRaises(FakeClientError):
+                retry.Retrier(attempts=5, sleep=lambda s: None).call("op", fn)
+        finally:
+            retry.stopping.clear()
+        self.assertEqual(len(calls), 1)
+
+
 if __name__ == "__main__":
     unittest.main()
