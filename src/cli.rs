@@ -38,6 +38,9 @@ pub enum Command {
         #[arg(long)]
         run_dir: PathBuf,
     },
+    /// Internal: relays one guest connection (stdin/stdout) to a host address (run by QEMU).
+    #[command(name = "__relay", hide = true)]
+    Relay { addr: String },
 }
 
 #[derive(Subcommand, Debug)]

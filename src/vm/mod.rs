@@ -7,6 +7,7 @@ pub mod keys;
 pub mod machine;
 pub mod qemu_args;
 pub mod qmp;
+pub mod relay;
 pub mod seed;
 
 pub use error::VmError;

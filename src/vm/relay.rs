@@ -1,0 +1,76 @@
+//! The guest's only way out: QEMU's restricted user network runs one relay
+//! per guest connection (`guestfwd=tcp:ADDR:PORT-cmd:vmharness __relay
+//! HOST:PORT`), which copies the connection between its stdin/stdout and the
+//! host endpoint. (A `guestfwd` to a TCP target serves only the first
+//! connection; a command per connection serves them all.)
+
+use anyhow::{Context, Result};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+
+/// Copy stdin to `addr` and `addr` to stdout until both directions end.
+pub fn relay(addr: &str) -> Result<()> {
+    let upstream =
+        TcpStream::connect(addr).with_context(|| format!("relay: connecting to {addr}"))?;
+    upstream.set_nodelay(true).ok();
+    let mut to_host = upstream.try_clone()?;
+    let uploader = std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let _ = copy(&mut stdin, &mut to_host);
+        let _ = to_host.shutdown(Shutdown::Write);
+    });
+    let mut from_host = upstream;
+    let mut stdout = std::io::stdout().lock();
+    let _ = copy(&mut from_host, &mut stdout);
+    // The guest side is gone once the host closed: do not wait for stdin.
+    drop(uploader);
+    Ok(())
+}
+
+fn copy(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        to.flush()?;
+        total += n as u64;
+    }
+}
+
+/// The `guestfwd` rule that makes `guest_addr:guest_port` in the guest reach
+/// `host_addr` through a relay process per connection.
+pub fn guestfwd_rule(
+    exe: &std::path::Path,
+    guest_addr: &str,
+    guest_port: u16,
+    host_addr: &str,
+) -> String {
+    format!(
+        "tcp:{guest_addr}:{guest_port}-cmd:{} __relay {host_addr}",
+        crate::ssh::shell_quote(&exe.to_string_lossy())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_shape() {
+        assert_eq!(
+            guestfwd_rule(
+                std::path::Path::new("/usr/bin/vmharness"),
+                "10.0.2.100",
+                9000,
+                "127.0.0.1:41234"
+            ),
+            "tcp:10.0.2.100:9000-cmd:/usr/bin/vmharness __relay 127.0.0.1:41234"
+        );
+    }
+}
