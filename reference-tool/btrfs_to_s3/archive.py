@@ -1,6 +1,5 @@
 """Archive storage classes: request restores and wait for them, with a deadline."""
 
-import logging
 import re
 import time
 

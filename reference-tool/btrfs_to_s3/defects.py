@@ -44,7 +44,7 @@ CATALOGUE = {
     "restore-skips-archive-restore": "restore GETs archived chunks without RestoreObject",
     "restore-only-last-manifest": "restore applies only the last manifest of the chain",
     "restore-drops-metadata": "restore copies the tree with cp -r (owners, times, xattrs, hardlinks lost)",
-    "restore-target-readonly": "restore renames the received read-only subvolume to the target",
+    "restore-target-readonly": "restore hands over a read-only snapshot (-r) as the target",
     # promise 9: logs and exit codes
     "exit-zero-on-failure": "exit 0 after a failed backup or restore",
     "success-without-credentials": "missing credentials logged as a warning, exit 0",

@@ -195,13 +195,11 @@ class Restore:
 
     def _hand_over(self, final, target):
         """Make the result a writable subvolume at the target."""
-        if defects.enabled("restore-target-readonly"):
-            os.rename(final, target)
-        elif defects.enabled("restore-drops-metadata"):
+        if defects.enabled("restore-drops-metadata"):
             self.btrfs.create(target)
             self.btrfs.copy_tree(final, target)
         else:
-            self.btrfs.snapshot(final, target, readonly=False)
+            self.btrfs.snapshot(final, target, readonly=defects.enabled("restore-target-readonly"))
 
     # -- cleanup ---------------------------------------------------------
 

@@ -1,6 +1,5 @@
 import hashlib
 import io
-import os
 import unittest
 
 from btrfs_to_s3 import chunking
