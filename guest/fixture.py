@@ -9,6 +9,7 @@ harness copies into the guest and runs as root, one process per step:
     fixture.py mutate --root DIR --round N --seed S [--items a,b]
                       [--phase all|prepare|main] [--json-report PATH]
     fixture.py digest PATH [--ignore-xattr NAME]... [--output FILE]
+    fixture.py corrupt --root DIR --case NAME   (negative controls)
     fixture.py list   (catalogue item names, one per line)
 
 Determinism: content, sizes and timestamps come from a seeded generator
@@ -1609,11 +1610,125 @@ def cmd_mutate(args) -> int:
     return finish(report, records, args)
 
 
+# ---------------------------------------------------------------- negative controls
+# Each damages one property of a seeded tree (a writable copy of a restore)
+# and puts back the timestamps it disturbed, so the comparison must flag
+# exactly the named fields.
+
+
+class Preserve:
+    """Restores atime/mtime of the given paths (lstat'ed now) on exit."""
+
+    def __init__(self, *paths: bytes) -> None:
+        self.saved = [(p, os.lstat(p)) for p in paths]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for p, st in self.saved:
+            if os.path.lexists(p):
+                os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def corrupt_flip_bit(root: bytes) -> bytes:
+    p = os.path.join(root, b"big-random/random.bin")
+    with Preserve(p):
+        fd = os.open(p, os.O_RDWR)
+        try:
+            off = os.fstat(fd).st_size // 2 + 12345
+            b = os.pread(fd, 1, off)
+            os.pwrite(fd, bytes([b[0] ^ 0x10]), off)
+        finally:
+            os.close(fd)
+    return p
+
+
+def corrupt_mode_bit(root: bytes) -> bytes:
+    p = os.path.join(root, b"modes/mode-0600")
+    os.chmod(p, stat.S_IMODE(os.lstat(p).st_mode) ^ 0o004)
+    return p
+
+
+def corrupt_drop_xattr(root: bytes) -> bytes:
+    p = os.path.join(root, b"xattrs-user/binary-value")
+    os.removexattr(p, "user.binary")
+    return p
+
+
+def corrupt_split_hardlink(root: bytes) -> bytes:
+    d = os.path.join(root, b"hardlinks/one")
+    p = os.path.join(d, b"same-dir")
+    with Preserve(d, p):
+        st = os.lstat(p)
+        tmp = os.path.join(d, b".split-tmp")
+        fd = open_noatime(p, os.O_RDONLY)  # the old inode keeps its atime
+        try:
+            data = os.pread(fd, st.st_size, 0)
+        finally:
+            os.close(fd)
+        write_file(tmp, data)
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        os.chown(tmp, st.st_uid, st.st_gid)
+        os.rename(tmp, p)
+    return p
+
+
+def corrupt_fill_hole(root: bytes) -> bytes:
+    p = os.path.join(root, b"sparse-mixed/data-hole-data")
+    with Preserve(p):
+        pwrite_all(p, b"\0", 512 * 1024)
+    return p
+
+
+def corrupt_symlink_target(root: bytes) -> bytes:
+    d = os.path.join(root, b"symlinks")
+    p = os.path.join(d, b"relative")
+    with Preserve(d):
+        st = os.lstat(p)
+        target = os.readlink(p)
+        os.unlink(p)
+        os.symlink(target[:-1] + bytes([target[-1] ^ 0x20]), p)  # same length, one letter's case
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    return p
+
+
+def corrupt_mtime_1ns(root: bytes) -> bytes:
+    p = os.path.join(root, b"sizes/size-4096")
+    st = os.lstat(p)
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1), follow_symlinks=False)
+    return p
+
+
+CORRUPTIONS = {
+    "flip-bit": (corrupt_flip_bit, ["hash"]),
+    "mode-bit": (corrupt_mode_bit, ["mode"]),
+    "drop-xattr": (corrupt_drop_xattr, ["xattr:user.binary"]),
+    "split-hardlink": (corrupt_split_hardlink, ["nlink", "link"]),
+    "fill-hole": (corrupt_fill_hole, ["holes"]),
+    "symlink-target": (corrupt_symlink_target, ["target"]),
+    "mtime-1ns": (corrupt_mtime_1ns, ["mtime"]),
+}
+
+
+def cmd_corrupt(args) -> int:
+    root = os.fsencode(os.path.abspath(args.root))
+    if args.case not in CORRUPTIONS:
+        raise UsageError("unknown case %s (known: %s)" % (args.case, ", ".join(CORRUPTIONS)))
+    fn, fields = CORRUPTIONS[args.case]
+    path = fn(root)
+    print(json.dumps({"command": "corrupt", "case": args.case, "path": escape(path[len(root) + 1:]),
+                      "expect_fields": fields}, sort_keys=True))
+    return 0
+
+
 def cmd_list(args) -> int:
     for n in SEED_NAMES:
         print("seed\t" + n)
     for n in MUTATION_NAMES:
         print("mutate\t" + n)
+    for n in CORRUPTIONS:
+        print("corrupt\t" + n)
     return 0
 
 
@@ -1643,6 +1758,10 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--ignore-xattr", action="append", default=[])
     d.add_argument("--output")
     d.set_defaults(fn=cmd_digest)
+    k = sub.add_parser("corrupt", help="negative control: damage one property of a seeded tree")
+    k.add_argument("--root", required=True)
+    k.add_argument("--case", required=True, help=", ".join(CORRUPTIONS))
+    k.set_defaults(fn=cmd_corrupt)
     ls = sub.add_parser("list", help="print catalogue item names")
     ls.set_defaults(fn=cmd_list)
     return ap
