@@ -23,7 +23,7 @@ use thiserror::Error;
 
 /// Which digest failed to parse.
 #[derive(Debug, Error)]
-#[error("{side} digest: {source}")]
+#[error("cannot read the {side} digest")]
 pub struct DigestError {
     pub side: &'static str,
     #[source]
