@@ -3,6 +3,7 @@
 pub mod accel;
 pub mod cli;
 pub mod commands;
+pub mod digest;
 pub mod exit;
 pub mod image;
 pub mod logging;
