@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod digest;
 pub mod exit;
+pub mod fixture;
 pub mod image;
 pub mod logging;
 pub mod paths;

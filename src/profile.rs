@@ -52,6 +52,8 @@ impl Default for VmSection {
 pub struct BtrfsSection {
     pub disk_size_mib: u64,
     pub disk_serial: String,
+    pub mount_options: String,
+    pub subvolumes: Vec<String>,
 }
 
 impl Default for BtrfsSection {
@@ -59,6 +61,8 @@ impl Default for BtrfsSection {
         BtrfsSection {
             disk_size_mib: 2048,
             disk_serial: "vmh-fixture".into(),
+            mount_options: "compress=zstd".into(),
+            subvolumes: vec!["data".into(), "root".into(), "home".into()],
         }
     }
 }
@@ -113,6 +117,22 @@ fn validate(p: &Profile, path: &Path) -> Result<()> {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         bail!("profile {f}: [btrfs] disk_serial must be 1-20 characters of [A-Za-z0-9_-] (virtio's limit), got {s:?}");
+    }
+    if p.btrfs.subvolumes.is_empty() {
+        bail!("profile {f}: [btrfs] subvolumes must name at least one subvolume");
+    }
+    for sv in &p.btrfs.subvolumes {
+        let ok = !sv.is_empty()
+            && !sv.starts_with('.')
+            && sv
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok || sv == "restore" {
+            bail!("profile {f}: [btrfs] subvolumes: {sv:?} is not a plain name ([A-Za-z0-9_.-], not starting with '.', not `restore`)");
+        }
+    }
+    if p.btrfs.mount_options.contains(char::is_whitespace) {
+        bail!("profile {f}: [btrfs] mount_options must be a comma-separated list without spaces, got {:?}", p.btrfs.mount_options);
     }
     Ok(())
 }
