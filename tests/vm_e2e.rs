@@ -108,21 +108,25 @@ fn vm_up_ssh_fixture_btrfs_down_leaves_nothing() {
     );
 }
 
-#[test]
-fn sigkill_of_the_supervisor_takes_qemu_down_and_gc_cleans() {
-    if !vm_tests_enabled() {
-        return;
-    }
+/// `vm up`, then send `signal` to the supervisor.
+fn vm_up_then_signal(
+    signal: nix::sys::signal::Signal,
+) -> (tempfile::TempDir, std::path::PathBuf, VmState) {
     ensure_image();
     let runs = runs_dir();
     assert!(vmharness(runs.path(), &["vm", "up"]).status.success());
     let run = only_run(runs.path());
     let state = VmState::read(&run).unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(state.owner_pid as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.owner_pid as i32), signal).unwrap();
+    (runs, run, state)
+}
+
+#[test]
+fn sigkill_of_the_supervisor_takes_qemu_down_and_gc_cleans() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    let (runs, run, state) = vm_up_then_signal(nix::sys::signal::Signal::SIGKILL);
     let start = Instant::now();
     while files::pid_alive(state.qemu_pid as i32) && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
@@ -197,4 +201,21 @@ fn a_guest_that_cannot_boot_fails_fast_with_the_console_tail() {
         "{:?}",
         files::leftovers(&run_dir)
     );
+}
+
+#[test]
+fn sigterm_to_the_supervisor_stops_the_vm_and_removes_its_files() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    let (_runs, run, state) = vm_up_then_signal(nix::sys::signal::Signal::SIGTERM);
+    let start = Instant::now();
+    while files::pid_alive(state.owner_pid as i32) && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!files::pid_alive(state.owner_pid as i32), "the supervisor ignored SIGTERM");
+    assert!(!files::pid_alive(state.qemu_pid as i32), "QEMU left running");
+    assert!(files::leftovers(&run).is_empty(), "graceful stop left {:?}", files::leftovers(&run));
+    let log = std::fs::read_to_string(run.join("supervisor.log")).unwrap();
+    assert!(log.contains("stopping (signal)"), "{log}");
 }

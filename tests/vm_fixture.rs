@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use vmharness::digest::{compare_texts, render, CompareOptions, ReportLimits};
 use vmharness::fixture::{self, FixtureLayout};
 use vmharness::ssh::Ssh;
-use vmharness::vm::Vm;
 
 const LONG: Duration = Duration::from_secs(900);
 
@@ -19,6 +18,14 @@ fn sh(ssh: &mut Ssh, label: &str, cmd: &str) -> String {
     ssh.run(label, &format!("set -eo pipefail; {cmd}"), LONG)
         .unwrap_or_else(|e| panic!("{label}: {e:#}"))
         .stdout_text()
+}
+
+/// `btrfs subvolume show` proves `restored` was received from `source`.
+fn assert_received(ssh: &mut Ssh, source: &str, restored: &str) {
+    let src = fixture::subvolume_show(ssh, source).unwrap();
+    let dst = fixture::subvolume_show(ssh, restored).unwrap();
+    let evidence = vmharness::digest::receive_evidence(&src, &dst);
+    assert!(evidence.proves_receive(), "{restored}: {evidence:?}");
 }
 
 fn entries_of(digest: &str) -> u64 {
@@ -35,13 +42,7 @@ fn seed_send_receive_digest_compare_in_the_guest() {
     if !vm_tests_enabled() {
         return;
     }
-    ensure_image();
-    let runs = runs_dir();
-    let run_dir = runs.path().join("fixture");
-    let profile = vmharness::profile::Profile::default();
-    let plan =
-        vmharness::plan::plan_boot(&profile, &Default::default(), &run_dir, "fixture").unwrap();
-    let mut vm = Vm::boot(plan.vm.clone()).expect("boot");
+    let LibraryVm { runs: _runs, profile, plan, mut vm, .. } = boot_library_vm("fixture");
     vm.attach_fixture(plan.fixture_size_mib, &plan.fixture_serial)
         .expect("fixture disk");
     let layout = FixtureLayout::new(
@@ -93,10 +94,7 @@ fn seed_send_receive_digest_compare_in_the_guest() {
     assert!(full.expected_failures.is_empty());
 
     // The receive was real: received UUID and transids while still read-only.
-    let src_show = fixture::subvolume_show(ssh, &format!("{snaps}/s1")).unwrap();
-    let dst_show = fixture::subvolume_show(ssh, &format!("{restore}/full/s1")).unwrap();
-    let evidence = vmharness::digest::receive_evidence(&src_show, &dst_show);
-    assert!(evidence.proves_receive(), "{evidence:?}");
+    assert_received(ssh, &format!("{snaps}/s1"), &format!("{restore}/full/s1"));
 
     // Negative controls: each flagged on its field, and only there.
     for case in [
@@ -173,9 +171,7 @@ fn seed_send_receive_digest_compare_in_the_guest() {
         "chain restore differs:\n{}",
         render(&chain, ReportLimits::default())
     );
-    let src3 = fixture::subvolume_show(ssh, &format!("{snaps}/s3")).unwrap();
-    let dst3 = fixture::subvolume_show(ssh, &format!("{restore}/chain/s3")).unwrap();
-    assert!(vmharness::digest::receive_evidence(&src3, &dst3).proves_receive());
+    assert_received(ssh, &format!("{snaps}/s3"), &format!("{restore}/chain/s3"));
     for hit in &chain.expected_failures {
         println!(
             "expected failure {:?} at {} ({})",

@@ -7,19 +7,14 @@ use common::*;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use vmharness::ssh::Exec;
-use vmharness::vm::{files, Vm};
+use vmharness::vm::files;
 
 #[test]
 fn upload_timeout_and_drop_through_the_library() {
     if !vm_tests_enabled() {
         return;
     }
-    ensure_image();
-    let runs = runs_dir();
-    let run_dir = runs.path().join("lib");
-    let profile = vmharness::profile::Profile::default();
-    let plan = vmharness::plan::plan_boot(&profile, &Default::default(), &run_dir, "lib").unwrap();
-    let mut vm = Vm::boot(plan.vm.clone()).expect("boot");
+    let LibraryVm { runs: _runs, run_dir, mut vm, .. } = boot_library_vm("lib");
     let qemu_pid = vm.state().qemu_pid as i32;
 
     let dev = vm.attach_fixture(256, "lib-fixture").expect("hot-plug");

@@ -126,3 +126,23 @@ pub fn qemu_processes_mentioning(needle: &str) -> Vec<i32> {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// A VM booted through the library with the default profile, in a fresh
+/// runs directory (kept alive by the returned TempDir).
+pub struct LibraryVm {
+    pub runs: tempfile::TempDir,
+    pub run_dir: PathBuf,
+    pub profile: vmharness::profile::Profile,
+    pub plan: vmharness::plan::BootPlan,
+    pub vm: vmharness::vm::Vm,
+}
+
+pub fn boot_library_vm(name: &str) -> LibraryVm {
+    ensure_image();
+    let runs = runs_dir();
+    let run_dir = runs.path().join(name);
+    let profile = vmharness::profile::Profile::default();
+    let plan = vmharness::plan::plan_boot(&profile, &Default::default(), &run_dir, name).expect("plan");
+    let vm = vmharness::vm::Vm::boot(plan.vm.clone()).expect("boot");
+    LibraryVm { runs, run_dir, profile, plan, vm }
+}
