@@ -15,5 +15,6 @@ pub mod programs;
 pub mod signals;
 pub mod ssh;
 pub mod stats;
+pub mod tool;
 pub mod util;
 pub mod vm;

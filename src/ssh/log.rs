@@ -18,6 +18,8 @@ struct Inner {
     file: Mutex<File>,
     dir: PathBuf,
     seq: AtomicU64,
+    /// Values never written to the log (per-run credentials).
+    secrets: Mutex<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,8 +72,28 @@ impl CommandLog {
                 file: Mutex::new(file),
                 dir,
                 seq: AtomicU64::new(existing as u64),
+                secrets: Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// Never write `secret` to ssh.jsonl: commands show `***` instead.
+    pub fn redact(&self, secret: &str) {
+        if secret.len() >= 4 {
+            if let Ok(mut s) = self.inner.secrets.lock() {
+                s.push(secret.to_string());
+            }
+        }
+    }
+
+    fn redacted(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        if let Ok(secrets) = self.inner.secrets.lock() {
+            for s in secrets.iter() {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -90,11 +112,12 @@ impl CommandLog {
 
     pub fn record(&self, seq: u64, label: &str, command: &str, out: &Output) -> Result<()> {
         let stem = file_stem(seq, label);
+        let command = self.redacted(command);
         let rec = CommandRecord {
             seq,
             time: crate::util::now_rfc3339(),
             label,
-            command,
+            command: &command,
             status: out.status,
             signal: out.signal.as_deref(),
             timed_out: out.timed_out,
@@ -113,5 +136,38 @@ impl CommandLog {
             .map_err(|_| anyhow::anyhow!("ssh log lock poisoned"))?;
         f.write_all(line.as_bytes()).context("writing ssh.jsonl")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn secrets_never_reach_the_log() {
+        let d = tempfile::tempdir().unwrap();
+        let log = CommandLog::open(d.path()).unwrap();
+        log.redact("s3cr3t-value");
+        let out = Output {
+            status: 0,
+            signal: None,
+            stdout: b"x".to_vec(),
+            stderr: vec![],
+            duration: Duration::from_millis(5),
+            timed_out: false,
+        };
+        let seq = log.next_seq();
+        log.record(
+            seq,
+            "tool",
+            "env AWS_SECRET_ACCESS_KEY=s3cr3t-value run",
+            &out,
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(d.path().join("ssh.jsonl")).unwrap();
+        assert!(!text.contains("s3cr3t-value"), "{text}");
+        assert!(text.contains("AWS_SECRET_ACCESS_KEY=***"), "{text}");
+        assert!(text.contains("\"stdout_bytes\":1"), "{text}");
     }
 }

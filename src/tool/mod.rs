@@ -1,0 +1,167 @@
+//! Driving the tool under test in the guest: its command lines (CONTRACT.md
+//! "Invocation"), built by pure functions, and installing its source tree.
+
+use crate::ssh::shell_quote;
+
+/// How to run the tool in the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolInvocation {
+    /// The command, e.g. `["python3", "-m", "btrfs_to_s3"]`.
+    pub cmd: Vec<String>,
+    /// The flag that names the config file (`--config`).
+    pub config_flag: String,
+    /// Absolute guest path of the rendered config.
+    pub config_path: String,
+    /// Environment passed inline (endpoint, credentials, PYTHONPATH, ...).
+    pub env: Vec<(String, String)>,
+}
+
+/// Options of one backup run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupArgs {
+    pub subvolumes: Vec<String>,
+    pub once: bool,
+    pub dry_run: bool,
+    pub no_s3: bool,
+    pub log_level: Option<String>,
+}
+
+/// Options of one restore run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreArgs {
+    pub subvolume: String,
+    pub target: String,
+    pub manifest_key: Option<String>,
+    /// Some(true) `--wait-restore`, Some(false) `--no-wait-restore`.
+    pub wait_restore: Option<bool>,
+    pub restore_timeout_secs: Option<u64>,
+    /// `full`, `sample` or `none`.
+    pub verify: Option<String>,
+    pub log_level: Option<String>,
+}
+
+impl ToolInvocation {
+    fn line(&self, words: Vec<String>) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if !self.env.is_empty() {
+            parts.push("env".into());
+            for (k, v) in &self.env {
+                parts.push(shell_quote(&format!("{k}={v}")));
+            }
+        }
+        parts.extend(self.cmd.iter().map(|w| shell_quote(w)));
+        parts.extend(words.iter().map(|w| shell_quote(w)));
+        parts.push(shell_quote(&self.config_flag));
+        parts.push(shell_quote(&self.config_path));
+        parts.join(" ")
+    }
+
+    /// `<cmd> backup [--subvolume N]... [--once] [--dry-run] [--no-s3] [--log-level L] --config PATH`
+    pub fn backup(&self, a: &BackupArgs) -> String {
+        let mut w = vec!["backup".to_string()];
+        for s in &a.subvolumes {
+            w.push("--subvolume".into());
+            w.push(s.clone());
+        }
+        if a.once {
+            w.push("--once".into());
+        }
+        if a.dry_run {
+            w.push("--dry-run".into());
+        }
+        if a.no_s3 {
+            w.push("--no-s3".into());
+        }
+        if let Some(l) = &a.log_level {
+            w.push("--log-level".into());
+            w.push(l.clone());
+        }
+        self.line(w)
+    }
+
+    /// `<cmd> restore --subvolume N --target PATH [--manifest-key K] [--wait-restore|--no-wait-restore]
+    /// [--restore-timeout S] [--verify M] [--log-level L] --config PATH`
+    pub fn restore(&self, a: &RestoreArgs) -> String {
+        let mut w = vec![
+            "restore".to_string(),
+            "--subvolume".into(),
+            a.subvolume.clone(),
+            "--target".into(),
+            a.target.clone(),
+        ];
+        if let Some(k) = &a.manifest_key {
+            w.push("--manifest-key".into());
+            w.push(k.clone());
+        }
+        match a.wait_restore {
+            Some(true) => w.push("--wait-restore".into()),
+            Some(false) => w.push("--no-wait-restore".into()),
+            None => {}
+        }
+        if let Some(t) = a.restore_timeout_secs {
+            w.push("--restore-timeout".into());
+            w.push(t.to_string());
+        }
+        if let Some(v) = &a.verify {
+            w.push("--verify".into());
+            w.push(v.clone());
+        }
+        if let Some(l) = &a.log_level {
+            w.push("--log-level".into());
+            w.push(l.clone());
+        }
+        self.line(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv() -> ToolInvocation {
+        ToolInvocation {
+            cmd: vec!["python3".into(), "-m".into(), "btrfs_to_s3".into()],
+            config_flag: "--config".into(),
+            config_path: "/etc/vmharness/tool.toml".into(),
+            env: vec![
+                ("PYTHONPATH".into(), "/opt/vmharness/tool".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "s e'cret".into()),
+            ],
+        }
+    }
+
+    #[test]
+    fn backup_golden() {
+        let a = BackupArgs {
+            subvolumes: vec!["data".into()],
+            once: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            inv().backup(&a),
+            "env PYTHONPATH=/opt/vmharness/tool 'AWS_SECRET_ACCESS_KEY=s e'\\''cret' python3 -m btrfs_to_s3 \
+             backup --subvolume data --once --config /etc/vmharness/tool.toml"
+        );
+    }
+
+    #[test]
+    fn restore_golden() {
+        let a = RestoreArgs {
+            subvolume: "data".into(),
+            target: "/mnt/fixture/restore/data-1".into(),
+            manifest_key: Some("p/subvol/data/full/manifest-20260101T000000Z.json".into()),
+            wait_restore: Some(true),
+            restore_timeout_secs: Some(600),
+            verify: Some("full".into()),
+            log_level: None,
+        };
+        let mut i = inv();
+        i.env.clear();
+        assert_eq!(
+            i.restore(&a),
+            "python3 -m btrfs_to_s3 restore --subvolume data --target /mnt/fixture/restore/data-1 \
+             --manifest-key p/subvol/data/full/manifest-20260101T000000Z.json --wait-restore \
+             --restore-timeout 600 --verify full --config /etc/vmharness/tool.toml"
+        );
+    }
+}
