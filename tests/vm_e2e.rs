@@ -213,9 +213,19 @@ fn sigterm_to_the_supervisor_stops_the_vm_and_removes_its_files() {
     while files::pid_alive(state.owner_pid as i32) && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!files::pid_alive(state.owner_pid as i32), "the supervisor ignored SIGTERM");
-    assert!(!files::pid_alive(state.qemu_pid as i32), "QEMU left running");
-    assert!(files::leftovers(&run).is_empty(), "graceful stop left {:?}", files::leftovers(&run));
+    assert!(
+        !files::pid_alive(state.owner_pid as i32),
+        "the supervisor ignored SIGTERM"
+    );
+    assert!(
+        !files::pid_alive(state.qemu_pid as i32),
+        "QEMU left running"
+    );
+    assert!(
+        files::leftovers(&run).is_empty(),
+        "graceful stop left {:?}",
+        files::leftovers(&run)
+    );
     let log = std::fs::read_to_string(run.join("supervisor.log")).unwrap();
     assert!(log.contains("stopping (signal)"), "{log}");
 }

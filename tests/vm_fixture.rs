@@ -9,7 +9,7 @@ use common::*;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use vmharness::digest::{compare_texts, render, CompareOptions, ReportLimits};
-use vmharness::fixture::{self, FixtureLayout};
+use vmharness::fixture;
 use vmharness::ssh::Ssh;
 
 const LONG: Duration = Duration::from_secs(900);
@@ -42,18 +42,15 @@ fn seed_send_receive_digest_compare_in_the_guest() {
     if !vm_tests_enabled() {
         return;
     }
-    let LibraryVm { runs: _runs, profile, plan, mut vm, .. } = boot_library_vm("fixture");
-    vm.attach_fixture(plan.fixture_size_mib, &plan.fixture_serial)
-        .expect("fixture disk");
-    let layout = FixtureLayout::new(
-        &plan.fixture_serial,
-        &profile.btrfs.mount_options,
-        &profile.btrfs.subvolumes,
-    );
+    let LibraryVm {
+        runs: _runs,
+        profile,
+        plan,
+        mut vm,
+        ..
+    } = boot_library_vm("fixture");
+    let layout = fixture::prepare(&mut vm, &plan, &profile).expect("fixture setup");
     let ssh = vm.ssh();
-    layout.setup(ssh).expect("fixture setup");
-    fixture::install_guest_tools(ssh, std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
-        .expect("install");
     let data = layout.subvolume("data");
     let snaps = layout.snapshots_dir();
     let restore = layout.restore_dir();

@@ -14,7 +14,12 @@ fn upload_timeout_and_drop_through_the_library() {
     if !vm_tests_enabled() {
         return;
     }
-    let LibraryVm { runs: _runs, run_dir, mut vm, .. } = boot_library_vm("lib");
+    let LibraryVm {
+        runs: _runs,
+        run_dir,
+        mut vm,
+        ..
+    } = boot_library_vm("lib");
     let qemu_pid = vm.state().qemu_pid as i32;
 
     let dev = vm.attach_fixture(256, "lib-fixture").expect("hot-plug");

@@ -31,8 +31,79 @@ pub fn phases(t: &BootTimeline) -> Vec<(&'static str, f64)> {
 }
 
 pub fn run(cmd: BenchCommand) -> Result<Outcome> {
-    let BenchCommand::Boot { boot, runs } = cmd;
-    let overrides = BootOverrides::from(&boot);
+    match cmd {
+        BenchCommand::Boot { boot, runs } => bench_boot(&boot, runs),
+        BenchCommand::Fixture { boot, runs, seed } => bench_fixture(&boot, runs, seed),
+    }
+}
+
+fn print_summary(name: &str, unit: &str, values: &[f64]) {
+    if let Some(s) = summarize(values) {
+        if unit == "s" {
+            println!("  {name:<20} {s}");
+        } else {
+            println!(
+                "  {name:<20} median {:8.0} {unit}  (min {:.0}, max {:.0}, n={})",
+                s.median, s.min, s.max, s.n
+            );
+        }
+    }
+}
+
+fn bench_fixture(boot: &crate::cli::BootArgs, runs: usize, seed: u64) -> Result<Outcome> {
+    use crate::fixture;
+    let overrides = BootOverrides::from(boot);
+    let profile = plan::load_profile(&overrides)?;
+    let run_id = format!("bench-fixture-{}", files::new_run_id());
+    let run_dir = crate::paths::runs_dir().join(&run_id);
+    let plan = plan::plan_boot(&profile, &overrides, &run_dir, &run_id)?;
+    let mut vm = Vm::boot(plan.vm.clone())?;
+    let layout = fixture::prepare(&mut vm, &plan, &profile)?;
+    let long = std::time::Duration::from_secs(1800);
+    let (mut seed_s, mut digest_s, mut rate, mut entries, mut bytes) =
+        (vec![], vec![], vec![], 0, 0);
+    for i in 0..runs {
+        let sv = layout.subvolume(&format!("bench{i}"));
+        let snap = format!("{}/bench{i}", layout.snapshots_dir());
+        vm.ssh().run(
+            "bench-subvolume",
+            &format!("btrfs -q subvolume create {sv}"),
+            long,
+        )?;
+        let s = fixture::seed(vm.ssh(), &sv, seed, None, long)?;
+        vm.ssh().run(
+            "bench-snapshot",
+            &format!("btrfs -q subvolume snapshot -r {sv} {snap}"),
+            long,
+        )?;
+        let t = std::time::Instant::now();
+        fixture::digest(vm.ssh(), &snap, &[], long)?;
+        let d = t.elapsed().as_secs_f64();
+        entries = s.summary.entries;
+        bytes = s.summary.file_bytes;
+        seed_s.push(s.wall.as_secs_f64());
+        digest_s.push(d);
+        rate.push(entries as f64 / d);
+        eprintln!(
+            "[bench] fixture {}/{runs}: seed {:.2}s, digest {d:.2}s",
+            i + 1,
+            s.wall.as_secs_f64()
+        );
+    }
+    vm.shutdown()?;
+    println!(
+        "fixture seed {seed}: {entries} entries, {:.1} MB of file data; accelerator {}",
+        bytes as f64 / 1e6,
+        plan.accel_reason
+    );
+    print_summary("seed", "s", &seed_s);
+    print_summary("digest", "s", &digest_s);
+    print_summary("digest rate", "entries/s", &rate);
+    Ok(Outcome::Passed)
+}
+
+fn bench_boot(boot: &crate::cli::BootArgs, runs: usize) -> Result<Outcome> {
+    let overrides = BootOverrides::from(boot);
     let profile = plan::load_profile(&overrides)?;
     let mut timelines = Vec::new();
     let mut accel_line = String::new();
@@ -57,14 +128,10 @@ pub fn run(cmd: BenchCommand) -> Result<Outcome> {
         .collect();
     for (idx, name) in names.iter().enumerate() {
         let v: Vec<f64> = timelines.iter().map(|t| phases(t)[idx].1).collect();
-        if let Some(s) = summarize(&v) {
-            println!("  {name:<20} {s}");
-        }
+        print_summary(name, "s", &v);
     }
     let total: Vec<f64> = timelines.iter().filter_map(|t| t.ssh_ready).collect();
-    if let Some(s) = summarize(&total) {
-        println!("  {:<20} {s}", "total");
-    }
+    print_summary("total", "s", &total);
     Ok(Outcome::Passed)
 }
 

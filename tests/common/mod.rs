@@ -142,7 +142,14 @@ pub fn boot_library_vm(name: &str) -> LibraryVm {
     let runs = runs_dir();
     let run_dir = runs.path().join(name);
     let profile = vmharness::profile::Profile::default();
-    let plan = vmharness::plan::plan_boot(&profile, &Default::default(), &run_dir, name).expect("plan");
+    let plan =
+        vmharness::plan::plan_boot(&profile, &Default::default(), &run_dir, name).expect("plan");
     let vm = vmharness::vm::Vm::boot(plan.vm.clone()).expect("boot");
-    LibraryVm { runs, run_dir, profile, plan, vm }
+    LibraryVm {
+        runs,
+        run_dir,
+        profile,
+        plan,
+        vm,
+    }
 }
