@@ -1,0 +1,1 @@
+//! `vmharness s3 serve`.

@@ -1,0 +1,256 @@
+//! HTTP serving: accept loop, one hyper connection per socket, and the
+//! journaling layer around the s3s service. A `reset` fault makes the
+//! connection close with a real TCP RST (SO_LINGER 0, then close).
+
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::ctx::RequestCtx;
+use super::journal::Journal;
+
+pub(crate) struct App {
+    pub s3: s3s::service::S3Service,
+    pub journal: Arc<Journal>,
+}
+
+/// Returned to hyper to make it drop the connection (after SO_LINGER 0).
+#[derive(Debug, thiserror::Error)]
+#[error("connection reset by fault injection")]
+pub(crate) struct InjectedReset;
+
+/// Accept connections until `shutdown` flips, then abort open ones.
+pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    // A second handle on the socket: lets a fault set
+                    // SO_LINGER 0 and keeps the socket alive until hyper is
+                    // done, so the final close sends the RST.
+                    let fd = match stream.as_fd().try_clone_to_owned() {
+                        Ok(fd) => Arc::new(fd),
+                        Err(e) => {
+                            tracing::warn!("embedded S3: cannot dup socket: {e}");
+                            continue;
+                        }
+                    };
+                    conns.spawn(connection(stream, fd, app.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!("embedded S3: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
+async fn connection(stream: tokio::net::TcpStream, fd: Arc<OwnedFd>, app: Arc<App>) {
+    let io = TokioIo::new(stream);
+    let svc = hyper::service::service_fn(move |req| request(app.clone(), fd.clone(), req));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    if let Err(e) = conn.await {
+        tracing::debug!("embedded S3 connection ended: {e}");
+    }
+}
+
+async fn request(
+    app: Arc<App>,
+    fd: Arc<OwnedFd>,
+    req: http::Request<Incoming>,
+) -> Result<http::Response<JournalBody>, InjectedReset> {
+    let started = Instant::now();
+    let seq = app.journal.begin(req.method().as_str());
+    let ctx = RequestCtx {
+        seq,
+        journal: app.journal.clone(),
+        reset: Arc::new(AtomicBool::new(false)),
+    };
+    let bytes_in = Arc::new(AtomicU64::new(0));
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(ctx.clone());
+    let body = s3s::Body::http_body(Counting {
+        inner: body,
+        count: bytes_in.clone(),
+    });
+    let result = app.s3.call(http::Request::from_parts(parts, body)).await;
+    if ctx.reset_requested() {
+        if let Err(e) = socket2::SockRef::from(&*fd).set_linger(Some(Duration::ZERO)) {
+            tracing::warn!("embedded S3: SO_LINGER for reset: {e}");
+        }
+        app.journal.finish(seq, started, |r| {
+            r.bytes_in = bytes_in.load(Ordering::SeqCst);
+            r.status = None;
+        });
+        return Err(InjectedReset);
+    }
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!("embedded S3: {e:?}");
+            let mut resp = http::Response::new(s3s::Body::from(Bytes::new()));
+            *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            resp
+        }
+    };
+    let status = resp.status().as_u16();
+    let (parts, body) = resp.into_parts();
+    let code = (status >= 400)
+        .then(|| body.bytes())
+        .flatten()
+        .and_then(|b| error_code(&b));
+    Ok(http::Response::from_parts(
+        parts,
+        JournalBody {
+            inner: body,
+            out: 0,
+            finish: Some(Finish {
+                journal: app.journal.clone(),
+                seq,
+                started,
+                status,
+                code,
+                bytes_in,
+            }),
+        },
+    ))
+}
+
+/// `<Code>X</Code>` from an S3 XML error body.
+fn error_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = text[start..].find("</Code>")? + start;
+    Some(text[start..end].to_owned())
+}
+
+/// Request body wrapper counting bytes received.
+struct Counting {
+    inner: Incoming,
+    count: Arc<AtomicU64>,
+}
+
+impl HttpBody for Counting {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.count.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+struct Finish {
+    journal: Arc<Journal>,
+    seq: u64,
+    started: Instant,
+    status: u16,
+    code: Option<String>,
+    bytes_in: Arc<AtomicU64>,
+}
+
+/// Response body wrapper: counts bytes sent and writes the journal record
+/// when the body ends (or is dropped because the client went away).
+pub(crate) struct JournalBody {
+    inner: s3s::Body,
+    out: u64,
+    finish: Option<Finish>,
+}
+
+impl JournalBody {
+    fn complete(&mut self) {
+        if let Some(f) = self.finish.take() {
+            let out = self.out;
+            f.journal.finish(f.seq, f.started, |r| {
+                r.status = Some(f.status);
+                r.bytes_in = f.bytes_in.load(Ordering::SeqCst);
+                r.bytes_out = out;
+                if r.error_code.is_none() {
+                    r.error_code = f.code;
+                }
+            });
+        }
+    }
+}
+
+impl Drop for JournalBody {
+    fn drop(&mut self) {
+        self.complete();
+    }
+}
+
+impl HttpBody for JournalBody {
+    type Data = Bytes;
+    type Error = s3s::StdError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, s3s::StdError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.out += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => self.complete(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_code_from_xml() {
+        let xml = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>x</Message></Error>";
+        assert_eq!(super::error_code(xml).as_deref(), Some("NoSuchKey"));
+        assert_eq!(super::error_code(b"garbage"), None);
+    }
+}
