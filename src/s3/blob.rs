@@ -104,8 +104,10 @@ mod tests {
     #[tokio::test]
     async fn receive_hashes_and_persists() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let chunks: Vec<Result<Bytes, std::io::Error>> =
-            vec![Ok(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))];
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from_static(b"hello ")),
+            Ok(Bytes::from_static(b"world")),
+        ];
         let blob = receive(
             dir.path(),
             futures::stream::iter(chunks),

@@ -27,10 +27,19 @@ pub struct ServeArgs {
     #[arg(long, default_value = DEFAULT_REGION)]
     pub region: String,
     /// Access key id (random when not given).
-    #[arg(long, env = "VMHARNESS_S3_ACCESS_KEY_ID", requires = "secret_access_key")]
+    #[arg(
+        long,
+        env = "VMHARNESS_S3_ACCESS_KEY_ID",
+        requires = "secret_access_key"
+    )]
     pub access_key_id: Option<String>,
     /// Secret access key (random when not given).
-    #[arg(long, env = "VMHARNESS_S3_SECRET_ACCESS_KEY", requires = "access_key_id", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "VMHARNESS_S3_SECRET_ACCESS_KEY",
+        requires = "access_key_id",
+        hide_env_values = true
+    )]
     pub secret_access_key: Option<String>,
     /// Seconds a GLACIER/DEEP_ARCHIVE restore stays ongoing.
     #[arg(long, default_value_t = 10.0)]
@@ -73,8 +82,8 @@ fn config(args: &ServeArgs) -> anyhow::Result<EndpointConfig> {
             .unwrap_or_else(|| args.dir.join("s3-journal.jsonl")),
     );
     if let Some(path) = &args.faults {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let file: FaultsFile =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         cfg.faults = file.faults;

@@ -70,7 +70,8 @@ pub fn write_bytes(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), Dura
         let mut f = std::fs::File::create(&tmp).map_err(|e| DurableError::io("create", &tmp, e))?;
         f.write_all(bytes)
             .map_err(|e| DurableError::io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| DurableError::io("fsync", &tmp, e))?;
+        f.sync_all()
+            .map_err(|e| DurableError::io("fsync", &tmp, e))?;
         rename_durable(&tmp, path)
     })();
     if result.is_err() {

@@ -126,16 +126,20 @@ impl Endpoint {
     /// Open the store, bind the port and start serving on the current
     /// tokio runtime.
     pub async fn start(config: EndpointConfig) -> Result<Endpoint, EndpointError> {
-        let store = Store::open(&config.dir, std::slice::from_ref(&config.bucket)).map_err(
-            |source| EndpointError::Store {
-                dir: config.dir.clone(),
-                source,
-            },
-        )?;
+        let store =
+            Store::open(&config.dir, std::slice::from_ref(&config.bucket)).map_err(|source| {
+                EndpointError::Store {
+                    dir: config.dir.clone(),
+                    source,
+                }
+            })?;
         let store = Arc::new(store);
         let journal = Arc::new(Journal::new(config.journal_file.as_deref())?);
         let faults = Arc::new(Faults::new(&config.faults)?);
-        let credentials = config.credentials.clone().unwrap_or_else(Credentials::random);
+        let credentials = config
+            .credentials
+            .clone()
+            .unwrap_or_else(Credentials::random);
 
         let service = Service {
             store: store.clone(),

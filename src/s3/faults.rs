@@ -139,7 +139,9 @@ impl FaultRule {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
-    #[error("fault rule: unknown operation {0:?} (expected one of the S3 operation names or \"*\")")]
+    #[error(
+        "fault rule: unknown operation {0:?} (expected one of the S3 operation names or \"*\")"
+    )]
     UnknownOp(String),
     #[error("fault rule: bad key glob {glob:?}: {source}")]
     Glob {
@@ -445,10 +447,18 @@ mod tests {
                 .times(2),
         )
         .expect("rule");
-        assert_eq!(f.decide("PutObject", Some("p/chunk-1")).map(|d| d.label()), None);
+        assert_eq!(
+            f.decide("PutObject", Some("p/chunk-1")).map(|d| d.label()),
+            None
+        );
         assert_eq!(
             labels(&f, "UploadPart", "p/chunk-0", 4),
-            vec![None, Some("slow_down".into()), Some("slow_down".into()), None]
+            vec![
+                None,
+                Some("slow_down".into()),
+                Some("slow_down".into()),
+                None
+            ]
         );
         assert!(f.decide("UploadPart", Some("p/manifest")).is_none());
     }
@@ -505,7 +515,9 @@ mod tests {
         };
         let f2 = f.clone();
         let held = tokio::spawn(async move { f2.hold(rx).await });
-        f.wait_stalled(1, Duration::from_secs(5)).await.expect("stalled");
+        f.wait_stalled(1, Duration::from_secs(5))
+            .await
+            .expect("stalled");
         assert!(!held.is_finished());
         f.release(id).expect("release");
         held.await.expect("released");

@@ -168,7 +168,12 @@ impl Journal {
     }
 
     /// Finish a request: stamp its end, write it out, wake waiters.
-    pub(crate) fn finish(&self, seq: u64, started: std::time::Instant, f: impl FnOnce(&mut Record)) {
+    pub(crate) fn finish(
+        &self,
+        seq: u64,
+        started: std::time::Instant,
+        f: impl FnOnce(&mut Record),
+    ) {
         let mut st = lock(&self.state);
         let Some(mut r) = st.in_flight.remove(&seq) else {
             return;
@@ -208,7 +213,12 @@ impl Journal {
     /// Every request seen so far (finished and in flight) by arrival.
     pub fn all(&self) -> Vec<Record> {
         let st = lock(&self.state);
-        let mut v: Vec<Record> = st.done.iter().chain(st.in_flight.values()).cloned().collect();
+        let mut v: Vec<Record> = st
+            .done
+            .iter()
+            .chain(st.in_flight.values())
+            .cloned()
+            .collect();
         v.sort_by_key(|r| r.seq);
         v
     }
@@ -324,8 +334,8 @@ mod tests {
 
     #[test]
     fn timestamps_have_nanoseconds() {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_000_000_001)
-            .expect("valid");
+        let t =
+            OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_000_000_001).expect("valid");
         assert_eq!(timestamp(t), "2023-11-14T22:13:20.000000001Z");
     }
 }

@@ -48,7 +48,11 @@ where
     let mut last_prefix: Option<String> = params
         .after
         .as_ref()
-        .filter(|a| params.delimiter.is_some_and(|d| !d.is_empty() && a.ends_with(d)))
+        .filter(|a| {
+            params
+                .delimiter
+                .is_some_and(|d| !d.is_empty() && a.ends_with(d))
+        })
         .cloned();
     let mut truncated = false;
     for key in keys {

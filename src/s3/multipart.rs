@@ -244,10 +244,9 @@ impl Bucket {
         let chosen = validate(&upload, listed, min_part_size)?;
         let algorithm = upload.meta.checksum_algorithm;
         let full_object = upload.meta.checksum_type.as_deref() == Some("FULL_OBJECT");
-        let etag = checksum::multipart_etag(
-            &chosen.iter().map(|p| p.md5_hex.clone()).collect::<Vec<_>>(),
-        )
-        .ok_or_else(|| StoreError::api("InvalidPart", "corrupt part digest"))?;
+        let etag =
+            checksum::multipart_etag(&chosen.iter().map(|p| p.md5_hex.clone()).collect::<Vec<_>>())
+                .ok_or_else(|| StoreError::api("InvalidPart", "corrupt part digest"))?;
         let composite = match algorithm {
             Some(a) if !full_object => {
                 let values: Option<Vec<String>> = chosen
@@ -261,7 +260,9 @@ impl Bucket {
         let dir = self.upload_dir(id);
         let data_file = uuid::Uuid::new_v4().simple().to_string();
         let target = self.dir.join("data").join(&data_file);
-        let tmp = self.tmp.join(format!("assemble-{}", uuid::Uuid::new_v4().simple()));
+        let tmp = self
+            .tmp
+            .join(format!("assemble-{}", uuid::Uuid::new_v4().simple()));
         let sources: Vec<PathBuf> = chosen.iter().map(|p| dir.join(&p.data_file)).collect();
         let full_algorithm = algorithm.filter(|_| full_object);
         let (size, full_value) =
@@ -374,7 +375,9 @@ fn assemble(
         for src in sources {
             let mut f = std::fs::File::open(src).map_err(|e| DurableError::io("open", src, e))?;
             loop {
-                let n = f.read(&mut buf).map_err(|e| DurableError::io("read", src, e))?;
+                let n = f
+                    .read(&mut buf)
+                    .map_err(|e| DurableError::io("read", src, e))?;
                 if n == 0 {
                     break;
                 }
@@ -387,7 +390,8 @@ fn assemble(
                 size += n as u64;
             }
         }
-        out.sync_all().map_err(|e| DurableError::io("fsync", tmp, e))?;
+        out.sync_all()
+            .map_err(|e| DurableError::io("fsync", tmp, e))?;
         durable::rename_durable(tmp, target)
     })();
     if let Err(e) = result {

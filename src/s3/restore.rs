@@ -46,7 +46,9 @@ pub enum Phase {
     /// No restore, or the restored copy expired.
     None,
     Ongoing,
-    Restored { expires_at_ms: i64 },
+    Restored {
+        expires_at_ms: i64,
+    },
 }
 
 impl RestoreState {

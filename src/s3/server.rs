@@ -31,7 +31,11 @@ pub(crate) struct App {
 pub(crate) struct InjectedReset;
 
 /// Accept connections until `shutdown` flips, then abort open ones.
-pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -249,7 +253,8 @@ impl HttpBody for JournalBody {
 mod tests {
     #[test]
     fn error_code_from_xml() {
-        let xml = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>x</Message></Error>";
+        let xml =
+            b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>x</Message></Error>";
         assert_eq!(super::error_code(xml).as_deref(), Some("NoSuchKey"));
         assert_eq!(super::error_code(b"garbage"), None);
     }

@@ -37,9 +37,10 @@ pub(crate) struct Service {
 
 fn s3_err(e: StoreError) -> S3Error {
     match e {
-        StoreError::Api { code, message } => {
-            S3Error::with_message(S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(S3ErrorCode::InternalError), message)
-        }
+        StoreError::Api { code, message } => S3Error::with_message(
+            S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(S3ErrorCode::InternalError),
+            message,
+        ),
         other => {
             tracing::error!("embedded S3 store: {other}");
             S3Error::with_message(S3ErrorCode::InternalError, other.to_string())
@@ -168,7 +169,10 @@ impl Service {
         default_algorithm: Option<Algorithm>,
     ) -> S3Result<(TempBlob, Option<StoredChecksum>)> {
         let requested = checksum::requested(&req.headers);
-        let algorithm = requested.as_ref().map(|r| r.algorithm).or(default_algorithm);
+        let algorithm = requested
+            .as_ref()
+            .map(|r| r.algorithm)
+            .or(default_algorithm);
         let expected_md5 = match content_md5 {
             Some(v) => Some(checksum::content_md5_hex(v).ok_or_else(|| {
                 api(
@@ -298,7 +302,10 @@ fn check_conditions(
             dto::ETagCondition::ETag(e) => e.value() == etag.value(),
         };
         if hit {
-            return Err(S3Error::with_message(S3ErrorCode::NotModified, "Not Modified"));
+            return Err(S3Error::with_message(
+                S3ErrorCode::NotModified,
+                "Not Modified",
+            ));
         }
     }
     Ok(())
@@ -1005,7 +1012,8 @@ impl S3 for Service {
             let upload = bucket
                 .upload(&input.upload_id, &input.key)
                 .map_err(s3_err)?;
-            let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+            let max =
+                usize::try_from(input.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
             let marker = u32::try_from(input.part_number_marker.unwrap_or(0)).unwrap_or(0);
             let mut parts: Vec<dto::Part> = Vec::new();
             let mut truncated = false;
@@ -1027,7 +1035,10 @@ impl S3 for Service {
                     checksum_sha256: c.sha256,
                 });
             }
-            let next = parts.last().and_then(|p| p.part_number).filter(|_| truncated);
+            let next = parts
+                .last()
+                .and_then(|p| p.part_number)
+                .filter(|_| truncated);
             Ok(S3Response::new(dto::ListPartsOutput {
                 bucket: Some(input.bucket.clone()),
                 key: Some(input.key.clone()),
@@ -1043,7 +1054,11 @@ impl S3 for Service {
                     .meta
                     .checksum_algorithm
                     .map(|a| dto::ChecksumAlgorithm::from(a.as_str().to_owned())),
-                checksum_type: upload.meta.checksum_type.clone().map(dto::ChecksumType::from),
+                checksum_type: upload
+                    .meta
+                    .checksum_type
+                    .clone()
+                    .map(dto::ChecksumType::from),
                 parts: Some(parts),
                 ..Default::default()
             }))
@@ -1067,7 +1082,8 @@ impl S3 for Service {
                 .as_ref()
                 .and_then(|r| r.days)
                 .unwrap_or(1);
-            let delay_ms = i64::try_from(self.behaviour.restore_delay.as_millis()).unwrap_or(i64::MAX);
+            let delay_ms =
+                i64::try_from(self.behaviour.restore_delay.as_millis()).unwrap_or(i64::MAX);
             let answer = restore::answer(
                 &meta.attrs.storage_class,
                 meta.restore.as_ref(),
@@ -1209,12 +1225,10 @@ fn list_page(
     };
     bucket.scan(&start, |it| {
         let mut metas = std::collections::HashMap::new();
-        let keys = it
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, m)| {
-                metas.insert(k.as_str(), m.clone());
-                k.as_str()
-            });
+        let keys = it.take_while(|(k, _)| k.starts_with(prefix)).map(|(k, m)| {
+            metas.insert(k.as_str(), m.clone());
+            k.as_str()
+        });
         let page = listing::page(
             keys,
             &Params {

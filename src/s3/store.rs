@@ -150,8 +150,7 @@ impl Store {
             tmp,
             buckets: RwLock::new(BTreeMap::new()),
         };
-        let entries =
-            std::fs::read_dir(&bdir).map_err(|e| DurableError::io("list", &bdir, e))?;
+        let entries = std::fs::read_dir(&bdir).map_err(|e| DurableError::io("list", &bdir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| DurableError::io("list", &bdir, e))?;
             let file = entry.path().join("bucket.json");
@@ -179,9 +178,10 @@ impl Store {
     }
 
     pub fn bucket(&self, name: &str) -> StoreResult<Arc<Bucket>> {
-        read(&self.buckets).get(name).cloned().ok_or_else(|| {
-            StoreError::api("NoSuchBucket", "The specified bucket does not exist")
-        })
+        read(&self.buckets)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StoreError::api("NoSuchBucket", "The specified bucket does not exist"))
     }
 
     pub fn buckets(&self) -> Vec<Arc<Bucket>> {
@@ -262,7 +262,10 @@ impl Bucket {
             }
         }
         drop(referenced);
-        *bucket.objects.write().unwrap_or_else(PoisonError::into_inner) = objects;
+        *bucket
+            .objects
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = objects;
         let uploads = super::multipart::load_uploads(&dir.join("uploads"))?;
         *lock(&bucket.uploads) = uploads;
         Ok(bucket)
@@ -287,7 +290,8 @@ impl Bucket {
         f: impl FnOnce(&mut dyn Iterator<Item = (&String, &Arc<ObjectMeta>)>) -> R,
     ) -> R {
         let objects = read(&self.objects);
-        let mut it = objects.range::<str, _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded));
+        let mut it =
+            objects.range::<str, _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded));
         f(&mut it)
     }
 
@@ -445,7 +449,9 @@ mod tests {
             let b = store.bucket("b").expect("bucket");
             for (k, v) in [("a", &b"1"[..]), ("a/b", b"22"), ("a/../b", b"333")] {
                 let t = blob(&store, v).await;
-                b.put(k, t, ObjectAttrs::default(), None).await.expect("put");
+                b.put(k, t, ObjectAttrs::default(), None)
+                    .await
+                    .expect("put");
             }
             let t = blob(&store, b"4444").await;
             b.put("a", t, ObjectAttrs::default(), None)
