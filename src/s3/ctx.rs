@@ -27,3 +27,9 @@ impl RequestCtx {
         self.reset.load(Ordering::SeqCst)
     }
 }
+
+/// Response extension: the HTTP status to send instead of the one s3s
+/// derives from the output type (s3s 0.14 ignores `S3Response::status`;
+/// RestoreObject answers 202 Accepted for a new restore).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StatusOverride(pub http::StatusCode);

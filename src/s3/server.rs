@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::ctx::RequestCtx;
+use super::ctx::{RequestCtx, StatusOverride};
 use super::journal::Journal;
 
 pub(crate) struct App {
@@ -108,7 +108,7 @@ async fn request(
         });
         return Err(InjectedReset);
     }
-    let resp = match result {
+    let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => {
             tracing::error!("embedded S3: {e:?}");
@@ -117,6 +117,9 @@ async fn request(
             resp
         }
     };
+    if let Some(StatusOverride(s)) = resp.extensions().get::<StatusOverride>().copied() {
+        *resp.status_mut() = s;
+    }
     let status = resp.status().as_u16();
     let (parts, body) = resp.into_parts();
     let code = (status >= 400)

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::blob::{self, ReceiveError, TempBlob};
 use super::checksum::{self, Algorithm, StoredChecksum};
-use super::ctx::RequestCtx;
+use super::ctx::{RequestCtx, StatusOverride};
 use super::listing::{self, Entry, Params};
 use super::multipart::CompletedPart;
 use super::restore::{self, Phase, RestoreAnswer};
@@ -497,10 +497,7 @@ impl S3 for Service {
         let r = async {
             let bucket = self.bucket(&req.input.bucket)?;
             bucket.delete(&req.input.key).await.map_err(s3_err)?;
-            Ok(S3Response::with_status(
-                dto::DeleteObjectOutput::default(),
-                StatusCode::NO_CONTENT,
-            ))
+            Ok(S3Response::new(dto::DeleteObjectOutput::default()))
         }
         .await;
         journaled(&req.extensions, r)
@@ -899,10 +896,7 @@ impl S3 for Service {
                 .abort_upload(&input.upload_id, &input.key)
                 .await
                 .map_err(s3_err)?;
-            Ok(S3Response::with_status(
-                dto::AbortMultipartUploadOutput::default(),
-                StatusCode::NO_CONTENT,
-            ))
+            Ok(S3Response::new(dto::AbortMultipartUploadOutput::default()))
         }
         .await;
         journaled(&req.extensions, r)
@@ -1110,10 +1104,9 @@ impl S3 for Service {
             let mut updated = (*meta).clone();
             updated.restore = Some(state);
             bucket.commit(updated).await.map_err(s3_err)?;
-            Ok(S3Response::with_status(
-                dto::RestoreObjectOutput::default(),
-                status,
-            ))
+            let mut resp = S3Response::new(dto::RestoreObjectOutput::default());
+            resp.extensions.insert(StatusOverride(status));
+            Ok(resp)
         }
         .await;
         journaled(&req.extensions, r)
