@@ -47,13 +47,21 @@ async fn journal_records_every_request_to_file_and_subscribers() {
     assert_eq!(first.op, "PutObject");
     assert_eq!(first.key.as_deref(), Some("j/one"));
     assert_eq!(first.status, Some(200));
-    assert!(first.bytes_in >= 1234, "body bytes counted: {}", first.bytes_in);
+    assert!(
+        first.bytes_in >= 1234,
+        "body bytes counted: {}",
+        first.bytes_in
+    );
     assert_eq!(first.storage_class.as_deref(), Some("GLACIER"));
     assert_eq!(first.sse.as_deref(), Some("AES256"));
     assert_eq!(first.content_type.as_deref(), Some("application/json"));
     let sum = first.checksum.clone().expect("checksum as sent");
     assert!(sum.starts_with("CRC32"), "{sum}");
-    assert!(first.start.ends_with('Z') && first.start.len() == 30, "{}", first.start);
+    assert!(
+        first.start.ends_with('Z') && first.start.len() == 30,
+        "{}",
+        first.start
+    );
     assert!(first.end >= first.start);
 
     let second = tokio::time::timeout(WAIT, live.recv())
@@ -101,30 +109,40 @@ async fn slow_down_and_internal_error_for_a_count() {
     assert!(e.starts_with("500|InternalError|"), "{e}");
     put(&f, "m/manifest-1.json").await.expect("once only");
 
-    let faulted: Vec<(String, Option<u16>, Option<String>)> = f
-        .ep
-        .journal()
-        .records()
-        .into_iter()
-        .filter_map(|r| r.fault.clone().map(|fl| (fl, r.status, r.error_code)))
-        .collect();
+    let faulted: Vec<(String, Option<u16>, Option<String>)> =
+        f.ep.journal()
+            .records()
+            .into_iter()
+            .filter_map(|r| r.fault.clone().map(|fl| (fl, r.status, r.error_code)))
+            .collect();
     assert_eq!(
         faulted,
         vec![
             ("slow_down".into(), Some(503), Some("SlowDown".into())),
             ("slow_down".into(), Some(503), Some("SlowDown".into())),
-            ("internal_error".into(), Some(500), Some("InternalError".into())),
+            (
+                "internal_error".into(),
+                Some(500),
+                Some("InternalError".into())
+            ),
         ]
     );
-    assert!(f.client.head("p/chunk-0.bin").await.expect("head").is_some());
+    assert!(f
+        .client
+        .head("p/chunk-0.bin")
+        .await
+        .expect("head")
+        .is_some());
 }
 
 #[tokio::test]
 async fn reset_closes_the_connection_with_rst() {
     let f = start().await;
-    f.client.put("r/obj", vec![5; 100].into()).await.expect("seed");
-    f.ep
-        .faults()
+    f.client
+        .put("r/obj", vec![5; 100].into())
+        .await
+        .expect("seed");
+    f.ep.faults()
         .add(FaultRule::new(FaultKind::Reset).op("GetObject").times(1))
         .expect("rule");
     let e = f
@@ -143,18 +161,16 @@ async fn reset_closes_the_connection_with_rst() {
     );
     let got = f.client.get_bytes("r/obj").await.expect("next one works");
     assert_eq!(got.len(), 100);
-    let rec = f
-        .ep
-        .journal()
-        .wait_finished(|r| r.fault.as_deref() == Some("reset"), 1, WAIT)
-        .await
-        .expect("journaled");
+    let rec =
+        f.ep.journal()
+            .wait_finished(|r| r.fault.as_deref() == Some("reset"), 1, WAIT)
+            .await
+            .expect("journaled");
     assert_eq!(rec.status, None);
     assert_eq!(rec.op, "GetObject");
 
     // An upload reset mid-request never stores the object.
-    f.ep
-        .faults()
+    f.ep.faults()
         .add(FaultRule::new(FaultKind::Reset).op("PutObject").times(1))
         .expect("rule");
     let e = put(&f, "r/up").await.expect_err("reset upload");
@@ -171,17 +187,20 @@ async fn latency_delays_matching_requests() {
     f.client.put("l", vec![1].into()).await.expect("put");
     let t = Instant::now();
     f.client.head("l").await.expect("head").expect("exists");
-    assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
     let t = Instant::now();
     f.client.get_bytes("l").await.expect("get");
     assert!(t.elapsed() < Duration::from_millis(300), "GET not delayed");
-    let rec = f
-        .ep
-        .journal()
-        .records()
-        .into_iter()
-        .find(|r| r.op == "HeadObject")
-        .expect("head journaled");
+    let rec =
+        f.ep.journal()
+            .records()
+            .into_iter()
+            .find(|r| r.op == "HeadObject")
+            .expect("head journaled");
     assert_eq!(rec.fault.as_deref(), Some("latency:300ms"));
     assert!(rec.duration_ms >= 300.0);
 }
@@ -190,17 +209,16 @@ async fn latency_delays_matching_requests() {
 async fn stall_holds_the_second_part_until_released() {
     let f = start().await;
     let key = "s/chunk-0.bin";
-    let stall = f
-        .ep
-        .faults()
-        .add(
-            FaultRule::new(FaultKind::Stall)
-                .op("UploadPart")
-                .key_glob(key)
-                .skip(1)
-                .times(1),
-        )
-        .expect("rule");
+    let stall =
+        f.ep.faults()
+            .add(
+                FaultRule::new(FaultKind::Stall)
+                    .op("UploadPart")
+                    .key_glob(key)
+                    .skip(1)
+                    .times(1),
+            )
+            .expect("rule");
     let sdk = f.sdk.clone();
     let bucket = f.ep.bucket().to_owned();
     let upload = tokio::spawn(async move {
@@ -227,24 +245,19 @@ async fn stall_holds_the_second_part_until_released() {
         }
         id
     });
-    let second = f
-        .ep
-        .journal()
-        .wait_arrived(|r| r.is("UploadPart", key), 2, WAIT)
-        .await
-        .expect("second part arrives");
+    let second =
+        f.ep.journal()
+            .wait_arrived(|r| r.is("UploadPart", key), 2, WAIT)
+            .await
+            .expect("second part arrives");
     assert_eq!(second.part, Some(2));
-    f.ep.faults()
-        .wait_stalled(1, WAIT)
-        .await
-        .expect("held");
-    let held = f
-        .ep
-        .journal()
-        .in_flight()
-        .into_iter()
-        .find(|r| r.seq == second.seq)
-        .expect("still in flight");
+    f.ep.faults().wait_stalled(1, WAIT).await.expect("held");
+    let held =
+        f.ep.journal()
+            .in_flight()
+            .into_iter()
+            .find(|r| r.seq == second.seq)
+            .expect("still in flight");
     assert_eq!(held.fault.as_deref(), Some("stall"));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!upload.is_finished(), "the tool is waiting on the stall");

@@ -68,8 +68,13 @@ pub(crate) async fn serve(
 }
 
 async fn connection(stream: tokio::net::TcpStream, fd: Arc<OwnedFd>, app: Arc<App>) {
-    let io = TokioIo::new(stream);
-    let svc = hyper::service::service_fn(move |req| request(app.clone(), fd.clone(), req));
+    let reset = Arc::new(AtomicBool::new(false));
+    let io = TokioIo::new(ResettableIo {
+        inner: stream,
+        reset: reset.clone(),
+    });
+    let conn_reset = Reset { fd, flag: reset };
+    let svc = hyper::service::service_fn(move |req| request(app.clone(), conn_reset.clone(), req));
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .serve_connection(io, svc);
@@ -80,7 +85,7 @@ async fn connection(stream: tokio::net::TcpStream, fd: Arc<OwnedFd>, app: Arc<Ap
 
 async fn request(
     app: Arc<App>,
-    fd: Arc<OwnedFd>,
+    conn: Reset,
     req: http::Request<Incoming>,
 ) -> Result<http::Response<JournalBody>, InjectedReset> {
     let started = Instant::now();
@@ -99,9 +104,7 @@ async fn request(
     });
     let result = app.s3.call(http::Request::from_parts(parts, body)).await;
     if ctx.reset_requested() {
-        if let Err(e) = socket2::SockRef::from(&*fd).set_linger(Some(Duration::ZERO)) {
-            tracing::warn!("embedded S3: SO_LINGER for reset: {e}");
-        }
+        conn.arm();
         app.journal.finish(seq, started, |r| {
             r.bytes_in = bytes_in.load(Ordering::SeqCst);
             r.status = None;
@@ -141,6 +144,75 @@ async fn request(
             }),
         },
     ))
+}
+
+/// The connection's reset switch: SO_LINGER 0 on the socket (through a
+/// second descriptor) and a flag that stops the IO from sending a FIN, so
+/// the close after hyper gives up is an RST and nothing else.
+#[derive(Clone)]
+struct Reset {
+    fd: Arc<OwnedFd>,
+    flag: Arc<AtomicBool>,
+}
+
+impl Reset {
+    fn arm(&self) {
+        if let Err(e) = socket2::SockRef::from(&*self.fd).set_linger(Some(Duration::ZERO)) {
+            tracing::warn!("embedded S3: SO_LINGER for reset: {e}");
+        }
+        self.flag.store(true, Ordering::SeqCst);
+    }
+}
+
+/// TCP stream that, once a reset is armed, fails reads and writes and
+/// skips the graceful shutdown hyper would otherwise do.
+struct ResettableIo {
+    inner: tokio::net::TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+fn reset_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset")
+}
+
+impl tokio::io::AsyncRead for ResettableIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.reset.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(reset_error()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ResettableIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.reset.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(reset_error()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.reset.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(reset_error()));
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.reset.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(reset_error()));
+        }
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// `<Code>X</Code>` from an S3 XML error body.
