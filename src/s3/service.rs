@@ -256,26 +256,26 @@ fn metadata_of(meta: &ObjectMeta) -> Option<dto::Metadata> {
     })
 }
 
-fn attrs_from(
-    class: String,
-    sse: String,
-    content_type: Option<String>,
-    content_encoding: Option<String>,
-    content_disposition: Option<String>,
-    content_language: Option<String>,
-    cache_control: Option<String>,
-    metadata: Option<dto::Metadata>,
-) -> ObjectAttrs {
-    ObjectAttrs {
-        storage_class: class,
-        sse,
-        content_type,
-        content_encoding,
-        content_disposition,
-        content_language,
-        cache_control,
-        metadata: metadata.unwrap_or_default().into_iter().collect(),
-    }
+/// Object attributes from an input that carries the usual content headers
+/// (PutObject, CreateMultipartUpload, CopyObject with REPLACE).
+macro_rules! attrs_of {
+    ($input:expr, $class:expr, $sse:expr) => {
+        ObjectAttrs {
+            storage_class: $class,
+            sse: $sse,
+            content_type: $input.content_type.as_ref().map(ToString::to_string),
+            content_encoding: $input.content_encoding.clone(),
+            content_disposition: $input.content_disposition.clone(),
+            content_language: $input.content_language.clone(),
+            cache_control: $input.cache_control.clone(),
+            metadata: $input
+                .metadata
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        }
+    };
 }
 
 fn check_conditions(
@@ -334,16 +334,7 @@ impl S3 for Service {
             let (blob, sum) = self
                 .receive(&req, body, input.content_md5.as_deref(), None)
                 .await?;
-            let attrs = attrs_from(
-                class,
-                sse.clone(),
-                input.content_type.as_ref().map(ToString::to_string),
-                input.content_encoding.clone(),
-                input.content_disposition.clone(),
-                input.content_language.clone(),
-                input.cache_control.clone(),
-                input.metadata.clone(),
-            );
+            let attrs = attrs_of!(input, class, sse.clone());
             let meta = bucket
                 .put(&input.key, blob, attrs, sum)
                 .await
@@ -701,16 +692,7 @@ impl S3 for Service {
                 ));
             }
             let attrs = if replace {
-                attrs_from(
-                    class,
-                    sse.clone(),
-                    input.content_type.as_ref().map(ToString::to_string),
-                    input.content_encoding.clone(),
-                    input.content_disposition.clone(),
-                    input.content_language.clone(),
-                    input.cache_control.clone(),
-                    input.metadata.clone(),
-                )
+                attrs_of!(input, class, sse.clone())
             } else {
                 ObjectAttrs {
                     storage_class: class,
@@ -757,16 +739,7 @@ impl S3 for Service {
                 })?),
                 None => None,
             };
-            let attrs = attrs_from(
-                class,
-                sse.clone(),
-                input.content_type.as_ref().map(ToString::to_string),
-                input.content_encoding.clone(),
-                input.content_disposition.clone(),
-                input.content_language.clone(),
-                input.cache_control.clone(),
-                input.metadata.clone(),
-            );
+            let attrs = attrs_of!(input, class, sse.clone());
             let kind = input.checksum_type.as_ref().map(|t| t.as_str().to_owned());
             let upload = bucket
                 .create_upload(&input.key, attrs, algorithm, kind)
