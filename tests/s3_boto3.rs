@@ -45,7 +45,8 @@ async fn boto3_conformance() {
     };
     eprintln!("boto3 {version} via {python}");
     let f = start_with(|cfg| {
-        cfg.restore_delay = Duration::from_millis(500);
+        // Long enough that a loaded CI machine still sees the 409 phase.
+        cfg.restore_delay = Duration::from_secs(3);
         cfg.faults = vec![
             FaultRule::new(FaultKind::SlowDown)
                 .op("PutObject")

@@ -531,7 +531,7 @@ async fn restore_archived_objects() {
         assert_eq!(h.restore.as_deref(), Some("ongoing-request=\"true\""));
         assert!(f.client.get_bytes(key).await.is_err(), "still archived");
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(s3_common::RESTORE_DELAY + Duration::from_millis(100)).await;
     for key in ["g", "da"] {
         let h = f.client.head(key).await.expect("head").expect("exists");
         let restore = h.restore.expect("restore header");

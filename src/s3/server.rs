@@ -96,19 +96,25 @@ async fn request(
         reset: Arc::new(AtomicBool::new(false)),
     };
     let bytes_in = Arc::new(AtomicU64::new(0));
+    // Writes the record even if hyper drops this future (client gone).
+    let mut finish = Finish {
+        journal: app.journal.clone(),
+        seq,
+        started,
+        status: None,
+        code: None,
+        bytes_in: bytes_in.clone(),
+        bytes_out: 0,
+    };
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(ctx.clone());
     let body = s3s::Body::http_body(Counting {
         inner: body,
-        count: bytes_in.clone(),
+        count: bytes_in,
     });
     let result = app.s3.call(http::Request::from_parts(parts, body)).await;
     if ctx.reset_requested() {
         conn.arm();
-        app.journal.finish(seq, started, |r| {
-            r.bytes_in = bytes_in.load(Ordering::SeqCst);
-            r.status = None;
-        });
         return Err(InjectedReset);
     }
     let mut resp = match result {
@@ -125,7 +131,8 @@ async fn request(
     }
     let status = resp.status().as_u16();
     let (parts, body) = resp.into_parts();
-    let code = (status >= 400)
+    finish.status = Some(status);
+    finish.code = (status >= 400)
         .then(|| body.bytes())
         .flatten()
         .and_then(|b| error_code(&b));
@@ -133,15 +140,7 @@ async fn request(
         parts,
         JournalBody {
             inner: body,
-            out: 0,
-            finish: Some(Finish {
-                journal: app.journal.clone(),
-                seq,
-                started,
-                status,
-                code,
-                bytes_in,
-            }),
+            finish: Some(finish),
         },
     ))
 }
@@ -255,43 +254,39 @@ impl HttpBody for Counting {
     }
 }
 
+/// Writes a request's journal record when dropped: after the response
+/// body ended, or when the request was abandoned (reset, client gone: then
+/// `status` is None).
 struct Finish {
     journal: Arc<Journal>,
     seq: u64,
     started: Instant,
-    status: u16,
+    status: Option<u16>,
     code: Option<String>,
     bytes_in: Arc<AtomicU64>,
+    bytes_out: u64,
 }
 
-/// Response body wrapper: counts bytes sent and writes the journal record
-/// when the body ends (or is dropped because the client went away).
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let (status, code, out) = (self.status, self.code.take(), self.bytes_out);
+        let bytes_in = self.bytes_in.load(Ordering::SeqCst);
+        self.journal.finish(self.seq, self.started, |r| {
+            r.status = status;
+            r.bytes_in = bytes_in;
+            r.bytes_out = out;
+            if r.error_code.is_none() {
+                r.error_code = code;
+            }
+        });
+    }
+}
+
+/// Response body wrapper: counts bytes sent; the record is written when
+/// the body ends or is dropped because the client went away.
 pub(crate) struct JournalBody {
     inner: s3s::Body,
-    out: u64,
     finish: Option<Finish>,
-}
-
-impl JournalBody {
-    fn complete(&mut self) {
-        if let Some(f) = self.finish.take() {
-            let out = self.out;
-            f.journal.finish(f.seq, f.started, |r| {
-                r.status = Some(f.status);
-                r.bytes_in = f.bytes_in.load(Ordering::SeqCst);
-                r.bytes_out = out;
-                if r.error_code.is_none() {
-                    r.error_code = f.code;
-                }
-            });
-        }
-    }
-}
-
-impl Drop for JournalBody {
-    fn drop(&mut self) {
-        self.complete();
-    }
 }
 
 impl HttpBody for JournalBody {
@@ -305,11 +300,12 @@ impl HttpBody for JournalBody {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    self.out += data.len() as u64;
+                let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if let Some(f) = self.finish.as_mut() {
+                    f.bytes_out += n;
                 }
             }
-            Poll::Ready(None) => self.complete(),
+            Poll::Ready(None) => drop(self.finish.take()),
             _ => {}
         }
         polled

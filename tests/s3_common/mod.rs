@@ -8,6 +8,10 @@ use vmharness::s3::{Endpoint, EndpointConfig, S3Client};
 
 pub const MIB: usize = 1024 * 1024;
 
+/// Restore delay of test endpoints: long enough for the checks of the
+/// ongoing phase to finish on a loaded machine.
+pub const RESTORE_DELAY: Duration = Duration::from_millis(1500);
+
 pub struct Fixture {
     pub ep: Endpoint,
     /// SDK client without retries, so tests see every answer.
@@ -23,7 +27,7 @@ pub async fn start() -> Fixture {
 pub async fn start_with(tweak: impl FnOnce(&mut EndpointConfig)) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = EndpointConfig::new(dir.path().join("store"));
-    cfg.restore_delay = Duration::from_millis(300);
+    cfg.restore_delay = RESTORE_DELAY;
     cfg.journal_file = Some(dir.path().join("s3-journal.jsonl"));
     tweak(&mut cfg);
     let ep = Endpoint::start(cfg).await.expect("endpoint starts");
