@@ -1,3 +1,1 @@
-pub fn main() -> i32 {
-    0
-}
+pub fn main() -> i32 { 0 }
