@@ -27,8 +27,9 @@ pub struct Record {
     /// Empty while the request is in flight.
     #[serde(default)]
     pub end: String,
+    /// Microseconds from arrival to the end of the response.
     #[serde(default)]
-    pub duration_ms: f64,
+    pub duration_us: u64,
     /// S3 operation name (`PutObject`, `UploadPart`, ...); empty if the
     /// request was rejected before it was routed (e.g. bad signature).
     pub op: String,
@@ -180,7 +181,7 @@ impl Journal {
         };
         f(&mut r);
         r.end = timestamp(OffsetDateTime::now_utc());
-        r.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        r.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         st.done.push(r.clone());
         // Write under the state lock so the file is in completion order.
         if let Some(file) = lock(&self.file).as_mut() {
