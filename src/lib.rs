@@ -12,6 +12,7 @@ pub mod paths;
 pub mod plan;
 pub mod profile;
 pub mod programs;
+pub mod s3;
 pub mod signals;
 pub mod ssh;
 pub mod stats;

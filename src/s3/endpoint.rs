@@ -1,0 +1,263 @@
+//! The embedded S3 endpoint as a library object: start it on 127.0.0.1,
+//! hand its URL and per-run credentials to the tool, watch its journal,
+//! steer its faults, shut it down.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::distributions::{Alphanumeric, DistString as _};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::faults::{FaultError, FaultRule, Faults};
+use super::gate::Gate;
+use super::journal::{Journal, JournalError};
+use super::server::{self, App};
+use super::service::{Behaviour, Service};
+use super::store::{Store, StoreError};
+
+/// Access key pair of the endpoint (per run unless configured).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Fresh random credentials shaped like AWS's.
+    pub fn random() -> Self {
+        let mut rng = rand::thread_rng();
+        Credentials {
+            access_key_id: format!(
+                "VMH{}",
+                Alphanumeric.sample_string(&mut rng, 17).to_uppercase()
+            ),
+            secret_access_key: Alphanumeric.sample_string(&mut rng, 40),
+        }
+    }
+}
+
+/// How to start an endpoint. `EndpointConfig::new(dir)` gives defaults.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Store directory; reused across restarts.
+    pub dir: PathBuf,
+    pub bind: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub bucket: String,
+    pub region: String,
+    /// None: random per start.
+    pub credentials: Option<Credentials>,
+    pub restore_delay: Duration,
+    pub min_part_size: u64,
+    /// Where to append `s3-journal.jsonl` records; None keeps them in memory.
+    pub journal_file: Option<PathBuf>,
+    pub faults: Vec<FaultRule>,
+}
+
+pub const DEFAULT_BUCKET: &str = "vmharness";
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+impl EndpointConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        EndpointConfig {
+            dir: dir.into(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            bucket: DEFAULT_BUCKET.to_owned(),
+            region: DEFAULT_REGION.to_owned(),
+            credentials: None,
+            restore_delay: Duration::from_secs(10),
+            min_part_size: MIN_PART_SIZE,
+            journal_file: None,
+            faults: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("embedded S3 store at {dir}: {source}")]
+    Store {
+        dir: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error("embedded S3 journal: {0}")]
+    Journal(#[from] JournalError),
+    #[error("embedded S3 faults: {0}")]
+    Faults(#[from] FaultError),
+    #[error("embedded S3: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running embedded endpoint. Dropping it stops serving.
+pub struct Endpoint {
+    addr: SocketAddr,
+    credentials: Credentials,
+    bucket: String,
+    region: String,
+    store: Arc<Store>,
+    journal: Arc<Journal>,
+    faults: Arc<Faults>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Endpoint {
+    /// Open the store, bind the port and start serving on the current
+    /// tokio runtime.
+    pub async fn start(config: EndpointConfig) -> Result<Endpoint, EndpointError> {
+        let store =
+            Store::open(&config.dir, std::slice::from_ref(&config.bucket)).map_err(|source| {
+                EndpointError::Store {
+                    dir: config.dir.clone(),
+                    source,
+                }
+            })?;
+        let store = Arc::new(store);
+        let journal = Arc::new(Journal::new(config.journal_file.as_deref())?);
+        let faults = Arc::new(Faults::new(&config.faults)?);
+        let credentials = config
+            .credentials
+            .clone()
+            .unwrap_or_else(Credentials::random);
+
+        let service = Service {
+            store: store.clone(),
+            behaviour: Behaviour {
+                restore_delay: config.restore_delay,
+                min_part_size: config.min_part_size,
+                region: config.region.clone(),
+            },
+        };
+        let mut builder = s3s::service::S3ServiceBuilder::new(service);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(
+            credentials.access_key_id.clone(),
+            credentials.secret_access_key.clone(),
+        ));
+        builder.set_access(Gate {
+            faults: faults.clone(),
+        });
+        let app = Arc::new(App {
+            s3: builder.build(),
+            journal: journal.clone(),
+        });
+
+        let want = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(want)
+            .await
+            .map_err(|source| EndpointError::Bind { addr: want, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EndpointError::Bind { addr: want, source })?;
+        let (shutdown, rx) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, app, rx));
+        Ok(Endpoint {
+            addr,
+            credentials,
+            bucket: config.bucket,
+            region: config.region,
+            store,
+            journal,
+            faults,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` as seen from the host.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.store.root()
+    }
+
+    /// The file holding the current bytes of `key` in the endpoint's
+    /// bucket (for hashing archived objects without a restore). The file is
+    /// immutable; a later overwrite of the key writes a new one.
+    pub fn store_path_of(&self, key: &str) -> Option<PathBuf> {
+        let bucket = self.store.bucket(&self.bucket).ok()?;
+        let meta = bucket.get(key)?;
+        Some(bucket.data_path(&meta))
+    }
+
+    /// Environment for a boto3 tool talking to this endpoint through
+    /// `url` (the address the guest sees; pass `self.url()` on the host).
+    pub fn tool_env(&self, url: &str) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL_S3".to_owned(), url.to_owned()),
+            (
+                "AWS_ACCESS_KEY_ID".to_owned(),
+                self.credentials.access_key_id.clone(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_owned(),
+                self.credentials.secret_access_key.clone(),
+            ),
+            ("AWS_DEFAULT_REGION".to_owned(), self.region.clone()),
+        ]
+    }
+
+    /// Stop accepting, drop open connections and wait for the server task.
+    pub async fn shutdown(mut self) {
+        self.shutdown.send_replace(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}

@@ -1,0 +1,34 @@
+//! S3: the embedded endpoint (store, service, journal, faults, server), the
+//! profile's `[s3]` backend configuration and the host-side client used by
+//! verifiers.
+//!
+//! The embedded endpoint is a real S3 wire endpoint on 127.0.0.1 (s3s does
+//! routing, SigV4 and XML; our flat store does the rest). Start one with
+//! [`Endpoint::start`], give the tool [`Endpoint::tool_env`], read
+//! [`Endpoint::journal`] and steer [`Endpoint::faults`].
+
+mod blob;
+mod body;
+pub mod checksum;
+mod ctx;
+pub mod durable;
+mod gate;
+pub mod listing;
+mod multipart;
+pub mod restore;
+mod server;
+mod service;
+pub mod store;
+
+pub mod backend;
+pub mod cli;
+pub mod client;
+pub mod endpoint;
+pub mod faults;
+pub mod journal;
+
+pub use backend::{BackendKind, S3Section};
+pub use client::{S3Client, S3ClientError};
+pub use endpoint::{Credentials, Endpoint, EndpointConfig, EndpointError};
+pub use faults::{FaultKind, FaultRule, Faults, RuleId};
+pub use journal::{Journal, Record};
