@@ -14,5 +14,6 @@ pub mod programs;
 pub mod signals;
 pub mod ssh;
 pub mod stats;
+pub mod toolconfig;
 pub mod util;
 pub mod vm;
