@@ -16,4 +16,5 @@ pub mod ssh;
 pub mod stats;
 pub mod toolconfig;
 pub mod util;
+pub mod verify;
 pub mod vm;
