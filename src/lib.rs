@@ -11,6 +11,7 @@ pub mod paths;
 pub mod plan;
 pub mod profile;
 pub mod programs;
+pub mod report;
 pub mod signals;
 pub mod ssh;
 pub mod stats;
