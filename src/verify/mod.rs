@@ -16,6 +16,7 @@ pub mod schema;
 pub mod source;
 pub mod state;
 pub mod stream;
+pub mod suite;
 #[cfg(test)]
 mod testdata;
 
@@ -39,6 +40,7 @@ pub mod names {
     pub const SHA256: &str = "verify.manifest.sha256";
     pub const STREAM_COMPLETE: &str = "verify.stream.complete";
     pub const STREAM_HAS_PARENT: &str = "verify.incremental.stream_has_parent";
+    pub const INCREMENTAL_KIND: &str = "verify.incremental.kind";
     pub const STORAGE_CLASS: &str = "verify.storage_class";
     pub const CONTENT_TYPE: &str = "verify.content_type";
     pub const SSE_STORED: &str = "verify.sse_stored";

@@ -111,7 +111,8 @@ pub(crate) mod tests {
     #[test]
     fn invalid_documents_are_named() {
         let s = schemas();
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("/version", Box::new(|d| d["version"] = json!(2))),
             ("/kind", Box::new(|d| d["kind"] = json!("inc"))),
             (
