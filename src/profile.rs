@@ -6,6 +6,22 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+pub mod backup;
+pub mod fixture;
+pub mod layout;
+pub mod restore;
+pub mod s3;
+pub mod scenarios;
+pub mod tool;
+
+pub use backup::BackupSection;
+pub use fixture::FixtureSection;
+pub use layout::{KeyPatterns, LayoutSection};
+pub use restore::RestoreSection;
+pub use s3::{Backend, S3Section};
+pub use scenarios::ScenariosSection;
+pub use tool::{tool_command, ToolSection, CMD_ENV};
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
@@ -13,6 +29,20 @@ pub struct Profile {
     pub vm: VmSection,
     #[serde(default)]
     pub btrfs: BtrfsSection,
+    #[serde(default)]
+    pub tool: ToolSection,
+    #[serde(default)]
+    pub s3: S3Section,
+    #[serde(default)]
+    pub backup: BackupSection,
+    #[serde(default)]
+    pub restore: RestoreSection,
+    #[serde(default)]
+    pub fixture: FixtureSection,
+    #[serde(default)]
+    pub scenarios: ScenariosSection,
+    #[serde(default)]
+    pub layout: LayoutSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,8 +82,17 @@ impl Default for VmSection {
 pub struct BtrfsSection {
     pub disk_size_mib: u64,
     pub disk_serial: String,
+    /// Where the fixture filesystem is mounted in the guest (its top level).
+    pub mount_point: String,
+    /// `mount -o` options.
     pub mount_options: String,
+    /// Subvolumes created at the top level and backed up.
     pub subvolumes: Vec<String>,
+    /// The tool's snapshot directory, relative to `mount_point` (so it is on
+    /// the same filesystem as the subvolumes, as the contract requires).
+    pub snapshots_dir: String,
+    /// The tool's restore target base, relative to `mount_point`.
+    pub restore_dir: String,
 }
 
 impl Default for BtrfsSection {
@@ -61,10 +100,46 @@ impl Default for BtrfsSection {
         BtrfsSection {
             disk_size_mib: 2048,
             disk_serial: "vmh-fixture".into(),
+            mount_point: "/mnt/btrfs".into(),
             mount_options: "compress=zstd".into(),
             subvolumes: vec!["data".into(), "root".into(), "home".into()],
+            snapshots_dir: ".snapshots".into(),
+            restore_dir: "restore".into(),
         }
     }
+}
+
+impl BtrfsSection {
+    /// Absolute guest path of a subvolume.
+    pub fn subvolume_path(&self, name: &str) -> String {
+        join_guest(&self.mount_point, name)
+    }
+
+    pub fn snapshots_path(&self) -> String {
+        join_guest(&self.mount_point, &self.snapshots_dir)
+    }
+
+    pub fn restore_path(&self) -> String {
+        join_guest(&self.mount_point, &self.restore_dir)
+    }
+}
+
+/// `base` + `/` + `rel`, without doubled slashes.
+pub fn join_guest(base: &str, rel: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), rel.trim_matches('/'))
+}
+
+/// An absolute path with no `.`/`..` segment (a guest path the harness renders).
+pub(crate) fn is_clean_absolute(p: &str) -> bool {
+    p.starts_with('/') && !p.contains('\0') && p.split('/').all(|s| s != "." && s != "..")
+}
+
+/// A relative path below a directory: non-empty, no `..`, not absolute.
+fn is_clean_relative(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && !p.contains('\0')
+        && p.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
 /// The default profile's path.
@@ -118,21 +193,68 @@ fn validate(p: &Profile, path: &Path) -> Result<()> {
     {
         bail!("profile {f}: [btrfs] disk_serial must be 1-20 characters of [A-Za-z0-9_-] (virtio's limit), got {s:?}");
     }
-    if p.btrfs.subvolumes.is_empty() {
+    validate_btrfs_paths(&p.btrfs, &f.to_string())?;
+    let f = f.to_string();
+    p.tool.validate(&f)?;
+    p.s3.validate(&f)?;
+    p.backup.validate(&f)?;
+    p.restore.validate(&f)?;
+    p.fixture.validate(&f)?;
+    p.scenarios.validate(&f)?;
+    p.layout.validate(&f)?;
+    Ok(())
+}
+
+fn validate_btrfs_paths(b: &BtrfsSection, f: &str) -> Result<()> {
+    if !is_clean_absolute(&b.mount_point) || b.mount_point == "/" {
+        bail!(
+            "profile {f}: [btrfs] mount_point must be an absolute guest path other than /, got {:?}",
+            b.mount_point
+        );
+    }
+    if b.mount_options.contains(char::is_whitespace) {
+        bail!(
+            "profile {f}: [btrfs] mount_options must be one comma-separated list without spaces, got {:?}",
+            b.mount_options
+        );
+    }
+    if b.subvolumes.is_empty() {
         bail!("profile {f}: [btrfs] subvolumes must name at least one subvolume");
     }
-    for sv in &p.btrfs.subvolumes {
-        let ok = !sv.is_empty()
-            && !sv.starts_with('.')
-            && sv
+    let mut names = std::collections::BTreeSet::new();
+    for name in &b.subvolumes {
+        let ok = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-        if !ok || sv == "restore" {
-            bail!("profile {f}: [btrfs] subvolumes: {sv:?} is not a plain name ([A-Za-z0-9_.-], not starting with '.', not `restore`)");
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !ok {
+            bail!(
+                "profile {f}: [btrfs] subvolumes: {name:?} must be a plain name of [A-Za-z0-9._-]"
+            );
+        }
+        if name.contains("__") {
+            bail!("profile {f}: [btrfs] subvolumes: {name:?} must not contain \"__\" (the snapshot name separator)");
+        }
+        if !names.insert(name) {
+            bail!("profile {f}: [btrfs] subvolumes: {name:?} is listed twice");
         }
     }
-    if p.btrfs.mount_options.contains(char::is_whitespace) {
-        bail!("profile {f}: [btrfs] mount_options must be a comma-separated list without spaces, got {:?}", p.btrfs.mount_options);
+    for (key, v) in [
+        ("snapshots_dir", &b.snapshots_dir),
+        ("restore_dir", &b.restore_dir),
+    ] {
+        if !is_clean_relative(v) {
+            bail!("profile {f}: [btrfs] {key} must be a path relative to mount_point without \"..\", got {v:?}");
+        }
+        let first = v.split('/').next().unwrap_or_default();
+        if b.subvolumes.iter().any(|s| s == first) {
+            bail!("profile {f}: [btrfs] {key} {v:?} must not be inside the subvolume {first:?}");
+        }
+    }
+    if b.snapshots_dir == b.restore_dir {
+        bail!("profile {f}: [btrfs] snapshots_dir and restore_dir must differ");
     }
     Ok(())
 }
@@ -165,6 +287,92 @@ mod tests {
             serde_json::to_value(&p).unwrap(),
             serde_json::to_value(&d).unwrap()
         );
+    }
+
+    #[test]
+    fn every_profile_in_config_validates() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+                seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            ["archive.toml", "large.toml", "spool.toml", "test.toml"]
+        );
+    }
+
+    #[test]
+    fn default_profile_file_sets_every_key() {
+        // Every key of every section appears in config/test.toml (documented defaults).
+        let text = std::fs::read_to_string(default_path_in_tree()).unwrap();
+        let file: toml::Table = toml::from_str(&text).unwrap();
+        let defaults = toml::Table::try_from(Profile::default()).unwrap();
+        for (section, table) in &defaults {
+            let table = table.as_table().unwrap();
+            let in_file = file
+                .get(section)
+                .and_then(|t| t.as_table())
+                .unwrap_or_else(|| panic!("config/test.toml lacks [{section}]"));
+            for key in table.keys() {
+                assert!(
+                    in_file.contains_key(key),
+                    "config/test.toml lacks [{section}] {key}"
+                );
+            }
+        }
+    }
+
+    fn default_path_in_tree() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/test.toml")
+    }
+
+    #[test]
+    fn btrfs_paths_are_checked() {
+        let bad = [
+            ("[btrfs]\nmount_point = \"mnt\"\n", "[btrfs] mount_point"),
+            ("[btrfs]\nsubvolumes = []\n", "[btrfs] subvolumes"),
+            ("[btrfs]\nsubvolumes = [\"a/b\"]\n", "[btrfs] subvolumes"),
+            ("[btrfs]\nsubvolumes = [\"a__b\"]\n", "[btrfs] subvolumes"),
+            (
+                "[btrfs]\nsnapshots_dir = \"../x\"\n",
+                "[btrfs] snapshots_dir",
+            ),
+            ("[btrfs]\nrestore_dir = \"data/r\"\n", "[btrfs] restore_dir"),
+        ];
+        for (text, want) in bad {
+            let err = parse(text, Path::new("x.toml")).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        let b = BtrfsSection::default();
+        assert_eq!(b.subvolume_path("data"), "/mnt/btrfs/data");
+        assert_eq!(b.snapshots_path(), "/mnt/btrfs/.snapshots");
+    }
+
+    #[test]
+    fn sections_reject_unknown_keys() {
+        for section in [
+            "tool",
+            "s3",
+            "backup",
+            "restore",
+            "fixture",
+            "scenarios",
+            "layout",
+        ] {
+            let err = parse(&format!("[{section}]\nbogus = 1\n"), Path::new("/p/y.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("bogus") && err.contains("/p/y.toml"),
+                "{section}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,185 @@
+//! The exit code a report implies: 0 nothing failed; 1 the tool failed a
+//! check; 2 the harness failed (an infrastructure error anywhere, or, on the
+//! embedded endpoint, a check skipped or a promised check that never ran).
+//! A harness failure outranks a tool failure: its verdicts cannot be trusted.
+
+use super::results::RunReport;
+use crate::exit::Outcome;
+use crate::verify::Verdict;
+use serde::Serialize;
+
+/// A check's verdict after `strict` (warnings become failures).
+pub fn effective_verdict(v: &Verdict, strict: bool) -> Verdict {
+    match v {
+        Verdict::Warn if strict => Verdict::Fail,
+        other => other.clone(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Counts {
+    pub pass: usize,
+    pub fail: usize,
+    pub warn: usize,
+    pub skip: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub outcome: Outcome,
+    /// Why the outcome is not Passed, one line each.
+    pub reasons: Vec<String>,
+    pub counts: Counts,
+}
+
+pub fn evaluate(r: &RunReport) -> Evaluation {
+    let embedded = r.backend == "embedded";
+    let mut harness = Vec::new();
+    let mut tool = Vec::new();
+    let mut counts = Counts::default();
+    for e in &r.harness_errors {
+        harness.push(format!("harness error: {e}"));
+    }
+    for s in &r.scenarios {
+        if let Some(e) = &s.infra_error {
+            harness.push(format!("{}: infrastructure error: {e}", s.name));
+        }
+        for c in &s.checks {
+            match effective_verdict(&c.verdict, r.strict) {
+                Verdict::Pass => counts.pass += 1,
+                Verdict::Warn => counts.warn += 1,
+                Verdict::Fail => {
+                    counts.fail += 1;
+                    let strict = if c.verdict == Verdict::Warn {
+                        " (warning, strict)"
+                    } else {
+                        ""
+                    };
+                    tool.push(format!(
+                        "{}: {} failed{strict}: {}",
+                        s.name,
+                        c.name,
+                        first_line(&c.diagnosis)
+                    ));
+                }
+                Verdict::Skip(reason) => {
+                    counts.skip += 1;
+                    if embedded {
+                        harness.push(format!(
+                            "{}: {} was skipped ({reason}); on the embedded endpoint no check may be skipped",
+                            s.name, c.name
+                        ));
+                    }
+                }
+            }
+        }
+        if embedded && s.infra_error.is_none() {
+            for want in &s.expected_checks {
+                if !s.checks.iter().any(|c| &c.name == want) {
+                    harness.push(format!("{}: check {want} did not run", s.name));
+                }
+            }
+        }
+    }
+    let outcome = if !harness.is_empty() {
+        Outcome::HarnessFailed
+    } else if !tool.is_empty() {
+        Outcome::ToolFailed
+    } else {
+        Outcome::Passed
+    };
+    harness.extend(tool);
+    Evaluation {
+        outcome,
+        reasons: harness,
+        counts,
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::sample::{check, report};
+
+    fn passing() -> RunReport {
+        let mut r = report();
+        r.scenarios[0].checks[1].verdict = Verdict::Pass;
+        r.scenarios[1].checks[1].verdict = Verdict::Pass;
+        r
+    }
+
+    #[test]
+    fn all_pass_with_a_warning_is_0() {
+        let e = evaluate(&passing());
+        assert_eq!(e.outcome, Outcome::Passed);
+        assert_eq!(e.outcome.code(), 0);
+        assert_eq!(
+            e.counts,
+            Counts {
+                pass: 3,
+                fail: 0,
+                warn: 1,
+                skip: 0
+            }
+        );
+    }
+
+    #[test]
+    fn strict_turns_warning_into_1() {
+        let mut r = passing();
+        r.strict = true;
+        let e = evaluate(&r);
+        assert_eq!(e.outcome, Outcome::ToolFailed);
+        assert!(
+            e.reasons[0].contains("verify.orphans.multipart failed (warning, strict)"),
+            "{:?}",
+            e.reasons
+        );
+    }
+
+    #[test]
+    fn failed_check_is_1() {
+        let mut r = report();
+        r.scenarios[1].checks[1].verdict = Verdict::Pass;
+        let e = evaluate(&r);
+        assert_eq!(e.outcome.code(), 1);
+        assert_eq!(
+            e.reasons,
+            vec!["full: verify.manifest.sha256 failed: 1 problem(s): k: chunk 1 hashes to x"]
+        );
+    }
+
+    #[test]
+    fn skip_on_embedded_is_2_but_not_on_aws() {
+        let mut r = passing();
+        r.scenarios[1].checks[1].verdict = Verdict::Skip("archived".into());
+        assert_eq!(evaluate(&r).outcome.code(), 2);
+        r.backend = "aws".into();
+        assert_eq!(evaluate(&r).outcome.code(), 0);
+    }
+
+    #[test]
+    fn missing_check_on_embedded_is_2() {
+        let mut r = passing();
+        r.scenarios[0].checks.pop();
+        let e = evaluate(&r);
+        assert_eq!(e.outcome.code(), 2);
+        assert!(e.reasons[0].contains("verify.manifest.sha256 did not run"));
+    }
+
+    #[test]
+    fn infra_error_outranks_tool_failure() {
+        let mut r = report();
+        r.scenarios[1].infra_error =
+            Some("the tool had already finished when the signal was sent".into());
+        r.scenarios[1].checks = vec![check("verify.x", Verdict::Pass, "")];
+        assert_eq!(evaluate(&r).outcome.code(), 2);
+        let mut r = passing();
+        r.harness_errors.push("QEMU exited during boot".into());
+        assert_eq!(evaluate(&r).outcome.code(), 2);
+    }
+}
