@@ -29,6 +29,9 @@ pub enum Command {
     Vm(VmCommand),
     /// Remove what killed runs left behind (QEMU processes, disks, sockets).
     Gc,
+    /// The embedded S3 endpoint, standalone (for developers of backup tools, and to debug).
+    #[command(subcommand)]
+    S3(S3Command),
     /// Measure boot-to-SSH-ready time over several boots.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -41,6 +44,14 @@ pub enum Command {
     /// Internal: relays one guest connection (stdin/stdout) to a host address (run by QEMU).
     #[command(name = "__relay", hide = true)]
     Relay { addr: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum S3Command {
+    /// Serve a bucket from a directory; prints the URL and credentials; Ctrl-C stops it.
+    ///
+    /// Example: vmharness s3 serve --dir /tmp/s3 --port 9000
+    Serve(crate::s3::cli::ServeArgs),
 }
 
 #[derive(Subcommand, Debug)]

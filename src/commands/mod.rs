@@ -15,6 +15,9 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
         Command::Image(c) => image::run(c),
         Command::Vm(c) => vm::run(c),
         Command::Gc => gc::run(),
+        Command::S3(crate::cli::S3Command::Serve(args)) => {
+            Ok(Outcome::Code(crate::s3::cli::run_serve(args)))
+        }
         Command::Bench(c) => bench::run(c),
         Command::Supervise { run_dir } => vm::supervise(&run_dir),
         Command::Relay { addr } => crate::vm::relay::relay(&addr).map(|_| Outcome::Passed),

@@ -1,6 +1,29 @@
-//! `[s3]`: where the tool's backups go and how objects must be stored.
-//! Kept apart (and small) so the endpoint's own settings can join it.
+//! `[s3]`: which S3 a run uses, how the host and the guest reach it, and
+//! how the tool's objects must be stored.
+//!
+//! ```toml
+//! [s3]
+//! backend = "embedded"            # or "aws" or "endpoint"
+//! bucket = "my-backup-tests"
+//! prefix = "vmharness/"           # normalised to exactly one trailing slash
+//! region = "eu-central-1"
+//! # endpoint_url = "http://127.0.0.1:9000"   # backend = "endpoint" only
+//! # aws_profile = "backup-tests"             # host-side credentials (aws-config)
+//!
+//! [s3.guest_credentials]          # aws/endpoint: what the guest may use
+//! access_key_id_env = "BACKUP_TEST_AWS_ACCESS_KEY_ID"
+//! secret_access_key_env = "BACKUP_TEST_AWS_SECRET_ACCESS_KEY"
+//!
+//! [s3.embedded]                   # embedded only
+//! port = 0                        # 0 picks a free port
+//!
+//! [[s3.faults]]                   # embedded only
+//! op = "UploadPart"
+//! action = "slow_down"
+//! count = 2
+//! ```
 
+use crate::s3::faults::{FaultRule, Faults};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +53,16 @@ pub enum Backend {
     Endpoint,
 }
 
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Embedded => "embedded",
+            Backend::Aws => "aws",
+            Backend::Endpoint => "endpoint",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct S3Section {
@@ -45,6 +78,40 @@ pub struct S3Section {
     pub sse: String,
     /// Embedded endpoint: seconds an archive restore stays `ongoing`.
     pub restore_delay_secs: u64,
+    /// aws-config profile for the host-side client (aws backend).
+    pub aws_profile: Option<String>,
+    /// Path-style addressing for the host client (default: true for the
+    /// embedded and endpoint backends, false for aws).
+    pub force_path_style: Option<bool>,
+    /// aws/endpoint: host variables whose values the guest gets as its
+    /// credentials (never the host user's own credentials by accident).
+    pub guest_credentials: Option<GuestCredentials>,
+    /// Embedded endpoint settings.
+    pub embedded: EmbeddedSection,
+    /// Embedded endpoint: faults injected from the start of the run.
+    pub faults: Vec<FaultRule>,
+}
+
+/// Host environment variables whose values the guest gets as its AWS credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestCredentials {
+    pub access_key_id_env: String,
+    pub secret_access_key_env: String,
+    #[serde(default)]
+    pub session_token_env: Option<String>,
+}
+
+/// `[s3.embedded]`: the in-process endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedSection {
+    /// Host port; 0 or absent picks a free one.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Smallest multipart part but the last (AWS: 5 MiB).
+    #[serde(default)]
+    pub min_part_size: Option<u64>,
 }
 
 impl Default for S3Section {
@@ -59,6 +126,11 @@ impl Default for S3Section {
             storage_class_manifest: "STANDARD".into(),
             sse: "AES256".into(),
             restore_delay_secs: 5,
+            aws_profile: None,
+            force_path_style: None,
+            guest_credentials: None,
+            embedded: EmbeddedSection::default(),
+            faults: Vec::new(),
         }
     }
 }
@@ -67,6 +139,12 @@ impl S3Section {
     /// The contract's P: the prefix with exactly one trailing slash.
     pub fn normalized_prefix(&self) -> String {
         normalize_prefix(&self.prefix)
+    }
+
+    /// Only the embedded endpoint keeps a journal; checks that need it say
+    /// they are skipped on other backends.
+    pub fn has_journal(&self) -> bool {
+        self.backend == Backend::Embedded
     }
 
     pub fn chunks_archived(&self) -> bool {
@@ -136,6 +214,35 @@ impl S3Section {
                 "profile {f}: [s3] sse must be \"AES256\" (SSE-S3), got {:?}",
                 self.sse
             );
+        }
+        match self.backend {
+            Backend::Embedded => {
+                for (key, set) in [
+                    ("guest_credentials", self.guest_credentials.is_some()),
+                    ("aws_profile", self.aws_profile.is_some()),
+                ] {
+                    if set {
+                        bail!("profile {f}: [s3] {key} is not used by backend = \"embedded\"; remove it");
+                    }
+                }
+                if let Err(e) = Faults::new(&self.faults) {
+                    bail!("profile {f}: [[s3.faults]]: {e}");
+                }
+            }
+            Backend::Aws | Backend::Endpoint => {
+                if self.guest_credentials.is_none() {
+                    bail!(
+                        "profile {f}: [s3.guest_credentials] is required with backend = \"{}\": name the host \
+                         variables holding the credentials the guest may use",
+                        self.backend.as_str()
+                    );
+                }
+                if !self.faults.is_empty() || self.embedded != EmbeddedSection::default() {
+                    bail!(
+                        "profile {f}: [[s3.faults]] and [s3.embedded] need backend = \"embedded\""
+                    );
+                }
+            }
         }
         if self.restore_delay_secs > 3600 {
             bail!(
@@ -222,6 +329,11 @@ mod tests {
             check(S3Section {
                 backend: Backend::Endpoint,
                 endpoint_url: Some("http://127.0.0.1:9000".into()),
+                guest_credentials: Some(GuestCredentials {
+                    access_key_id_env: "K".into(),
+                    secret_access_key_env: "S".into(),
+                    session_token_env: None,
+                }),
                 ..d()
             }),
             ""
@@ -241,5 +353,26 @@ mod tests {
             ..d()
         })
         .contains("[s3] sse"));
+    }
+
+    #[test]
+    fn backend_specific_keys_are_checked() {
+        let aws_without_guest = S3Section {
+            backend: Backend::Aws,
+            ..S3Section::default()
+        };
+        assert!(check(aws_without_guest).contains("[s3.guest_credentials] is required"));
+        let embedded_with_guest = S3Section {
+            guest_credentials: Some(GuestCredentials {
+                access_key_id_env: "K".into(),
+                secret_access_key_env: "S".into(),
+                session_token_env: None,
+            }),
+            ..S3Section::default()
+        };
+        assert!(check(embedded_with_guest).contains("guest_credentials is not used"));
+        let bad_fault: S3Section =
+            toml::from_str("faults = [{ op = \"PutObjekt\", action = \"slow_down\" }]").unwrap();
+        assert!(check(bad_fault).contains("[[s3.faults]]"));
     }
 }

@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use sha2::Digest as _;
 
-use super::backend::{BackendKind, S3Section};
+use super::backend::{Backend, S3Section};
 use super::endpoint::{Credentials, Endpoint};
 
 #[derive(Debug, thiserror::Error)]
@@ -177,19 +177,14 @@ impl S3Client {
         section: &S3Section,
         embedded: Option<&Endpoint>,
     ) -> Result<S3Client, S3ClientError> {
-        section
-            .validate()
-            .map_err(|e| S3ClientError::Config(e.to_string()))?;
-        if section.backend == BackendKind::Embedded {
+        if section.backend == Backend::Embedded {
             let ep = embedded.ok_or_else(|| {
                 S3ClientError::Config("the embedded backend needs a running endpoint".to_owned())
             })?;
             return Ok(S3Client::for_endpoint(ep));
         }
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
-        if let Some(r) = section.region() {
-            loader = loader.region(Region::new(r.to_owned()));
-        }
+        loader = loader.region(Region::new(section.region.clone()));
         if let Some(p) = &section.aws_profile {
             loader = loader.profile_name(p);
         }
@@ -204,13 +199,13 @@ impl S3Client {
         }
         let path_style = section
             .force_path_style
-            .unwrap_or(section.backend == BackendKind::Endpoint);
+            .unwrap_or(section.backend == Backend::Endpoint);
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(path_style)
             .build();
         Ok(S3Client {
             sdk: aws_sdk_s3::Client::from_conf(config),
-            bucket: section.bucket().to_owned(),
+            bucket: section.bucket.clone(),
             has_journal: false,
         })
     }

@@ -27,7 +27,7 @@ pub mod endpoint;
 pub mod faults;
 pub mod journal;
 
-pub use backend::{BackendKind, S3Section};
+pub use backend::{Backend, S3Section};
 pub use client::{S3Client, S3ClientError};
 pub use endpoint::{Credentials, Endpoint, EndpointConfig, EndpointError};
 pub use faults::{FaultKind, FaultRule, Faults, RuleId};

@@ -122,6 +122,18 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
+/// A shell command line running `words` with `env` set (`env K=V ... words`),
+/// every word quoted.
+pub fn env_command<S: AsRef<str>>(env: &[(String, String)], words: &[S]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if !env.is_empty() {
+        parts.push("env".into());
+        parts.extend(env.iter().map(|(k, v)| shell_quote(&format!("{k}={v}"))));
+    }
+    parts.extend(words.iter().map(|w| shell_quote(w.as_ref())));
+    parts.join(" ")
+}
+
 impl Ssh {
     /// Handshake, verify the host key, authenticate with the run's key.
     pub fn connect(target: &SshTarget, timeout: Duration, log: Option<CommandLog>) -> Result<Ssh> {

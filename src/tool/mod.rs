@@ -1,7 +1,7 @@
 //! Driving the tool under test in the guest: its command lines (CONTRACT.md
 //! "Invocation"), built by pure functions, and installing its source tree.
 
-use crate::ssh::shell_quote;
+use crate::ssh::env_command;
 
 /// How to run the tool in the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,18 +42,13 @@ pub struct RestoreArgs {
 
 impl ToolInvocation {
     fn line(&self, words: Vec<String>) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        if !self.env.is_empty() {
-            parts.push("env".into());
-            for (k, v) in &self.env {
-                parts.push(shell_quote(&format!("{k}={v}")));
-            }
-        }
-        parts.extend(self.cmd.iter().map(|w| shell_quote(w)));
-        parts.extend(words.iter().map(|w| shell_quote(w)));
-        parts.push(shell_quote(&self.config_flag));
-        parts.push(shell_quote(&self.config_path));
-        parts.join(" ")
+        let all: Vec<&String> = self
+            .cmd
+            .iter()
+            .chain(&words)
+            .chain([&self.config_flag, &self.config_path])
+            .collect();
+        env_command(&self.env, &all)
     }
 
     /// `<cmd> backup [--subvolume N]... [--once] [--dry-run] [--no-s3] [--log-level L] --config PATH`

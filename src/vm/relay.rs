@@ -43,6 +43,26 @@ fn copy(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<u64> {
     }
 }
 
+/// The address the guest reaches the S3 endpoint at (only through the relay).
+pub const GUEST_S3_ADDR: &str = "10.0.2.100";
+pub const GUEST_S3_PORT: u16 = 9000;
+
+/// The endpoint URL as the guest sees it.
+pub fn guest_s3_url() -> String {
+    format!("http://{GUEST_S3_ADDR}:{GUEST_S3_PORT}")
+}
+
+/// The rule that gives the guest the S3 endpoint listening on the host's
+/// 127.0.0.1:`host_port`, and nothing else.
+pub fn s3_forward(exe: &std::path::Path, host_port: u16) -> String {
+    guestfwd_rule(
+        exe,
+        GUEST_S3_ADDR,
+        GUEST_S3_PORT,
+        &format!("127.0.0.1:{host_port}"),
+    )
+}
+
 /// The `guestfwd` rule that makes `guest_addr:guest_port` in the guest reach
 /// `host_addr` through a relay process per connection.
 pub fn guestfwd_rule(

@@ -138,12 +138,21 @@ pub struct LibraryVm {
 }
 
 pub fn boot_library_vm(name: &str) -> LibraryVm {
+    boot_library_vm_with(name, |_| {})
+}
+
+/// Like `boot_library_vm`, with a change to the VM's configuration first.
+pub fn boot_library_vm_with(
+    name: &str,
+    adjust: impl FnOnce(&mut vmharness::vm::VmConfig),
+) -> LibraryVm {
     ensure_image();
     let runs = runs_dir();
     let run_dir = runs.path().join(name);
     let profile = vmharness::profile::Profile::default();
-    let plan =
+    let mut plan =
         vmharness::plan::plan_boot(&profile, &Default::default(), &run_dir, name).expect("plan");
+    adjust(&mut plan.vm);
     let vm = vmharness::vm::Vm::boot(plan.vm.clone()).expect("boot");
     LibraryVm {
         runs,

@@ -1,0 +1,125 @@
+//! The guest reaches the embedded S3 endpoint through the relay at a fixed
+//! address, with boto3 as the guest ships it, and reaches nothing else.
+
+mod common;
+
+use common::*;
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use vmharness::s3::{Endpoint, EndpointConfig};
+use vmharness::ssh::{env_command, shell_quote};
+use vmharness::vm::relay;
+
+const BOTO3_SCRIPT: &str = r#"
+import boto3, hashlib, sys
+s3 = boto3.client("s3")
+body = bytes(range(256)) * 4096
+s3.put_object(Bucket="vmharness", Key="from-guest/a b+c.bin", Body=body, ServerSideEncryption="AES256",
+              StorageClass="STANDARD_IA")
+got = s3.get_object(Bucket="vmharness", Key="from-guest/a b+c.bin")
+assert got["Body"].read() == body, "round trip"
+assert got["ServerSideEncryption"] == "AES256"
+keys = [o["Key"] for o in s3.list_objects_v2(Bucket="vmharness", Prefix="from-guest/")["Contents"]]
+print("boto3", boto3.__version__, keys, hashlib.sha256(body).hexdigest())
+"#;
+
+#[test]
+fn guest_reaches_the_endpoint_and_nothing_else() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let ep = rt
+        .block_on(Endpoint::start(EndpointConfig::new(store.path())))
+        .expect("endpoint");
+
+    // A host service the guest must NOT reach.
+    let decoy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let decoy_port = decoy.local_addr().unwrap().port();
+    decoy.set_nonblocking(true).unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+
+    let relay_exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_vmharness"));
+    let mut lvm = boot_library_vm_with("s3", |cfg| {
+        cfg.guestfwd = vec![relay::s3_forward(&relay_exe, ep.port())];
+    });
+    let ssh = lvm.vm.ssh();
+
+    let cmd = env_command(
+        &ep.tool_env(&relay::guest_s3_url()),
+        &["python3", "-c", BOTO3_SCRIPT],
+    );
+    let out = ssh
+        .run("boto3", &cmd, Duration::from_secs(300))
+        .expect("boto3 in the guest");
+    let text = out.stdout_text();
+    assert!(text.starts_with("boto3 1."), "{text}");
+    assert!(text.contains("'from-guest/a b+c.bin'"), "{text}");
+
+    // The journal saw the guest's requests, with SSE and class as sent.
+    let records = ep.journal().records();
+    let put = records
+        .iter()
+        .find(|r| r.op == "PutObject" && r.key.as_deref() == Some("from-guest/a b+c.bin"))
+        .expect("PutObject in the journal");
+    assert_eq!(put.sse.as_deref(), Some("AES256"));
+    assert_eq!(put.storage_class.as_deref(), Some("STANDARD_IA"));
+    assert_eq!(put.status, Some(200));
+
+    // Nothing else is reachable: not the decoy, not the endpoint's real
+    // port through the gateway, not the outside world.
+    for (what, addr, port) in [
+        ("a host port through the gateway", "10.0.2.2", decoy_port),
+        (
+            "the endpoint's own port through the gateway",
+            "10.0.2.2",
+            ep.port(),
+        ),
+        ("an outside address", "1.1.1.1", 80),
+        (
+            "another port at the endpoint's address",
+            relay::GUEST_S3_ADDR,
+            22,
+        ),
+    ] {
+        let probe = format!(
+            "timeout 8 python3 -c {} {addr} {port}",
+            shell_quote(
+                "import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=5)\ns.sendall(b'x')\nprint(s.recv(1) or b'', end='')"
+            )
+        );
+        let out = ssh
+            .exec(&vmharness::ssh::Exec {
+                command: &probe,
+                label: "probe",
+                timeout: Duration::from_secs(60),
+                echo: false,
+            })
+            .unwrap();
+        assert!(
+            !out.success(),
+            "{what} ({addr}:{port}) was reachable from the guest: {}",
+            out.stdout_text()
+        );
+    }
+    loop {
+        match decoy.accept() {
+            Ok((mut s, _)) => {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let _ = s.read(&mut [0u8; 1]);
+            }
+            Err(_) => break,
+        }
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "the decoy accepted a connection from the guest"
+    );
+    drop(lvm);
+    rt.block_on(ep.shutdown());
+}
