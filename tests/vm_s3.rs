@@ -106,14 +106,9 @@ fn guest_reaches_the_endpoint_and_nothing_else() {
             out.stdout_text()
         );
     }
-    loop {
-        match decoy.accept() {
-            Ok((mut s, _)) => {
-                accepted.fetch_add(1, Ordering::SeqCst);
-                let _ = s.read(&mut [0u8; 1]);
-            }
-            Err(_) => break,
-        }
+    while let Ok((mut s, _)) = decoy.accept() {
+        accepted.fetch_add(1, Ordering::SeqCst);
+        let _ = s.read(&mut [0u8; 1]);
     }
     assert_eq!(
         accepted.load(Ordering::SeqCst),
