@@ -72,6 +72,23 @@ fn guest_reaches_the_endpoint_and_nothing_else() {
 
     // Nothing else is reachable: not the decoy, not the endpoint's real
     // port through the gateway, not the outside world.
+    let probe = |addr: &str, port: u16| {
+        format!(
+            "timeout 8 python3 -c {} {addr} {port}",
+            shell_quote(
+                "import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=5)\ns.sendall(b'x\\r\\n\\r\\n')\nprint(s.recv(1) or b'', end='')"
+            )
+        )
+    };
+    // The probe itself works: it reaches the endpoint through the relay.
+    let ok = ssh
+        .run(
+            "probe-endpoint",
+            &probe(relay::GUEST_S3_ADDR, relay::GUEST_S3_PORT),
+            Duration::from_secs(60),
+        )
+        .expect("the probe reaches the endpoint");
+    assert!(!ok.stdout_text().is_empty());
     for (what, addr, port) in [
         ("a host port through the gateway", "10.0.2.2", decoy_port),
         (
@@ -86,15 +103,9 @@ fn guest_reaches_the_endpoint_and_nothing_else() {
             22,
         ),
     ] {
-        let probe = format!(
-            "timeout 8 python3 -c {} {addr} {port}",
-            shell_quote(
-                "import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=5)\ns.sendall(b'x')\nprint(s.recv(1) or b'', end='')"
-            )
-        );
         let out = ssh
             .exec(&vmharness::ssh::Exec {
-                command: &probe,
+                command: &probe(addr, port),
                 label: "probe",
                 timeout: Duration::from_secs(60),
                 echo: false,
