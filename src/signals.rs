@@ -7,14 +7,18 @@ use std::sync::{Arc, OnceLock};
 
 static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
-/// Install the handlers (idempotent).
+/// Install the handlers once per process (a second registration would turn
+/// the first signal into an immediate exit).
 pub fn install() {
-    let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal while the first is being handled exits at once.
-        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(flag));
-        let _ = signal_hook::flag::register(sig, Arc::clone(flag));
-    }
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // A second signal while the first is being handled exits at once.
+            let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&flag));
+            let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
+        }
+        flag
+    });
 }
 
 /// True once Ctrl-C or SIGTERM arrived.

@@ -303,11 +303,32 @@ impl Ssh {
         }
     }
 
-    /// Copy a local directory tree to `remote` in one tar stream.
-    pub fn upload_dir(&mut self, local: &Path, remote: &str, timeout: Duration) -> Result<()> {
-        let start = Instant::now();
-        let q = shell_quote(remote);
+    /// Write one file in the guest (parents created) with `mode`.
+    pub fn write_file(&mut self, remote: &str, content: &[u8], mode: u32) -> Result<()> {
+        let path = Path::new(remote);
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            bail!("write_file: {remote} is not a file path");
+        };
+        let q = shell_quote(&dir.to_string_lossy());
         let cmd = format!("mkdir -p {q} && tar -x --no-same-owner -C {q} -f -");
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        self.send_tar(&cmd, Duration::from_secs(120), |b| {
+            b.append_data(&mut header, name, content)
+        })
+        .with_context(|| format!("writing {remote} in the guest"))
+    }
+
+    /// Run `cmd` with a tar stream built by `fill` on its stdin.
+    fn send_tar(
+        &mut self,
+        cmd: &str,
+        timeout: Duration,
+        fill: impl FnOnce(&mut tar::Builder<&mut ssh2::Channel>) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let start = Instant::now();
         let mut channel = self
             .session
             .channel_session()
@@ -315,14 +336,12 @@ impl Ssh {
         self.session
             .set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
         channel
-            .exec(&cmd)
+            .exec(cmd)
             .with_context(|| format!("starting `{cmd}`"))?;
         {
             let mut builder = tar::Builder::new(&mut channel);
             builder.follow_symlinks(false);
-            builder
-                .append_dir_all(".", local)
-                .with_context(|| format!("sending {} to the guest", local.display()))?;
+            fill(&mut builder).context("sending the tar stream")?;
             builder.finish().context("finishing the tar stream")?;
         }
         channel.send_eof()?;
@@ -341,15 +360,20 @@ impl Ssh {
                 duration: start.elapsed(),
                 timed_out: false,
             };
-            l.record(seq, "upload", &cmd, &out)?;
+            l.record(seq, "upload", cmd, &out)?;
         }
         if status != 0 {
-            bail!(
-                "unpacking {} into {remote} in the guest failed: {err}",
-                local.display()
-            );
+            bail!("`{cmd}` failed in the guest: {err}");
         }
         Ok(())
+    }
+
+    /// Copy a local directory tree to `remote` in one tar stream.
+    pub fn upload_dir(&mut self, local: &Path, remote: &str, timeout: Duration) -> Result<()> {
+        let q = shell_quote(remote);
+        let cmd = format!("mkdir -p {q} && tar -x --no-same-owner -C {q} -f -");
+        self.send_tar(&cmd, timeout, |b| b.append_dir_all(".", local))
+            .with_context(|| format!("copying {} to {remote} in the guest", local.display()))
     }
 }
 

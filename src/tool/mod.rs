@@ -1,7 +1,11 @@
 //! Driving the tool under test in the guest: its command lines (CONTRACT.md
 //! "Invocation"), built by pure functions, and installing its source tree.
 
-use crate::ssh::env_command;
+use crate::profile::Profile;
+use crate::ssh::{env_command, Ssh};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::time::Duration;
 
 /// How to run the tool in the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +18,49 @@ pub struct ToolInvocation {
     pub config_path: String,
     /// Environment passed inline (endpoint, credentials, PYTHONPATH, ...).
     pub env: Vec<(String, String)>,
+}
+
+/// The invocation a profile describes: `[tool] cmd` (or `BTRFS_TO_S3_CMD`,
+/// given as `cmd_override`), the S3 environment, the tool tree on
+/// PYTHONPATH, then the profile's own `[tool] env`.
+pub fn invocation(
+    p: &Profile,
+    cmd_override: Option<&str>,
+    s3_env: Vec<(String, String)>,
+) -> Result<ToolInvocation> {
+    let cmd = crate::profile::tool::tool_command(&p.tool.cmd, cmd_override)?;
+    let mut env = s3_env;
+    env.push(("PYTHONPATH".into(), p.tool.guest_dir.clone()));
+    env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+    // No instance-metadata lookups: credentials come from the environment or nowhere.
+    env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
+    env.extend(p.tool.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(ToolInvocation {
+        cmd,
+        config_flag: p.tool.config_flag.clone(),
+        config_path: p.tool.config_path.clone(),
+        env,
+    })
+}
+
+/// Copy the tool's source tree into the guest and write its rendered config.
+pub fn install(
+    ssh: &mut Ssh,
+    p: &Profile,
+    project_dir: &Path,
+    rendered_config: &str,
+) -> Result<()> {
+    let src = project_dir.join(&p.tool.source_dir);
+    if !src.is_dir() {
+        bail!(
+            "[tool] source_dir {} is not a directory (relative paths start at {})",
+            src.display(),
+            project_dir.display()
+        );
+    }
+    ssh.upload_dir(&src, &p.tool.guest_dir, Duration::from_secs(300))
+        .with_context(|| format!("installing the tool from {}", src.display()))?;
+    ssh.write_file(&p.tool.config_path, rendered_config.as_bytes(), 0o644)
 }
 
 /// Options of one backup run.
