@@ -19,6 +19,19 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the profile's scenarios against the tool and write the reports (the main job).
+    ///
+    /// Example: vmharness run-all --profile config/test.toml
+    RunAll(BootArgs),
+    /// Run some scenarios by name, in the order given.
+    ///
+    /// Example: vmharness run setup seed full restore verify
+    Run {
+        #[command(flatten)]
+        boot: BootArgs,
+        #[arg(required = true)]
+        scenarios: Vec<String>,
+    },
     /// Check the programs, acceleration, disk and memory a run needs, and say how to fix what is missing.
     Doctor,
     /// Build, list and prune guest images.

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod profile;
 pub mod programs;
 pub mod report;
+pub mod runner;
 pub mod s3;
 pub mod signals;
 pub mod ssh;

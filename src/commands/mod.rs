@@ -4,13 +4,16 @@ mod bench;
 mod doctor;
 pub(crate) mod gc;
 mod image;
-mod vm;
+mod run;
+pub(crate) mod vm;
 
 use crate::cli::Command;
 use crate::exit::Outcome;
 
 pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
     match cmd {
+        Command::RunAll(boot) => run::run(&boot, None),
+        Command::Run { boot, scenarios } => run::run(&boot, Some(&scenarios)),
         Command::Doctor => doctor::run(),
         Command::Image(c) => image::run(c),
         Command::Vm(c) => vm::run(c),

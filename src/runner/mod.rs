@@ -1,0 +1,155 @@
+//! run-all and run: a session, the profile's scenarios in order, the
+//! reports, and the exit code.
+
+mod objects;
+pub mod scenarios;
+pub mod session;
+
+pub use session::{RunOptions, Session};
+
+use crate::exit::Outcome;
+use crate::report::{self, Phase, RunReport, ScenarioReport};
+use anyhow::Result;
+use std::path::Path;
+use std::time::Instant;
+
+/// Run `names` (or the profile's list) and write the reports.
+pub fn run(profile_path: &Path, opts: &RunOptions, names: Option<&[String]>) -> Result<Outcome> {
+    let started = Instant::now();
+    let started_at = crate::util::now_rfc3339();
+    let profile = crate::profile::load(profile_path)?;
+    let list: Vec<String> = match names {
+        Some(n) => n.to_vec(),
+        None => profile.scenarios.run.clone(),
+    };
+    let mut unknown = Vec::new();
+    let mut chosen = Vec::new();
+    for n in &list {
+        match scenarios::find(n) {
+            Some(s) => chosen.push(s),
+            None => unknown.push(n.clone()),
+        }
+    }
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "scenario(s) not available in this build: {} (profile {} [scenarios] run)",
+            unknown.join(", "),
+            profile_path.display()
+        );
+    }
+    std::fs::create_dir_all(&opts.runs_dir)?;
+    let t = Instant::now();
+    crate::image::ensure(&profile.vm.image)?;
+    let image_seconds = t.elapsed().as_secs_f64();
+    let mut s = Session::start(profile_path, opts)?;
+    let _ = report::update_latest(&opts.runs_dir, &s.run_id);
+    let mut phases = vec![
+        Phase {
+            name: "image".into(),
+            seconds: image_seconds,
+        },
+        Phase {
+            name: "boot".into(),
+            seconds: s.boot_seconds,
+        },
+    ];
+    let mut reports = Vec::new();
+    let mut broken: Option<String> = None;
+    for sc in chosen {
+        let name = sc.name().to_string();
+        let expected = sc.expected_checks(&s);
+        if let Some(why) = &broken {
+            reports.push(ScenarioReport {
+                name,
+                seconds: 0.0,
+                expected_checks: expected,
+                checks: vec![],
+                infra_error: Some(format!("not run: {why}")),
+            });
+            continue;
+        }
+        eprintln!("[run {}] scenario {name} ...", s.run_id);
+        let t = Instant::now();
+        let result = sc.run(&mut s);
+        let seconds = t.elapsed().as_secs_f64();
+        phases.push(Phase {
+            name: name.clone(),
+            seconds,
+        });
+        let (checks, infra_error) = match result {
+            Ok(c) => (c, None),
+            Err(e) => {
+                broken = Some(format!("scenario {name} could not be carried out"));
+                (vec![], Some(format!("{e:#}")))
+            }
+        };
+        let failed = checks
+            .iter()
+            .filter(|c| c.verdict == crate::verify::Verdict::Fail)
+            .count();
+        eprintln!(
+            "[run {}] scenario {name}: {} check(s), {failed} failed, {seconds:.1}s{}",
+            s.run_id,
+            checks.len(),
+            infra_error
+                .as_deref()
+                .map(|e| format!(" — infrastructure error: {e}"))
+                .unwrap_or_default()
+        );
+        reports.push(ScenarioReport {
+            name,
+            seconds,
+            expected_checks: expected,
+            checks,
+            infra_error,
+        });
+    }
+    let tool_version = tool_version(&s);
+    let mut report = RunReport {
+        run_id: s.run_id.clone(),
+        profile: profile_path.display().to_string(),
+        accel: s.plan.vm.accel.to_string(),
+        accel_reason: s.plan.accel_reason.clone(),
+        image: s.plan.image_name.clone(),
+        kernel: s.plan.kernel_release.clone(),
+        tool_version,
+        tool_cmd: s.tool.cmd.clone(),
+        seed: s.profile.fixture.seed,
+        backend: s.profile.s3.backend.as_str().into(),
+        strict: s.profile.scenarios.strict,
+        started_at,
+        seconds: 0.0,
+        phases,
+        scenarios: reports,
+        transfers: s.transfers.clone(),
+        harness_errors: vec![],
+    };
+    let run_dir = s.run_dir.clone();
+    if let Err(e) = s.finish() {
+        report
+            .harness_errors
+            .push(format!("stopping the VM: {e:#}"));
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report::write_all(&run_dir, &report)?;
+    println!("{}", report::table::render(&report));
+    let eval = report::evaluate(&report);
+    for r in &eval.reasons {
+        println!("  {r}");
+    }
+    println!("reports: {}", run_dir.display());
+    Ok(eval.outcome)
+}
+
+/// `git describe` of the tool's source tree, when it is a git checkout.
+fn tool_version(s: &Session) -> Option<String> {
+    let dir = crate::paths::project_dir().join(&s.profile.tool.source_dir);
+    let out = std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--tags"])
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

@@ -1,0 +1,111 @@
+//! setup, seed, mutate: the fixture filesystem and its content.
+
+use super::{for_subvolume, per_subvolume, Scenario};
+use crate::runner::session::Session;
+use crate::verify::Check;
+use anyhow::Result;
+use serde_json::json;
+
+pub const FIXTURE_READY: &str = "fixture.ready";
+pub const ITEMS_CREATED: &str = "fixture.items_created";
+
+pub struct Setup;
+
+impl Scenario for Setup {
+    fn name(&self) -> &'static str {
+        "setup"
+    }
+    fn expected_checks(&self, _s: &Session) -> Vec<String> {
+        vec![FIXTURE_READY.into()]
+    }
+    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+        let layout = crate::fixture::prepare(&mut s.vm, &s.plan, &s.profile)?;
+        let rendered = crate::toolconfig::render(&s.profile, &s.profile_path.to_string_lossy())?;
+        std::fs::write(s.run_dir.join("tool-config.toml"), &rendered)?;
+        crate::tool::install(
+            s.vm.ssh(),
+            &s.profile,
+            &crate::paths::project_dir(),
+            &rendered,
+        )?;
+        s.layout = layout;
+        Ok(vec![Check::pass(
+            FIXTURE_READY,
+            json!({"device": s.layout.device, "mount": s.layout.mount, "subvolumes": s.layout.subvolumes}),
+            "Btrfs fixture made, subvolumes created, tool installed",
+        )])
+    }
+}
+
+/// Refused items mean the fixture lacks cases: a warning with the list.
+fn items_check(sv: &str, step: &crate::fixture::StepRun) -> Check {
+    let evidence = json!({
+        "entries": step.summary.entries,
+        "file_bytes": step.summary.file_bytes,
+        "seconds": step.summary.seconds,
+        "problems": step.summary.problems.iter().map(|p| json!({"item": p.name, "status": p.status, "detail": p.detail})).collect::<Vec<_>>(),
+    });
+    let c = if step.summary.problems.is_empty() {
+        Check::pass(
+            ITEMS_CREATED,
+            evidence,
+            format!("{} entries created and checked", step.summary.entries),
+        )
+    } else {
+        Check::new(
+            ITEMS_CREATED,
+            crate::verify::Verdict::Warn,
+            evidence,
+            format!(
+                "{} fixture item(s) refused or failed their check",
+                step.summary.problems.len()
+            ),
+        )
+    };
+    for_subvolume(c, sv)
+}
+
+pub struct Seed;
+
+impl Scenario for Seed {
+    fn name(&self) -> &'static str {
+        "seed"
+    }
+    fn expected_checks(&self, s: &Session) -> Vec<String> {
+        per_subvolume(s, &[ITEMS_CREATED])
+    }
+    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+        let mut checks = Vec::new();
+        let items = (!s.profile.fixture.items.is_empty()).then(|| s.profile.fixture.items.clone());
+        for (i, sv) in s.profile.btrfs.subvolumes.clone().iter().enumerate() {
+            let root = s.layout.subvolume(sv);
+            let seed = s.profile.fixture.seed + i as u64;
+            let timeout = s.timeout();
+            let step = crate::fixture::seed(s.vm.ssh(), &root, seed, items.as_deref(), timeout)?;
+            checks.push(items_check(sv, &step));
+        }
+        Ok(checks)
+    }
+}
+
+pub struct Mutate;
+
+impl Scenario for Mutate {
+    fn name(&self) -> &'static str {
+        "mutate"
+    }
+    fn expected_checks(&self, s: &Session) -> Vec<String> {
+        per_subvolume(s, &[ITEMS_CREATED])
+    }
+    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+        let mut checks = Vec::new();
+        for (i, sv) in s.profile.btrfs.subvolumes.clone().iter().enumerate() {
+            let root = s.layout.subvolume(sv);
+            let seed = s.profile.fixture.seed + i as u64;
+            let timeout = s.timeout();
+            let step = crate::fixture::mutate(s.vm.ssh(), &root, 1, seed, "all", timeout)?;
+            checks.push(items_check(sv, &step));
+        }
+        Ok(checks)
+    }
+}

@@ -1,0 +1,59 @@
+//! The scenarios of a run, one module per group, found by name.
+
+mod backup;
+mod cleanup;
+mod fixture;
+mod restore;
+mod verify;
+
+use super::session::Session;
+use crate::verify::Check;
+use anyhow::Result;
+
+/// One step of a run: a name, the checks it promises, and what it does.
+pub trait Scenario {
+    fn name(&self) -> &'static str;
+    /// The checks this scenario always reports (a run with fewer is a
+    /// harness error on the embedded backend).
+    fn expected_checks(&self, s: &Session) -> Vec<String>;
+    /// Err: the harness could not carry it out (exit 2), not a tool failure.
+    fn run(&self, s: &mut Session) -> Result<Vec<Check>>;
+}
+
+/// The scenario called `name`, if it is implemented.
+pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
+    Some(match name {
+        "setup" => Box::new(fixture::Setup),
+        "seed" => Box::new(fixture::Seed),
+        "mutate" => Box::new(fixture::Mutate),
+        "full" => Box::new(backup::Backup {
+            name: "full",
+            kind: "full",
+        }),
+        "incremental" => Box::new(backup::Backup {
+            name: "incremental",
+            kind: "inc",
+        }),
+        "restore" => Box::new(restore::Restore),
+        "verify" => Box::new(verify::Verify),
+        "cleanup" => Box::new(cleanup::Cleanup),
+        _ => return None,
+    })
+}
+
+/// `name` with `.subvolume` appended: one check per subvolume.
+pub(crate) fn per_subvolume(s: &Session, names: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for sv in &s.profile.btrfs.subvolumes {
+        for n in names {
+            out.push(format!("{n}[{sv}]"));
+        }
+    }
+    out
+}
+
+/// A check renamed for one subvolume (`name[subvolume]`).
+pub(crate) fn for_subvolume(mut c: Check, sv: &str) -> Check {
+    c.name = format!("{}[{sv}]", c.name);
+    c
+}

@@ -1,0 +1,257 @@
+//! restore: the latest backup of every subvolume (via the pointer) and an
+//! older one by manifest key, each into a new subvolume, compared with the
+//! source snapshot's digest; the receive is proven by what was fetched.
+
+use super::{for_subvolume, per_subvolume, Scenario};
+use crate::digest::CompareOptions;
+use crate::runner::session::Session;
+use crate::tool::RestoreArgs;
+use crate::verify::layout::Layout;
+use crate::verify::manifest::{chain_of, Documents};
+use crate::verify::restore::verify_restore_digest;
+use crate::verify::source::S3State;
+use crate::verify::{names, Check};
+use anyhow::{anyhow, Result};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+pub const RESTORE_EXIT: &str = "verify.restore.exit";
+pub const TARGET_WRITABLE: &str = "verify.restore.target_writable";
+pub const RESTORE_CHAIN: &str = "verify.restore.chain";
+pub const RESTORE_BY_KEY: &str = "verify.restore.by_manifest_key";
+
+pub struct Restore;
+
+impl Scenario for Restore {
+    fn name(&self) -> &'static str {
+        "restore"
+    }
+    fn expected_checks(&self, s: &Session) -> Vec<String> {
+        let mut v = per_subvolume(
+            s,
+            &[
+                RESTORE_EXIT,
+                TARGET_WRITABLE,
+                names::RESTORE_DIGEST,
+                RESTORE_CHAIN,
+            ],
+        );
+        if let Some(sv) = older_candidate(s) {
+            v.push(format!("{RESTORE_BY_KEY}[{sv}]"));
+        }
+        v
+    }
+    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+        let layout = Layout::from_profile(&s.profile)?;
+        let state = S3State::collect(&s.objects(), &layout)
+            .map_err(|e| anyhow!("reading S3 before the restores: {e}"))?;
+        let docs = Documents::from_state(&state, &layout);
+        let mut checks = Vec::new();
+        for sv in s.profile.btrfs.subvolumes.clone() {
+            let pointer_key = format!("{}subvol/{sv}/current.json", layout.prefix);
+            let head = docs.pointer_targets().get(&pointer_key).cloned();
+            let source = s.snapshots.get(&sv).and_then(|v| v.last()).cloned();
+            let target = format!("{}/{sv}-latest", s.layout.restore_dir());
+            checks.extend(restore_one(
+                s,
+                &docs,
+                &sv,
+                None,
+                head.as_deref(),
+                source.as_deref(),
+                &target,
+            )?);
+        }
+        if let Some(sv) = older_candidate(s) {
+            let first = s
+                .backups
+                .iter()
+                .find(|b| b.subvolume == sv)
+                .cloned()
+                .ok_or_else(|| anyhow!("no backup of {sv}"))?;
+            let target = format!("{}/{sv}-by-key", s.layout.restore_dir());
+            let got = restore_one(
+                s,
+                &docs,
+                &sv,
+                Some(&first.manifest_key),
+                Some(&first.manifest_key),
+                Some(&first.snapshot_path),
+                &target,
+            )?;
+            // One verdict for the older restore: every part of it must hold.
+            let failed: Vec<&Check> = got
+                .iter()
+                .filter(|c| c.verdict != crate::verify::Verdict::Pass)
+                .collect();
+            let evidence =
+                json!({"manifest_key": first.manifest_key, "target": target, "checks": got});
+            checks.push(for_subvolume(
+                if failed.is_empty() {
+                    Check::pass(RESTORE_BY_KEY, evidence, "the older backup, named by its manifest key, restored equal to its snapshot")
+                } else {
+                    Check::fail(RESTORE_BY_KEY, evidence, format!("restoring {} by key: {}", first.manifest_key, failed[0].diagnosis))
+                },
+                &sv,
+            ));
+        }
+        Ok(checks)
+    }
+}
+
+/// The first subvolume with at least two backups (so "older" means something).
+fn older_candidate(s: &Session) -> Option<String> {
+    s.profile
+        .btrfs
+        .subvolumes
+        .iter()
+        .find(|sv| s.backups.iter().filter(|b| &b.subvolume == *sv).count() >= 2)
+        .cloned()
+}
+
+/// Restore one subvolume and check exit, target, digest and the chain fetched.
+fn restore_one(
+    s: &mut Session,
+    docs: &Documents,
+    sv: &str,
+    manifest_key: Option<&str>,
+    head: Option<&str>,
+    source_snapshot: Option<&str>,
+    target: &str,
+) -> Result<Vec<Check>> {
+    let r = &s.profile.restore;
+    let args = RestoreArgs {
+        subvolume: sv.into(),
+        target: target.into(),
+        manifest_key: manifest_key.map(str::to_string),
+        wait_restore: Some(r.wait_for_restore),
+        restore_timeout_secs: Some(r.restore_timeout_seconds),
+        verify: Some(r.verify_mode.clone()),
+        log_level: None,
+    };
+    let line = s.tool.restore(&args);
+    let seq_before = s
+        .endpoint
+        .as_ref()
+        .and_then(|e| e.journal().records().last().map(|r| r.seq))
+        .unwrap_or(0);
+    let run = s.run_tool(&format!("restore-{sv}"), &line)?;
+    s.note_restore("restore", sv, &run);
+    let mut checks = Vec::new();
+    let ok = run.succeeded() && run.field("restore_complete", "status").as_deref() == Some("ok");
+    let evidence = json!({"target": target, "manifest_key": manifest_key, "status": run.status_text(),
+        "stderr_tail": crate::programs::tail(&run.output.stderr_text(), 15)});
+    checks.push(if ok {
+        Check::pass(
+            RESTORE_EXIT,
+            evidence,
+            "the restore exited 0 with restore_complete status=ok",
+        )
+    } else {
+        Check::fail(
+            RESTORE_EXIT,
+            evidence,
+            format!("the restore did not complete ({})", run.status_text()),
+        )
+    });
+
+    // The target: a writable subvolume, not a plain directory.
+    let show = crate::fixture::subvolume_show(s.vm.ssh(), target);
+    checks.push(match &show {
+        Ok(sh) if !sh.readonly() => Check::pass(
+            TARGET_WRITABLE,
+            json!({"target": target}),
+            "a writable subvolume",
+        ),
+        Ok(_) => Check::fail(
+            TARGET_WRITABLE,
+            json!({"target": target}),
+            "the target is a read-only subvolume",
+        ),
+        Err(e) => Check::fail(
+            TARGET_WRITABLE,
+            json!({"target": target, "error": format!("{e:#}")}),
+            "the target is not a subvolume",
+        ),
+    });
+
+    // The tree equals its source snapshot.
+    let timeout = s.timeout();
+    let ignore = s.profile.fixture.ignore_xattrs.clone();
+    checks.push(match (source_snapshot, ok && show.is_ok()) {
+        (Some(src), true) => {
+            let a = crate::fixture::digest(s.vm.ssh(), src, &ignore, timeout)?;
+            let b = crate::fixture::digest(s.vm.ssh(), target, &ignore, timeout)?;
+            std::fs::write(s.run_dir.join(format!("digest-{sv}-source.txt")), &a)?;
+            std::fs::write(
+                s.run_dir.join(format!(
+                    "digest-{sv}-{}.txt",
+                    target.rsplit('/').next().unwrap_or("target")
+                )),
+                &b,
+            )?;
+            let incremental = head.is_some_and(|h| chain_of(docs, h).len() > 1);
+            let options = CompareOptions {
+                incremental,
+                ignore_xattrs: ignore.iter().map(|x| x.as_bytes().to_vec()).collect(),
+                ..CompareOptions::default()
+            };
+            verify_restore_digest(&a, &b, &options)?
+        }
+        (None, _) => Check::fail(
+            names::RESTORE_DIGEST,
+            json!({}),
+            "no source snapshot is known for this subvolume",
+        ),
+        (_, false) => Check::fail(
+            names::RESTORE_DIGEST,
+            json!({"target": target}),
+            "nothing to compare: the restore failed",
+        ),
+    });
+
+    // Every chunk of every manifest in the chain was fetched by this restore.
+    let fetched: BTreeSet<String> = s
+        .endpoint
+        .as_ref()
+        .map(|e| e.journal().records())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.seq > seq_before && r.op == "GetObject" && r.status.is_some_and(|c| c < 300))
+        .filter_map(|r| r.key)
+        .collect();
+    let chain: Vec<String> = head
+        .map(|h| {
+            chain_of(docs, h)
+                .iter()
+                .flat_map(|m| m.chunks.iter().map(|c| c.key.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let missing: Vec<&String> = chain.iter().filter(|k| !fetched.contains(*k)).collect();
+    let manifests = head.map(|h| chain_of(docs, h).len()).unwrap_or(0);
+    let evidence = json!({"head": head, "manifests_in_chain": manifests, "chunks_in_chain": chain.len(), "not_fetched": missing});
+    checks.push(if head.is_none() {
+        Check::fail(
+            RESTORE_CHAIN,
+            evidence,
+            "no current.json names a manifest for this subvolume",
+        )
+    } else if missing.is_empty() && !chain.is_empty() {
+        Check::pass(
+            RESTORE_CHAIN,
+            evidence,
+            format!(
+                "all {} chunk(s) of the {manifests}-manifest chain were fetched",
+                chain.len()
+            ),
+        )
+    } else {
+        Check::fail(
+            RESTORE_CHAIN,
+            evidence,
+            format!("{} chunk(s) of the chain were never fetched", missing.len()),
+        )
+    });
+    Ok(checks.into_iter().map(|c| for_subvolume(c, sv)).collect())
+}

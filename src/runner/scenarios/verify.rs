@@ -1,0 +1,121 @@
+//! verify: everything S3 state and the journal can show, retention in the
+//! guest's snapshot directory, and the tool's state file.
+
+use super::Scenario;
+use crate::runner::session::Session;
+use crate::verify::layout::Layout;
+use crate::verify::objects::Expected;
+use crate::verify::retention::verify_retention;
+use crate::verify::schema::Schemas;
+use crate::verify::state::verify_state;
+use crate::verify::{names, suite, Check};
+use anyhow::{anyhow, Result};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+pub struct Verify;
+
+/// Every check `s3_checks` and `journal_checks` produce, plus ours.
+const CHECKS: &[&str] = &[
+    names::LAYOUT,
+    names::MANIFEST_SCHEMA,
+    names::MANIFEST_KIND,
+    names::CHUNK_ORDER,
+    names::CHUNKS_STORED,
+    names::TOTAL_BYTES,
+    names::PARENT_CHAIN,
+    names::POINTER,
+    names::SHA256,
+    names::STREAM_COMPLETE,
+    names::STREAM_HAS_PARENT,
+    names::STORAGE_CLASS,
+    names::CONTENT_TYPE,
+    names::SSE_STORED,
+    names::ORPHAN_UPLOADS,
+    names::ORPHAN_OBJECTS,
+    names::SSE_REQUESTED,
+    names::PUBLISH_ORDER,
+    names::NO_OVERWRITE,
+    names::RETENTION,
+    names::STATE_COHERENT,
+];
+
+fn basename(p: &str) -> String {
+    p.rsplit('/').next().unwrap_or(p).to_string()
+}
+
+impl Scenario for Verify {
+    fn name(&self) -> &'static str {
+        "verify"
+    }
+    fn expected_checks(&self, _s: &Session) -> Vec<String> {
+        CHECKS.iter().map(|c| c.to_string()).collect()
+    }
+    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+        let layout = Layout::from_profile(&s.profile)?;
+        let schemas = Schemas::for_profile(&s.profile, &crate::paths::project_dir())?;
+        let expected = Expected::from_profile(&s.profile);
+        let subvolumes = s.profile.btrfs.subvolumes.clone();
+        let (state, mut checks) =
+            suite::s3_checks(&s.objects(), &layout, &schemas, &expected, &subvolumes)
+                .map_err(|e| anyhow!("reading S3 for verification: {e}"))?;
+        let journal = s.journal()?;
+        checks.extend(suite::journal_checks(
+            &journal,
+            &state,
+            &layout,
+            &s.profile.s3.sse,
+        ));
+
+        // Retention and state, from the guest.
+        let snaps_dir = s.layout.snapshots_dir();
+        let listing =
+            s.vm.ssh()
+                .run(
+                    "list-snapshots",
+                    &format!("ls -1 {}", crate::ssh::shell_quote(&snaps_dir)),
+                    Duration::from_secs(60),
+                )?
+                .stdout_text();
+        let present: Vec<String> = listing.lines().map(str::to_string).collect();
+        let created: Vec<String> = s
+            .snapshots
+            .values()
+            .flatten()
+            .map(|p| basename(p))
+            .collect();
+        let state_path = s.profile.tool.state_path.clone();
+        let state_out = s.vm.ssh().exec(&crate::ssh::Exec {
+            command: &format!("cat {}", crate::ssh::shell_quote(&state_path)),
+            label: "read-state",
+            timeout: Duration::from_secs(60),
+            echo: false,
+        })?;
+        let state_text = state_out.success().then(|| state_out.stdout_text());
+        let next_parent: BTreeMap<String, String> = state_text
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+            .and_then(|v| v.get("subvolumes").cloned())
+            .and_then(|v| v.as_object().cloned())
+            .map(|m| {
+                m.into_iter()
+                    .filter_map(|(k, v)| Some((k, basename(v.get("last_snapshot")?.as_str()?))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        checks.push(verify_retention(
+            &present,
+            &created,
+            s.profile.backup.retain,
+            &next_parent,
+        ));
+        let snapshot_set: BTreeSet<String> = present.iter().cloned().collect();
+        let object_set: BTreeSet<String> = state.objects.keys().cloned().collect();
+        checks.push(verify_state(
+            state_text.as_deref(),
+            &snapshot_set,
+            &object_set,
+        ));
+        Ok(checks)
+    }
+}

@@ -1,0 +1,257 @@
+//! One run's live resources: the endpoint, the VM, the tool's invocation,
+//! and the facts scenarios leave for each other.
+
+use crate::fixture::FixtureLayout;
+use crate::plan::{self, BootOverrides, BootPlan};
+use crate::profile::Profile;
+use crate::report::{Transfer, TransferKind};
+use crate::s3::{Endpoint, S3Client};
+use crate::ssh::{Exec, Output};
+use crate::tool::{self, ToolInvocation};
+use crate::verify::logs::{metrics, parse_log, ParsedLog};
+use crate::vm::{files, relay, Vm};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What the command line gives a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub overrides: BootOverrides,
+    /// `BTRFS_TO_S3_CMD` as read from the environment.
+    pub cmd_override: Option<String>,
+    /// Where run directories go.
+    pub runs_dir: PathBuf,
+}
+
+/// One backup the tool made, from its log.
+#[derive(Debug, Clone)]
+pub struct BackupFact {
+    pub scenario: String,
+    pub subvolume: String,
+    /// `full` or `inc`, as `snapshot_created` said.
+    pub kind: String,
+    pub snapshot_path: String,
+    pub manifest_key: String,
+}
+
+/// A tool command's outcome and its parsed log.
+pub struct ToolRun {
+    pub output: Output,
+    pub log: ParsedLog,
+}
+
+impl ToolRun {
+    pub fn succeeded(&self) -> bool {
+        self.output.success()
+    }
+    /// A field of the first `event=` record.
+    pub fn field(&self, event: &str, key: &str) -> Option<String> {
+        self.log
+            .events(event)
+            .next()
+            .and_then(|r| r.get(key))
+            .map(str::to_string)
+    }
+    /// "exit 1", "killed by TERM", "timed out".
+    pub fn status_text(&self) -> String {
+        match (&self.output.signal, self.output.timed_out) {
+            (_, true) => "timed out".into(),
+            (Some(sig), _) => format!("killed by {sig}"),
+            (None, _) => format!("exit {}", self.output.status),
+        }
+    }
+}
+
+pub struct Session {
+    pub profile: Profile,
+    pub profile_path: PathBuf,
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub rt: tokio::runtime::Runtime,
+    pub endpoint: Option<Endpoint>,
+    pub client: S3Client,
+    pub plan: BootPlan,
+    pub vm: Vm,
+    pub tool: ToolInvocation,
+    pub layout: FixtureLayout,
+    pub boot_seconds: f64,
+    /// Facts scenarios leave for later ones.
+    pub backups: Vec<BackupFact>,
+    /// Snapshot paths the tool reported creating, per subvolume, in order.
+    pub snapshots: BTreeMap<String, Vec<String>>,
+    pub transfers: Vec<Transfer>,
+}
+
+impl Session {
+    /// Start the endpoint and boot the VM the profile describes.
+    pub fn start(profile_path: &Path, opts: &RunOptions) -> Result<Session> {
+        let profile = crate::profile::load(profile_path)?;
+        if profile.s3.backend != crate::profile::Backend::Embedded {
+            bail!(
+                "[s3] backend = \"{}\": run-all drives the embedded endpoint only so far \
+                 (the guest's network is restricted to it); use backend = \"embedded\"",
+                profile.s3.backend.as_str()
+            );
+        }
+        let run_id = files::new_run_id();
+        let run_dir = opts.runs_dir.join(&run_id);
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        let run_dir = run_dir.canonicalize()?;
+        let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        let mut cfg = profile.s3.endpoint_config(&run_dir.join("s3-store"));
+        cfg.journal_file = Some(run_dir.join("s3-journal.jsonl"));
+        let endpoint = rt
+            .block_on(Endpoint::start(cfg))
+            .context("starting the embedded S3 endpoint")?;
+        let client = S3Client::for_endpoint(&endpoint);
+        let s3_env = endpoint.tool_env(&relay::guest_s3_url());
+        let secret = endpoint.credentials().secret_access_key.clone();
+        let tool = tool::invocation(&profile, opts.cmd_override.as_deref(), s3_env)?;
+        let mut plan = plan::plan_boot(&profile, &opts.overrides, &run_dir, &run_id)?;
+        let exe = relay_exe()?;
+        plan.vm.guestfwd = vec![relay::s3_forward(&exe, endpoint.port())];
+        eprintln!("[run {run_id}] accelerator: {}", plan.accel_reason);
+        eprintln!(
+            "[run {run_id}] image {} kernel {}",
+            plan.image_name, plan.kernel_release
+        );
+        let t = Instant::now();
+        let vm = Vm::boot(plan.vm.clone())?;
+        let boot_seconds = t.elapsed().as_secs_f64();
+        vm.command_log().redact(&secret);
+        eprintln!("[run {run_id}] VM ready in {boot_seconds:.1}s");
+        let layout = FixtureLayout::new(&profile.btrfs);
+        Ok(Session {
+            profile,
+            profile_path: profile_path.to_path_buf(),
+            run_id,
+            run_dir,
+            rt,
+            endpoint: Some(endpoint),
+            client,
+            plan,
+            vm,
+            tool,
+            layout,
+            boot_seconds,
+            backups: Vec::new(),
+            snapshots: BTreeMap::new(),
+            transfers: Vec::new(),
+        })
+    }
+
+    /// The command timeout of the profile.
+    pub fn timeout(&self) -> Duration {
+        self.plan.vm.command_timeout
+    }
+
+    /// Run a tool command line in the guest and parse its log.
+    pub fn run_tool(&mut self, label: &str, line: &str) -> Result<ToolRun> {
+        let timeout = self.timeout();
+        let output = self.vm.ssh().exec(&Exec {
+            command: line,
+            label,
+            timeout,
+            echo: false,
+        })?;
+        self.vm.check_alive("running the tool")?;
+        let log = parse_log(&output.stderr_text());
+        Ok(ToolRun { output, log })
+    }
+
+    /// Record a backup's facts and throughput from its log.
+    pub fn note_backup(
+        &mut self,
+        scenario: &str,
+        subvolume: &str,
+        run: &ToolRun,
+    ) -> Option<BackupFact> {
+        if let Some(m) = run
+            .log
+            .events("backup_metrics")
+            .next()
+            .and_then(|r| metrics(r).ok())
+        {
+            self.transfers.push(Transfer {
+                kind: TransferKind::Backup,
+                scenario: scenario.into(),
+                subvolume: subvolume.into(),
+                bytes: m.bytes,
+                seconds: m.seconds,
+            });
+        }
+        let path = run.field("snapshot_created", "path")?;
+        self.snapshots
+            .entry(subvolume.into())
+            .or_default()
+            .push(path.clone());
+        let fact = BackupFact {
+            scenario: scenario.into(),
+            subvolume: subvolume.into(),
+            kind: run.field("snapshot_created", "kind")?,
+            snapshot_path: path,
+            manifest_key: run.field("backup_uploaded", "manifest_key")?,
+        };
+        self.backups.push(fact.clone());
+        Some(fact)
+    }
+
+    /// Record a restore's throughput from its log.
+    pub fn note_restore(&mut self, scenario: &str, subvolume: &str, run: &ToolRun) {
+        if let Some(m) = run
+            .log
+            .events("restore_metrics")
+            .next()
+            .and_then(|r| metrics(r).ok())
+        {
+            self.transfers.push(Transfer {
+                kind: TransferKind::Restore,
+                scenario: scenario.into(),
+                subvolume: subvolume.into(),
+                bytes: m.bytes,
+                seconds: m.seconds,
+            });
+        }
+    }
+
+    /// The verifiers' view of S3.
+    pub fn objects(&self) -> super::objects::ClientSource<'_> {
+        super::objects::ClientSource {
+            client: &self.client,
+            rt: &self.rt,
+            embedded: self.endpoint.as_ref(),
+        }
+    }
+
+    /// The journal so far, in the verifiers' form.
+    pub fn journal(&self) -> Result<crate::verify::journal::Journal> {
+        let path = self.run_dir.join("s3-journal.jsonl");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        crate::verify::journal::Journal::parse_jsonl(&text)
+    }
+
+    /// Stop the VM and the endpoint.
+    pub fn finish(self) -> Result<()> {
+        let Session {
+            vm, endpoint, rt, ..
+        } = self;
+        let r = vm.shutdown();
+        if let Some(ep) = endpoint {
+            rt.block_on(ep.shutdown());
+        }
+        r.map_err(Into::into)
+    }
+}
+
+/// The vmharness executable QEMU runs as the relay (this binary, or the
+/// one `VMHARNESS_RELAY_EXE` names, e.g. from a test binary).
+fn relay_exe() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("VMHARNESS_RELAY_EXE") {
+        return Ok(PathBuf::from(p));
+    }
+    std::env::current_exe().context("finding the vmharness executable for the S3 relay")
+}
