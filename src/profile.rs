@@ -101,7 +101,7 @@ impl Default for BtrfsSection {
             disk_size_mib: 2048,
             disk_serial: "vmh-fixture".into(),
             mount_point: "/mnt/btrfs".into(),
-            mount_options: "compress=zstd".into(),
+            mount_options: "compress=zstd,noatime".into(),
             subvolumes: vec!["data".into(), "root".into(), "home".into()],
             snapshots_dir: ".snapshots".into(),
             restore_dir: "restore".into(),
