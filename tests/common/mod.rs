@@ -45,22 +45,31 @@ pub fn runs_dir() -> tempfile::TempDir {
 
 /// Run `vmharness ARGS` (as the test user when set) with the runs directory given.
 pub fn vmharness(runs: &Path, args: &[&str]) -> Output {
+    vmharness_env(runs, &[], args)
+}
+
+/// `vmharness` with extra environment variables.
+pub fn vmharness_env(runs: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let exe = env!("CARGO_BIN_EXE_vmharness");
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "VMHARNESS_CACHE".into(),
+            vmharness::paths::cache_dir().display().to_string(),
+        ),
+        ("VMHARNESS_RUN_DIR".into(), runs.display().to_string()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut cmd = match test_user() {
         Some(user) => {
             let mut c = Command::new("runuser");
             c.args(["-u", &user, "--", "env"]);
-            c.arg(format!(
-                "VMHARNESS_CACHE={}",
-                vmharness::paths::cache_dir().display()
-            ));
-            c.arg(format!("VMHARNESS_RUN_DIR={}", runs.display()));
+            c.args(vars.iter().map(|(k, v)| format!("{k}={v}")));
             c.arg(exe);
             c
         }
         None => {
             let mut c = Command::new(exe);
-            c.env("VMHARNESS_RUN_DIR", runs);
+            c.envs(vars.iter().map(|(k, v)| (k, v)));
             c
         }
     };
