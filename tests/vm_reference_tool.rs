@@ -8,7 +8,7 @@ use common::*;
 use std::time::Duration;
 use vmharness::digest::{compare_texts, render, CompareOptions, ReportLimits};
 use vmharness::fixture;
-use vmharness::s3::{Endpoint, EndpointConfig, S3Client};
+use vmharness::s3::S3Client;
 use vmharness::ssh::{Exec, Ssh};
 use vmharness::tool::{self, BackupArgs, RestoreArgs, ToolInvocation};
 use vmharness::verify::logs::{parse_log, ParsedLog};
@@ -49,15 +49,9 @@ fn full_incremental_restore_of_the_chain_equals_the_source() {
     if !vm_tests_enabled() {
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let ep = rt
-        .block_on(Endpoint::start(EndpointConfig::new(store.path())))
-        .expect("endpoint");
-    let relay_exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_vmharness"));
-    let mut lvm = boot_library_vm_with("reftool", |cfg| {
-        cfg.guestfwd = vec![relay::s3_forward(&relay_exe, ep.port())];
-    });
+    let te = TestEndpoint::start();
+    let (rt, ep) = (&te.rt, &te.ep);
+    let mut lvm = te.boot_vm("reftool");
     let profile = lvm.profile.clone();
     let layout = fixture::prepare(&mut lvm.vm, &lvm.plan, &profile).expect("fixture");
     let ssh = lvm.vm.ssh();
@@ -102,7 +96,7 @@ fn full_incremental_restore_of_the_chain_equals_the_source() {
     assert!(inc_manifest.contains("/incremental/"), "{inc_manifest}");
 
     // What S3 holds: the pointer names the incremental, whose parent is the full.
-    let client = S3Client::for_endpoint(&ep);
+    let client = S3Client::for_endpoint(ep);
     let prefix = profile.s3.normalized_prefix();
     let pointer: serde_json::Value = serde_json::from_slice(
         &rt.block_on(client.get_bytes(&format!("{prefix}subvol/data/current.json")))
@@ -162,5 +156,5 @@ fn full_incremental_restore_of_the_chain_equals_the_source() {
     );
 
     drop(lvm);
-    rt.block_on(ep.shutdown());
+    te.shutdown();
 }

@@ -9,7 +9,6 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use vmharness::s3::{Endpoint, EndpointConfig};
 use vmharness::ssh::{env_command, shell_quote};
 use vmharness::vm::relay;
 
@@ -31,11 +30,8 @@ fn guest_reaches_the_endpoint_and_nothing_else() {
     if !vm_tests_enabled() {
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let ep = rt
-        .block_on(Endpoint::start(EndpointConfig::new(store.path())))
-        .expect("endpoint");
+    let te = TestEndpoint::start();
+    let ep = &te.ep;
 
     // A host service the guest must NOT reach.
     let decoy = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -43,10 +39,7 @@ fn guest_reaches_the_endpoint_and_nothing_else() {
     decoy.set_nonblocking(true).unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
 
-    let relay_exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_vmharness"));
-    let mut lvm = boot_library_vm_with("s3", |cfg| {
-        cfg.guestfwd = vec![relay::s3_forward(&relay_exe, ep.port())];
-    });
+    let mut lvm = te.boot_vm("s3");
     let ssh = lvm.vm.ssh();
 
     let cmd = env_command(
@@ -127,5 +120,5 @@ fn guest_reaches_the_endpoint_and_nothing_else() {
         "the decoy accepted a connection from the guest"
     );
     drop(lvm);
-    rt.block_on(ep.shutdown());
+    te.shutdown();
 }

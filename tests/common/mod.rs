@@ -171,3 +171,41 @@ pub fn boot_library_vm_with(
         vm,
     }
 }
+
+/// The embedded endpoint on its own runtime, with a store that lives as long.
+pub struct TestEndpoint {
+    pub rt: tokio::runtime::Runtime,
+    pub ep: vmharness::s3::Endpoint,
+    _store: tempfile::TempDir,
+}
+
+impl TestEndpoint {
+    pub fn start() -> TestEndpoint {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let store = tempfile::tempdir().expect("store dir");
+        let ep = rt
+            .block_on(vmharness::s3::Endpoint::start(
+                vmharness::s3::EndpointConfig::new(store.path()),
+            ))
+            .expect("endpoint");
+        TestEndpoint {
+            rt,
+            ep,
+            _store: store,
+        }
+    }
+
+    /// Boot a library VM whose only way out is this endpoint.
+    pub fn boot_vm(&self, name: &str) -> LibraryVm {
+        let relay_exe = PathBuf::from(env!("CARGO_BIN_EXE_vmharness"));
+        let port = self.ep.port();
+        boot_library_vm_with(name, |cfg| {
+            cfg.guestfwd = vec![vmharness::vm::relay::s3_forward(&relay_exe, port)];
+        })
+    }
+
+    pub fn shutdown(self) {
+        let TestEndpoint { rt, ep, .. } = self;
+        rt.block_on(ep.shutdown());
+    }
+}
