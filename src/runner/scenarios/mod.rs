@@ -1,5 +1,6 @@
 //! The scenarios of a run, one module per group, found by name.
 
+mod archive;
 mod backup;
 mod cleanup;
 mod fixture;
@@ -35,6 +36,7 @@ pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
             kind: "inc",
         }),
         "restore" => Box::new(restore::Restore),
+        "archive-restore" => Box::new(archive::ArchiveRestore),
         "verify" => Box::new(verify::Verify),
         "cleanup" => Box::new(cleanup::Cleanup),
         _ => return None,

@@ -52,15 +52,18 @@ impl Scenario for Restore {
             let head = docs.pointer_targets().get(&pointer_key).cloned();
             let source = s.snapshots.get(&sv).and_then(|v| v.last()).cloned();
             let target = format!("{}/{sv}-latest", s.layout.restore_dir());
-            checks.extend(restore_one(
-                s,
-                &docs,
-                &sv,
-                None,
-                head.as_deref(),
-                source.as_deref(),
-                &target,
-            )?);
+            checks.extend(
+                restore_one(
+                    s,
+                    &docs,
+                    &sv,
+                    None,
+                    head.as_deref(),
+                    source.as_deref(),
+                    &target,
+                )?
+                .0,
+            );
         }
         if let Some(sv) = older_candidate(s) {
             let first = s
@@ -70,7 +73,7 @@ impl Scenario for Restore {
                 .cloned()
                 .ok_or_else(|| anyhow!("no backup of {sv}"))?;
             let target = format!("{}/{sv}-by-key", s.layout.restore_dir());
-            let got = restore_one(
+            let (got, _) = restore_one(
                 s,
                 &docs,
                 &sv,
@@ -109,8 +112,10 @@ fn older_candidate(s: &Session) -> Option<String> {
         .cloned()
 }
 
-/// Restore one subvolume and check exit, target, digest and the chain fetched.
-fn restore_one(
+/// Restore one subvolume and check exit, target, digest and the chain
+/// fetched. Returns the checks and the last journal sequence number before
+/// the restore started.
+pub(super) fn restore_one(
     s: &mut Session,
     docs: &Documents,
     sv: &str,
@@ -118,7 +123,7 @@ fn restore_one(
     head: Option<&str>,
     source_snapshot: Option<&str>,
     target: &str,
-) -> Result<Vec<Check>> {
+) -> Result<(Vec<Check>, u64)> {
     let r = &s.profile.restore;
     let args = RestoreArgs {
         subvolume: sv.into(),
@@ -253,5 +258,8 @@ fn restore_one(
             format!("{} chunk(s) of the chain were never fetched", missing.len()),
         )
     });
-    Ok(checks.into_iter().map(|c| for_subvolume(c, sv)).collect())
+    Ok((
+        checks.into_iter().map(|c| for_subvolume(c, sv)).collect(),
+        seq_before,
+    ))
 }
