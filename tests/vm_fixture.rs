@@ -56,7 +56,7 @@ fn seed_send_receive_digest_compare_in_the_guest() {
     let restore = layout.restore_dir();
 
     // Seed: every catalogue item created and checked, none refused.
-    let seeded = fixture::seed(ssh, &data, 42, None, LONG).expect("seed");
+    let seeded = fixture::seed(ssh, &data, 42, &Default::default(), LONG).expect("seed");
     assert!(
         seeded.summary.problems.is_empty(),
         "items refused or failed: {:#?}",
@@ -132,9 +132,11 @@ fn seed_send_receive_digest_compare_in_the_guest() {
     // A chain: two rounds of mutations with a remount in each (inode reuse),
     // full + two incrementals received in order, the last compared.
     for (round, snap) in [(1u32, "s2"), (2, "s3")] {
-        fixture::mutate(ssh, &data, round, 42, "prepare", LONG).expect("mutate prepare");
+        fixture::mutate(ssh, &data, round, 42, &Default::default(), "prepare", LONG)
+            .expect("mutate prepare");
         layout.remount(ssh).expect("remount");
-        let m = fixture::mutate(ssh, &data, round, 42, "main", LONG).expect("mutate main");
+        let m = fixture::mutate(ssh, &data, round, 42, &Default::default(), "main", LONG)
+            .expect("mutate main");
         assert!(
             m.summary.problems.is_empty(),
             "round {round}: {:#?}",
@@ -182,7 +184,14 @@ fn seed_send_receive_digest_compare_in_the_guest() {
         "data2",
         &format!("btrfs -q subvolume create {}", layout.subvolume("data2")),
     );
-    fixture::seed(ssh, &layout.subvolume("data2"), 42, None, LONG).expect("second seed");
+    fixture::seed(
+        ssh,
+        &layout.subvolume("data2"),
+        42,
+        &Default::default(),
+        LONG,
+    )
+    .expect("second seed");
     sh(
         ssh,
         "snap-b",

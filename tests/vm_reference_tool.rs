@@ -56,7 +56,7 @@ fn full_incremental_restore_of_the_chain_equals_the_source() {
     let layout = fixture::prepare(&mut lvm.vm, &lvm.plan, &profile).expect("fixture");
     let ssh = lvm.vm.ssh();
     let data = layout.subvolume("data");
-    let seeded = fixture::seed(ssh, &data, 7, None, LONG).expect("seed");
+    let seeded = fixture::seed(ssh, &data, 7, &Default::default(), LONG).expect("seed");
     assert!(
         seeded.summary.problems.is_empty(),
         "{:#?}",
@@ -88,7 +88,7 @@ fn full_incremental_restore_of_the_chain_equals_the_source() {
     );
 
     // Incremental after a round of mutations.
-    fixture::mutate(ssh, &data, 1, 7, "all", LONG).expect("mutate");
+    fixture::mutate(ssh, &data, 1, 7, &Default::default(), "all", LONG).expect("mutate");
     let inc = run_tool(ssh, "backup-incremental", &inv.backup(&backup));
     assert_eq!(field(&inc, "snapshot_created", "kind"), "inc");
     let source_snapshot = field(&inc, "snapshot_created", "path").to_string();

@@ -70,7 +70,7 @@ fn bench_fixture(boot: &crate::cli::BootArgs, runs: usize, seed: u64) -> Result<
             &format!("btrfs -q subvolume create {sv}"),
             long,
         )?;
-        let s = fixture::seed(vm.ssh(), &sv, seed, None, long)?;
+        let s = fixture::seed(vm.ssh(), &sv, seed, &Default::default(), long)?;
         vm.ssh().run(
             "bench-snapshot",
             &format!("btrfs -q subvolume snapshot -r {sv} {snap}"),

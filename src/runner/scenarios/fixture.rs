@@ -76,12 +76,12 @@ impl Scenario for Seed {
     }
     fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
         let mut checks = Vec::new();
-        let items = (!s.profile.fixture.items.is_empty()).then(|| s.profile.fixture.items.clone());
+        let knobs = crate::fixture::Knobs::from_profile(&s.profile.fixture);
         for (i, sv) in s.profile.btrfs.subvolumes.clone().iter().enumerate() {
             let root = s.layout.subvolume(sv);
             let seed = s.profile.fixture.seed + i as u64;
             let timeout = s.timeout();
-            let step = crate::fixture::seed(s.vm.ssh(), &root, seed, items.as_deref(), timeout)?;
+            let step = crate::fixture::seed(s.vm.ssh(), &root, seed, &knobs, timeout)?;
             checks.push(items_check(sv, &step));
         }
         Ok(checks)
@@ -103,7 +103,8 @@ impl Scenario for Mutate {
             let root = s.layout.subvolume(sv);
             let seed = s.profile.fixture.seed + i as u64;
             let timeout = s.timeout();
-            let step = crate::fixture::mutate(s.vm.ssh(), &root, 1, seed, "all", timeout)?;
+            let knobs = crate::fixture::Knobs::from_profile(&s.profile.fixture);
+            let step = crate::fixture::mutate(s.vm.ssh(), &root, 1, seed, &knobs, "all", timeout)?;
             checks.push(items_check(sv, &step));
         }
         Ok(checks)
