@@ -49,11 +49,8 @@ impl Default for ScenariosSection {
                 "full",
                 "mutate",
                 "incremental",
-                "interrupt",
                 "restore",
                 "verify",
-                "cli-flags",
-                "lock-contention",
                 "cleanup",
             ]
             .map(String::from)
