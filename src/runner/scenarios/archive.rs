@@ -2,15 +2,15 @@
 //! be restored with RestoreObject and waited for before they are read; the
 //! embedded endpoint keeps each restore ongoing for `restore_delay_secs`.
 
-use super::restore::{restore_one, RESTORE_CHAIN, RESTORE_EXIT, TARGET_WRITABLE};
+use super::restore::{
+    documents, records_since, restore_latest, RESTORE_CHAIN, RESTORE_EXIT, TARGET_WRITABLE,
+};
 use super::{for_subvolume, per_subvolume, Scenario};
 use crate::runner::session::Session;
 use crate::s3::journal::Record;
-use crate::verify::layout::Layout;
-use crate::verify::manifest::{chain_of, Documents};
-use crate::verify::source::S3State;
+use crate::verify::manifest::chain_of;
 use crate::verify::{names, Check};
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use serde_json::json;
 
 pub const ARCHIVE_WAITED: &str = "verify.restore.archive_waited";
@@ -68,39 +68,24 @@ impl Scenario for ArchiveRestore {
                 s.profile.s3.storage_class_chunks
             );
         }
-        let layout = Layout::from_profile(&s.profile)?;
-        let state = S3State::collect(&s.objects(), &layout)
-            .map_err(|e| anyhow!("reading S3 before the restores: {e}"))?;
-        let docs = Documents::from_state(&state, &layout);
+        let docs = documents(s)?;
         let mut checks = Vec::new();
         for sv in s.profile.btrfs.subvolumes.clone() {
-            let pointer_key = format!("{}subvol/{sv}/current.json", layout.prefix);
-            let head = docs.pointer_targets().get(&pointer_key).cloned();
-            let source = s.snapshots.get(&sv).and_then(|v| v.last()).cloned();
-            let target = format!("{}/{sv}-archive", s.layout.restore_dir());
             let started = std::time::Instant::now();
-            let (got, seq_before) = restore_one(
-                s,
-                &docs,
-                &sv,
-                None,
-                head.as_deref(),
-                source.as_deref(),
-                &target,
-            )?;
+            let (got, seq_before) = restore_latest(s, &docs, &sv, "archive")?;
             let seconds = started.elapsed().as_secs_f64();
             let restore_ok = got
                 .iter()
                 .all(|c| c.verdict == crate::verify::Verdict::Pass);
             checks.extend(got);
-            let records: Vec<Record> = s
-                .endpoint
-                .as_ref()
-                .map(|e| e.journal().records())
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| r.seq > seq_before)
-                .collect();
+            let records = records_since(s, seq_before);
+            let head = docs
+                .pointer_targets()
+                .get(&format!(
+                    "{}subvol/{sv}/current.json",
+                    s.profile.s3.normalized_prefix()
+                ))
+                .cloned();
             let chunks: Vec<String> = head
                 .as_deref()
                 .map(|h| {

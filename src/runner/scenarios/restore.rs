@@ -42,28 +42,10 @@ impl Scenario for Restore {
         v
     }
     fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
-        let layout = Layout::from_profile(&s.profile)?;
-        let state = S3State::collect(&s.objects(), &layout)
-            .map_err(|e| anyhow!("reading S3 before the restores: {e}"))?;
-        let docs = Documents::from_state(&state, &layout);
+        let docs = documents(s)?;
         let mut checks = Vec::new();
         for sv in s.profile.btrfs.subvolumes.clone() {
-            let pointer_key = format!("{}subvol/{sv}/current.json", layout.prefix);
-            let head = docs.pointer_targets().get(&pointer_key).cloned();
-            let source = s.snapshots.get(&sv).and_then(|v| v.last()).cloned();
-            let target = format!("{}/{sv}-latest", s.layout.restore_dir());
-            checks.extend(
-                restore_one(
-                    s,
-                    &docs,
-                    &sv,
-                    None,
-                    head.as_deref(),
-                    source.as_deref(),
-                    &target,
-                )?
-                .0,
-            );
+            checks.extend(restore_latest(s, &docs, &sv, "latest")?.0);
         }
         if let Some(sv) = older_candidate(s) {
             let first = s
@@ -100,6 +82,51 @@ impl Scenario for Restore {
         }
         Ok(checks)
     }
+}
+
+/// The manifests and pointers under the prefix, read once before restores.
+pub(super) fn documents(s: &Session) -> Result<Documents> {
+    let layout = Layout::from_profile(&s.profile)?;
+    let state = S3State::collect(&s.objects(), &layout)
+        .map_err(|e| anyhow!("reading S3 before the restores: {e}"))?;
+    Ok(Documents::from_state(&state, &layout))
+}
+
+/// Restore `sv`'s latest backup (through its pointer) into
+/// `<restore_dir>/<sv>-<suffix>` and check it against the last snapshot.
+pub(super) fn restore_latest(
+    s: &mut Session,
+    docs: &Documents,
+    sv: &str,
+    suffix: &str,
+) -> Result<(Vec<Check>, u64)> {
+    let pointer_key = format!(
+        "{}subvol/{sv}/current.json",
+        s.profile.s3.normalized_prefix()
+    );
+    let head = docs.pointer_targets().get(&pointer_key).cloned();
+    let source = s.snapshots.get(sv).and_then(|v| v.last()).cloned();
+    let target = format!("{}/{sv}-{suffix}", s.layout.restore_dir());
+    restore_one(
+        s,
+        docs,
+        sv,
+        None,
+        head.as_deref(),
+        source.as_deref(),
+        &target,
+    )
+}
+
+/// The journal's records after sequence number `seq`.
+pub(super) fn records_since(s: &Session, seq: u64) -> Vec<crate::s3::journal::Record> {
+    s.endpoint
+        .as_ref()
+        .map(|e| e.journal().records())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.seq > seq)
+        .collect()
 }
 
 /// The first subvolume with at least two backups (so "older" means something).
@@ -216,13 +243,9 @@ pub(super) fn restore_one(
     });
 
     // Every chunk of every manifest in the chain was fetched by this restore.
-    let fetched: BTreeSet<String> = s
-        .endpoint
-        .as_ref()
-        .map(|e| e.journal().records())
-        .unwrap_or_default()
+    let fetched: BTreeSet<String> = records_since(s, seq_before)
         .into_iter()
-        .filter(|r| r.seq > seq_before && r.op == "GetObject" && r.status.is_some_and(|c| c < 300))
+        .filter(|r| r.op == "GetObject" && r.status.is_some_and(|c| c < 300))
         .filter_map(|r| r.key)
         .collect();
     let chain: Vec<String> = head
