@@ -109,9 +109,7 @@ fn vm_up_ssh_fixture_btrfs_down_leaves_nothing() {
 }
 
 /// `vm up`, then send `signal` to the supervisor.
-fn vm_up_then_signal(
-    signal: nix::sys::signal::Signal,
-) -> (tempfile::TempDir, std::path::PathBuf, VmState) {
+fn vm_up_then_signal(signal: nix::sys::signal::Signal) -> (RunsDir, std::path::PathBuf, VmState) {
     ensure_image();
     let runs = runs_dir();
     assert!(vmharness(runs.path(), &["vm", "up"]).status.success());

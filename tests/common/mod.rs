@@ -25,8 +25,51 @@ pub fn test_user() -> Option<String> {
         .filter(|u| !u.is_empty() && nix::unistd::geteuid().is_root())
 }
 
-/// A run directory the test user can write.
-pub fn runs_dir() -> tempfile::TempDir {
+/// A runs directory the test user can write. Dropping it stops any VM
+/// supervisor still running under it (a failed assertion must not leave a
+/// VM behind), then removes it.
+pub struct RunsDir(tempfile::TempDir);
+
+impl RunsDir {
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for RunsDir {
+    fn drop(&mut self) {
+        use vmharness::vm::files;
+        let owners: Vec<i32> = std::fs::read_dir(self.0.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| files::read_pid(&e.path().join(files::OWNER_PID)))
+            .filter(|p| files::pid_alive(*p))
+            .collect();
+        for (i, signal) in [
+            nix::sys::signal::Signal::SIGTERM,
+            nix::sys::signal::Signal::SIGKILL,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for pid in &owners {
+                if files::pid_alive(*pid) {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), signal);
+                }
+            }
+            let deadline = std::time::Instant::now()
+                + std::time::Duration::from_secs(if i == 0 { 20 } else { 5 });
+            while owners.iter().any(|p| files::pid_alive(*p))
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+pub fn runs_dir() -> RunsDir {
     let base = std::env::var_os("VMHARNESS_TEST_TMP")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
@@ -40,7 +83,7 @@ pub fn runs_dir() -> tempfile::TempDir {
             .expect("test user exists");
         nix::unistd::chown(d.path(), Some(u.uid), Some(u.gid)).expect("chown run dir");
     }
-    d
+    RunsDir(d)
 }
 
 /// Run `vmharness ARGS` (as the test user when set) with the runs directory given.
@@ -139,7 +182,7 @@ pub fn stdout(o: &Output) -> String {
 /// A VM booted through the library with the default profile, in a fresh
 /// runs directory (kept alive by the returned TempDir).
 pub struct LibraryVm {
-    pub runs: tempfile::TempDir,
+    pub runs: RunsDir,
     pub run_dir: PathBuf,
     pub profile: vmharness::profile::Profile,
     pub plan: vmharness::plan::BootPlan,
