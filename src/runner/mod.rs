@@ -18,6 +18,8 @@ pub fn run(profile_path: &Path, opts: &RunOptions, names: Option<&[String]>) -> 
     let started = Instant::now();
     let started_at = crate::util::now_rfc3339();
     let profile = crate::profile::load(profile_path)?;
+    // A bad BTRFS_TO_S3_CMD is a usage error: say so before building or booting anything.
+    crate::profile::tool::tool_command(&profile.tool.cmd, opts.cmd_override.as_deref())?;
     let list: Vec<String> = match names {
         Some(n) => n.to_vec(),
         None => profile.scenarios.run.clone(),
