@@ -13,8 +13,14 @@ fn unittest(args: &[&str]) {
         .output()
         .expect("python3 runs (install python3)");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "python unit tests in {start} failed:\n{err}");
-    let ran = err.lines().find(|l| l.starts_with("Ran ")).unwrap_or("Ran ? tests");
+    assert!(
+        out.status.success(),
+        "python unit tests in {start} failed:\n{err}"
+    );
+    let ran = err
+        .lines()
+        .find(|l| l.starts_with("Ran "))
+        .unwrap_or("Ran ? tests");
     assert!(!ran.starts_with("Ran 0 "), "{start}: no tests ran");
     eprintln!("{start}: {ran}");
 }
