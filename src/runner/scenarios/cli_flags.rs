@@ -50,7 +50,6 @@ impl Scenario for CliFlags {
             .first()
             .cloned()
             .context("the profile names no subvolume")?;
-        let last = subvolumes.last().cloned().unwrap_or_else(|| first.clone());
         if !s.backups.iter().any(|b| b.subvolume == first) {
             // --once needs a recent backup to be meaningful: make one.
             let line = backup(s, &first, |a| a.once = true);
@@ -72,8 +71,10 @@ impl Scenario for CliFlags {
                 "the profile has one subvolume: the filter cannot be told from no filter",
             ),
         });
+        // A subvolume this scenario has just backed up (the filter's, else --once's).
+        let restored = subvolumes.get(1).unwrap_or(&first).clone();
         for mode in VERIFY_MODES {
-            checks.push(restore_verify(s, &last, mode)?);
+            checks.push(restore_verify(s, &restored, mode)?);
         }
         Ok(checks)
     }
