@@ -101,6 +101,63 @@ impl Layout {
     }
 }
 
+/// A regular expression (for the endpoint's fault rules, which match keys
+/// by pattern) for the full keys of the profile's chunks, with the named
+/// groups in `pins` replaced by literal values, e.g. `[("subvol", "data"),
+/// ("index", "1")]`: "chunk 1 of data, any kind and TS".
+pub fn chunk_key_regex(
+    layout_chunk_pattern: &str,
+    prefix: &str,
+    pins: &[(&str, &str)],
+) -> Result<String> {
+    let mut pattern = layout_chunk_pattern.to_string();
+    for (group, value) in pins {
+        pattern = pin_group(&pattern, group, &regex::escape(value))
+            .ok_or_else(|| anyhow::anyhow!("the chunk pattern has no group (?P<{group}>...)"))?;
+    }
+    let full = format!("^{}(?:{pattern})$", regex::escape(prefix));
+    regex::Regex::new(&full).map_err(|e| anyhow::anyhow!("pinned chunk pattern {full}: {e}"))?;
+    Ok(full)
+}
+
+/// `pattern` with the body of the named group `name` replaced by
+/// `literal` (already escaped). None when there is no such group.
+fn pin_group(pattern: &str, name: &str, literal: &str) -> Option<String> {
+    let opener = [format!("(?P<{name}>"), format!("(?<{name}>")]
+        .into_iter()
+        .find_map(|o| pattern.find(&o).map(|at| (at, o.len())))?;
+    let (start, open_len) = opener;
+    let body = start + open_len;
+    let bytes = pattern.as_bytes();
+    let (mut depth, mut i, mut in_class) = (1usize, body, false);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'[' if !in_class => {
+                in_class = true;
+                // A `]` right after `[` or `[^` is a literal member.
+                if bytes.get(i + 1) == Some(&b'^') {
+                    i += 1;
+                }
+                if bytes.get(i + 1) == Some(&b']') {
+                    i += 1;
+                }
+            }
+            b']' if in_class => in_class = false,
+            b'(' if !in_class => depth += 1,
+            b')' if !in_class => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(format!("{}{literal}{}", &pattern[..body], &pattern[i..]));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// `verify.layout`: every key under the prefix is a chunk, manifest or
 /// pointer of the layout, and a kind segment is one of the two kinds.
 pub fn verify_layout<'a>(layout: &Layout, keys: impl IntoIterator<Item = &'a str>) -> Check {
@@ -169,6 +226,37 @@ pub(crate) mod tests {
             l.classify("backups/subvol/data/full/chunk-x.bin"),
             KeyClass::Unknown
         );
+    }
+
+    #[test]
+    fn pinned_chunk_regex() {
+        let p = crate::profile::Profile::default();
+        let re = chunk_key_regex(
+            &p.layout.chunk,
+            "backups/",
+            &[("subvol", "data"), ("index", "1")],
+        )
+        .unwrap();
+        let re = regex::Regex::new(&re).unwrap();
+        assert!(re.is_match("backups/subvol/data/full/chunk-20240101T000000Z-1.bin"));
+        assert!(re.is_match("backups/subvol/data/incremental/chunk-20240101T000000Z-1.bin"));
+        assert!(!re.is_match("backups/subvol/data/full/chunk-20240101T000000Z-11.bin"));
+        assert!(!re.is_match("backups/subvol/root/full/chunk-20240101T000000Z-1.bin"));
+        assert!(!re.is_match("x/backups/subvol/data/full/chunk-20240101T000000Z-1.bin"));
+        let any = chunk_key_regex(&p.layout.chunk, "b.k/", &[("subvol", "a.b")]).unwrap();
+        let any = regex::Regex::new(&any).unwrap();
+        assert!(any.is_match("b.k/subvol/a.b/full/chunk-20240101T000000Z-7.bin"));
+        assert!(!any.is_match("bxk/subvol/a.b/full/chunk-20240101T000000Z-7.bin"));
+        assert!(!any.is_match("b.k/subvol/axb/full/chunk-20240101T000000Z-7.bin"));
+        assert_eq!(
+            pin_group(r"(?P<a>[)(]+(x))-(?P<b>y)", "a", "Z").as_deref(),
+            Some("(?P<a>Z)-(?P<b>y)")
+        );
+        assert_eq!(
+            pin_group(r"(?P<a>\)x)", "a", "Z").as_deref(),
+            Some("(?P<a>Z)")
+        );
+        assert!(chunk_key_regex(&p.layout.chunk, "p/", &[("nope", "1")]).is_err());
     }
 
     #[test]

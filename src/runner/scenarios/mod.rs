@@ -3,7 +3,12 @@
 mod archive;
 mod backup;
 mod cleanup;
+mod cli_flags;
 mod fixture;
+mod guest;
+mod hold;
+mod interrupt;
+mod lock;
 mod restore;
 mod verify;
 
@@ -35,6 +40,9 @@ pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
             name: "incremental",
             kind: "inc",
         }),
+        "interrupt" => Box::new(interrupt::Interrupt),
+        "lock-contention" => Box::new(lock::LockContention),
+        "cli-flags" => Box::new(cli_flags::CliFlags),
         "restore" => Box::new(restore::Restore),
         "archive-restore" => Box::new(archive::ArchiveRestore),
         "verify" => Box::new(verify::Verify),

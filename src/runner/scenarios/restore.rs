@@ -48,20 +48,15 @@ impl Scenario for Restore {
             checks.extend(restore_latest(s, &docs, &sv, "latest")?.0);
         }
         if let Some(sv) = older_candidate(s) {
-            let first = s
-                .backups
-                .iter()
-                .find(|b| b.subvolume == sv)
-                .cloned()
-                .ok_or_else(|| anyhow!("no backup of {sv}"))?;
+            let older = older_backup(s, &sv)?;
             let target = format!("{}/{sv}-by-key", s.layout.restore_dir());
             let (got, _) = restore_one(
                 s,
                 &docs,
                 &sv,
-                Some(&first.manifest_key),
-                Some(&first.manifest_key),
-                Some(&first.snapshot_path),
+                Some(&older.manifest_key),
+                Some(&older.manifest_key),
+                Some(&older.snapshot_path),
                 &target,
             )?;
             // One verdict for the older restore: every part of it must hold.
@@ -70,12 +65,12 @@ impl Scenario for Restore {
                 .filter(|c| c.verdict != crate::verify::Verdict::Pass)
                 .collect();
             let evidence =
-                json!({"manifest_key": first.manifest_key, "target": target, "checks": got});
+                json!({"manifest_key": older.manifest_key, "target": target, "checks": got});
             checks.push(for_subvolume(
                 if failed.is_empty() {
                     Check::pass(RESTORE_BY_KEY, evidence, "the older backup, named by its manifest key, restored equal to its snapshot")
                 } else {
-                    Check::fail(RESTORE_BY_KEY, evidence, format!("restoring {} by key: {}", first.manifest_key, failed[0].diagnosis))
+                    Check::fail(RESTORE_BY_KEY, evidence, format!("restoring {} by key: {}", older.manifest_key, failed[0].diagnosis))
                 },
                 &sv,
             ));
@@ -137,6 +132,33 @@ fn older_candidate(s: &Session) -> Option<String> {
         .iter()
         .find(|sv| s.backups.iter().filter(|b| &b.subvolume == *sv).count() >= 2)
         .cloned()
+}
+
+/// The newest backup of `sv` before its latest whose snapshot retention
+/// has kept (its digest is the reference); the oldest one when none is left.
+fn older_backup(s: &mut Session, sv: &str) -> Result<crate::runner::session::BackupFact> {
+    let older: Vec<_> = s
+        .backups
+        .iter()
+        .filter(|b| b.subvolume == sv)
+        .cloned()
+        .collect();
+    let older = &older[..older.len().saturating_sub(1)];
+    for b in older.iter().rev() {
+        let exists = s.vm.ssh().exec(&crate::ssh::Exec {
+            command: &format!("test -d {}", crate::ssh::shell_quote(&b.snapshot_path)),
+            label: "snapshot-exists",
+            timeout: std::time::Duration::from_secs(60),
+            echo: false,
+        })?;
+        if exists.success() {
+            return Ok(b.clone());
+        }
+    }
+    older
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow!("no older backup of {sv}"))
 }
 
 /// Restore one subvolume and check exit, target, digest and the chain

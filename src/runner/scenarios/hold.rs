@@ -1,0 +1,168 @@
+//! Holding a backup mid-upload with the endpoint's stall fault, and what
+//! the journal says about a stretch of a run (writes, stored chunks).
+
+use crate::runner::session::Session;
+use crate::s3::faults::{FaultKind, FaultRule, RuleId};
+use crate::s3::journal::{Journal, Record};
+use crate::verify::layout::{chunk_key_regex, KeyClass, Layout};
+use anyhow::{anyhow, Context, Result};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Operations that change the bucket.
+pub const WRITE_OPS: &[&str] = &[
+    "PutObject",
+    "CopyObject",
+    "DeleteObject",
+    "DeleteObjects",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "RestoreObject",
+];
+
+/// A stall rule that is released when dropped, so an error on the way can
+/// never leave the endpoint holding requests for later scenarios.
+pub struct Stall {
+    faults: Arc<crate::s3::faults::Faults>,
+    id: Option<RuleId>,
+    /// The key pattern it holds.
+    pub key_regex: String,
+}
+
+impl Stall {
+    /// Hold requests (`op`, or any when None) to chunk keys of the profile's
+    /// layout with `pins` (e.g. subvol, index); `once`: only the first.
+    pub fn chunks(
+        s: &Session,
+        op: Option<&str>,
+        pins: &[(&str, &str)],
+        once: bool,
+    ) -> Result<Stall> {
+        let ep = s
+            .endpoint
+            .as_ref()
+            .ok_or_else(|| anyhow!("holding a request needs the embedded endpoint"))?;
+        let key_regex = chunk_key_regex(
+            &s.profile.layout.chunk,
+            &s.profile.s3.normalized_prefix(),
+            pins,
+        )?;
+        let mut rule = FaultRule::new(FaultKind::Stall).key_regex(&key_regex);
+        if let Some(op) = op {
+            rule = rule.op(op);
+        }
+        if once {
+            rule = rule.times(1);
+        }
+        let id = ep
+            .faults()
+            .add(rule)
+            .context("adding the stall rule to the endpoint")?;
+        Ok(Stall {
+            faults: ep.faults().clone(),
+            id: Some(id),
+            key_regex,
+        })
+    }
+
+    /// Wait until a request is held.
+    pub fn wait_held(&self, s: &Session, timeout: Duration) -> Result<()> {
+        s.rt.block_on(self.faults.wait_stalled(1, timeout))
+            .with_context(|| format!("waiting for a request to {} to be held", self.key_regex))
+    }
+
+    /// Let the held requests go and retire the rule.
+    pub fn release(mut self) {
+        self.release_now();
+    }
+
+    fn release_now(&mut self) {
+        if let Some(id) = self.id.take() {
+            let _ = self.faults.release(id);
+        }
+    }
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        self.release_now();
+    }
+}
+
+/// The endpoint's journal (the embedded backend is required).
+pub fn journal(s: &Session) -> Result<Arc<Journal>> {
+    s.endpoint
+        .as_ref()
+        .map(|e| e.journal().clone())
+        .ok_or_else(|| anyhow!("this scenario needs the embedded endpoint's journal"))
+}
+
+/// The highest sequence number so far (requests after it are "new").
+pub fn mark(s: &Session) -> Result<u64> {
+    Ok(journal(s)?.all().last().map(|r| r.seq).unwrap_or(0))
+}
+
+/// Requests that arrived after `since` (finished or in flight).
+pub fn since(s: &Session, since: u64) -> Result<Vec<Record>> {
+    Ok(journal(s)?
+        .all()
+        .into_iter()
+        .filter(|r| r.seq > since)
+        .collect())
+}
+
+/// Write requests among `records`, as short evidence lines.
+pub fn writes(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| WRITE_OPS.contains(&r.op.as_str()))
+        .map(describe)
+        .collect()
+}
+
+/// "PutObject key -> 200" for evidence.
+pub fn describe(r: &Record) -> String {
+    let status = match (r.finished(), r.status) {
+        (false, _) => format!(
+            "in flight{}",
+            r.fault
+                .as_deref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default()
+        ),
+        (true, Some(c)) => c.to_string(),
+        (true, None) => "reset".into(),
+    };
+    format!(
+        "#{} {} {} -> {status}",
+        r.seq,
+        r.op,
+        r.key.as_deref().unwrap_or("-")
+    )
+}
+
+/// A chunk of `subvol` stored successfully (single PUT or multipart completion).
+pub fn is_chunk_stored(layout: &Layout, r: &Record, subvol: &str) -> bool {
+    (r.op == "PutObject" || r.op == "CompleteMultipartUpload")
+        && r.finished()
+        && r.status.is_some_and(|c| (200..300).contains(&c))
+        && r.key.as_deref().is_some_and(
+            |k| matches!(layout.classify(k), KeyClass::Chunk { subvol: sv, .. } if sv == subvol),
+        )
+}
+
+/// Pointer writes (the backup was published) of `subvol` among `records`.
+pub fn pointer_writes(layout: &Layout, records: &[Record], subvol: &str) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r.op == "PutObject" || r.op == "CopyObject")
+        .filter(|r| {
+            r.key.as_deref().is_some_and(
+                |k| matches!(layout.classify(k), KeyClass::Pointer { subvol: sv } if sv == subvol),
+            )
+        })
+        .map(describe)
+        .collect()
+}

@@ -1,0 +1,218 @@
+//! lock-contention, deterministic: a first backup is held mid-upload by a
+//! stall (the endpoint says when), a second backup of the same subvolume
+//! must then be refused by the lock; released, the first completes. Then a
+//! lock left by a SIGKILLed holder must not block the next backup.
+
+use super::guest::note_backups;
+use super::hold::{self, Stall};
+use super::Scenario;
+use crate::runner::background::BackgroundRun;
+use crate::runner::session::{Session, ToolRun};
+use crate::tool::BackupArgs;
+use crate::verify::layout::Layout;
+use crate::verify::Check;
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+pub const SECOND_REJECTED: &str = "verify.lock.second_run_rejected";
+pub const FIRST_COMPLETES: &str = "verify.lock.first_run_completes";
+pub const STALE_RECOVERED: &str = "verify.lock.stale_recovered";
+
+pub struct LockContention;
+
+impl Scenario for LockContention {
+    fn name(&self) -> &'static str {
+        "lock-contention"
+    }
+    fn expected_checks(&self, _s: &Session) -> Vec<String> {
+        vec![
+            SECOND_REJECTED.into(),
+            FIRST_COMPLETES.into(),
+            STALE_RECOVERED.into(),
+        ]
+    }
+    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+        let layout = Layout::from_profile(&s.profile)?;
+        let sv = s
+            .profile
+            .btrfs
+            .subvolumes
+            .first()
+            .cloned()
+            .context("the profile names no subvolume")?;
+        let mut checks = contention(s, &layout, &sv)?;
+        checks.push(stale_lock(s, &sv)?);
+        Ok(checks)
+    }
+}
+
+fn backup_line(s: &Session, sv: &str) -> String {
+    s.tool.backup(&BackupArgs {
+        subvolumes: vec![sv.to_string()],
+        once: true,
+        ..Default::default()
+    })
+}
+
+/// Start a backup in the background and wait until its first chunk
+/// request is held; Err (with the run's end) when it never gets there.
+fn start_held(s: &mut Session, sv: &str, label: &str) -> Result<(BackgroundRun, Stall)> {
+    // A change, so the backup has something to send.
+    let marker = format!("{}/lock-marker", s.layout.subvolume(sv));
+    s.vm.ssh().run(
+        "lock-marker",
+        &format!("date +%s%N >> {}", crate::ssh::shell_quote(&marker)),
+        std::time::Duration::from_secs(60),
+    )?;
+    // Any request on one of its chunks, once: later runs pass freely.
+    let stall = Stall::chunks(s, None, &[("subvol", sv)], true)?;
+    let line = backup_line(s, sv);
+    let bg = BackgroundRun::start(s, label, &line)?;
+    let timeout = s.timeout();
+    if let Err(e) = stall.wait_held(s, timeout) {
+        drop(stall);
+        let run = bg.wait(s, timeout)?;
+        bail!(
+            "the backup was never held mid-upload ({e:#}); it ended with {}: {}",
+            run.status_text(),
+            crate::programs::tail(&run.output.stderr_text(), 10)
+        );
+    }
+    Ok((bg, stall))
+}
+
+fn lock_errors(run: &ToolRun) -> Vec<String> {
+    run.log
+        .events("backup_lock_failed")
+        .map(|r| r.get("error").unwrap_or_default().to_string())
+        .collect()
+}
+
+/// First held, second refused, first completes.
+fn contention(s: &mut Session, layout: &Layout, sv: &str) -> Result<Vec<Check>> {
+    let (first, stall) = start_held(s, sv, "lock-first")?;
+    let held = hold::journal(s)?
+        .in_flight()
+        .iter()
+        .filter(|r| r.fault.as_deref() == Some("stall"))
+        .map(hold::describe)
+        .collect::<Vec<_>>();
+    let mark = hold::mark(s)?;
+    let line = backup_line(s, sv);
+    let second = s.run_tool("lock-second", &line)?;
+    let second_writes = hold::writes(&hold::since(s, mark)?);
+    if first.finished(s)? {
+        bail!(
+            "the first backup ended while it should have been held: the contention did not happen"
+        );
+    }
+    note_backups(s, "lock-contention", &second);
+    let errors = lock_errors(&second);
+    let rejected =
+        !second.succeeded() && second.output.signal.is_none() && !second.output.timed_out;
+    let evidence = json!({
+        "first_held_at": held,
+        "second_status": second.status_text(),
+        "backup_lock_failed": errors,
+        "second_s3_writes": second_writes,
+        "stderr_tail": crate::programs::tail(&second.output.stderr_text(), 10),
+    });
+    let mut checks = vec![match (rejected, errors.is_empty()) {
+        (true, false) => Check::pass(
+            SECOND_REJECTED,
+            evidence,
+            format!(
+                "the second backup logged backup_lock_failed and ended with {}",
+                second.status_text()
+            ),
+        ),
+        (true, true) => Check::fail(
+            SECOND_REJECTED,
+            evidence,
+            format!(
+                "the second backup failed ({}) without logging backup_lock_failed",
+                second.status_text()
+            ),
+        ),
+        (false, _) => Check::fail(
+            SECOND_REJECTED,
+            evidence,
+            format!(
+                "a second backup ran while the first held the lock ({})",
+                second.status_text()
+            ),
+        ),
+    }];
+    stall.release();
+    let timeout = s.timeout();
+    let first = first.wait(s, timeout)?;
+    note_backups(s, "lock-contention", &first);
+    let state = super::guest::s3_state(s, layout)?;
+    let published = super::guest::published_complete(&first, sv, &state, layout);
+    let evidence = json!({"status": first.status_text(), "published": match &published { Ok(v) => v.clone(), Err((_, v)) => v.clone() },
+        "stderr_tail": crate::programs::tail(&first.output.stderr_text(), 10)});
+    checks.push(match (first.succeeded(), published) {
+        (true, Ok(_)) => Check::pass(
+            FIRST_COMPLETES,
+            evidence,
+            "released, the first backup exited 0 and published",
+        ),
+        (true, Err((p, _))) => Check::fail(
+            FIRST_COMPLETES,
+            evidence,
+            format!("the first backup exited 0 but {p}"),
+        ),
+        (false, _) => Check::fail(
+            FIRST_COMPLETES,
+            evidence,
+            format!("the first backup failed ({})", first.status_text()),
+        ),
+    });
+    Ok(checks)
+}
+
+/// A holder killed with SIGKILL leaves its lock behind; the next backup
+/// must recover it.
+fn stale_lock(s: &mut Session, sv: &str) -> Result<Check> {
+    let (holder, stall) = start_held(s, sv, "lock-stale-holder")?;
+    let delivery = holder.signal(s, "KILL")?;
+    stall.release();
+    let timeout = s.timeout();
+    let killed = holder.wait(s, timeout)?;
+    if killed.output.signal.as_deref() != Some("KILL") {
+        bail!(
+            "the lock holder did not die of SIGKILL ({}): no stale lock to recover",
+            killed.status_text()
+        );
+    }
+    note_backups(s, "lock-contention", &killed);
+    let line = backup_line(s, sv);
+    let next = s.run_tool("lock-after-stale", &line)?;
+    note_backups(s, "lock-contention", &next);
+    let errors = lock_errors(&next);
+    let evidence = json!({"holder_killed": delivery, "holder_status": killed.status_text(),
+        "next_status": next.status_text(), "backup_lock_failed": errors,
+        "stderr_tail": crate::programs::tail(&next.output.stderr_text(), 10)});
+    Ok(if next.succeeded() && errors.is_empty() {
+        Check::pass(
+            STALE_RECOVERED,
+            evidence,
+            "the backup after a SIGKILLed holder took the lock and exited 0",
+        )
+    } else if !errors.is_empty() {
+        Check::fail(
+            STALE_RECOVERED,
+            evidence,
+            "the lock of a dead holder blocks the next backup (backup_lock_failed)",
+        )
+    } else {
+        Check::fail(
+            STALE_RECOVERED,
+            evidence,
+            format!(
+                "the backup after a SIGKILLed holder failed ({})",
+                next.status_text()
+            ),
+        )
+    })
+}
