@@ -56,13 +56,7 @@ impl Scenario for Interrupt {
     }
     fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
         let layout = Layout::from_profile(&s.profile)?;
-        let sv = s
-            .profile
-            .btrfs
-            .subvolumes
-            .first()
-            .cloned()
-            .context("the profile names no subvolume")?;
+        let sv = super::first_subvolume(s)?;
         let mut checks = Vec::new();
         for sig in VARIANTS {
             let got = variant(s, &layout, &sv, sig)

@@ -11,7 +11,7 @@ use crate::runner::session::{Session, ToolRun};
 use crate::tool::BackupArgs;
 use crate::verify::layout::Layout;
 use crate::verify::Check;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::json;
 
 pub const SECOND_REJECTED: &str = "verify.lock.second_run_rejected";
@@ -33,13 +33,7 @@ impl Scenario for LockContention {
     }
     fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
         let layout = Layout::from_profile(&s.profile)?;
-        let sv = s
-            .profile
-            .btrfs
-            .subvolumes
-            .first()
-            .cloned()
-            .context("the profile names no subvolume")?;
+        let sv = super::first_subvolume(s)?;
         let mut checks = contention(s, &layout, &sv)?;
         checks.push(stale_lock(s, &sv)?);
         Ok(checks)

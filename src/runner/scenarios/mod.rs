@@ -67,3 +67,14 @@ pub(crate) fn for_subvolume(mut c: Check, sv: &str) -> Check {
     c.name = format!("{}[{sv}]", c.name);
     c
 }
+
+/// The profile's first subvolume (the one single-subvolume scenarios use).
+pub(crate) fn first_subvolume(s: &Session) -> Result<String> {
+    use anyhow::Context;
+    s.profile
+        .btrfs
+        .subvolumes
+        .first()
+        .cloned()
+        .context("the profile names no subvolume")
+}
