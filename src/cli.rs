@@ -32,6 +32,15 @@ pub enum Command {
         #[arg(required = true)]
         scenarios: Vec<String>,
     },
+    /// Run every defect of the reference tool's catalogue through the scenarios that must catch it.
+    ///
+    /// One VM per profile; each case starts from a copy of one seeded fixture.
+    /// Exit 0: every defect was caught by its named check with the catalogue's
+    /// verdict, nothing else failed, and the correct tool passed everything;
+    /// 1: a promise of the catalogue did not hold; 2: the harness failed.
+    ///
+    /// Example: vmharness defects --only wrong-sha256,no-lock
+    Defects(DefectsArgs),
     /// Check the programs, acceleration, disk and memory a run needs, and say how to fix what is missing.
     Doctor,
     /// Build, list and prune guest images.
@@ -102,6 +111,22 @@ pub struct BootArgs {
     #[arg(long, requires = "kernel")]
     pub initrd: Option<PathBuf>,
     /// Keep the run's disks when the VM stops.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DefectsArgs {
+    /// The catalogue (default: reference-tool/DEFECTS.md in the project).
+    #[arg(long)]
+    pub catalogue: Option<PathBuf>,
+    /// Only these defects (comma-separated names from the catalogue).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Force the accelerator instead of detecting it.
+    #[arg(long)]
+    pub accel: Option<crate::accel::Accel>,
+    /// Keep the disks when the VMs stop.
     #[arg(long)]
     pub keep: bool,
 }

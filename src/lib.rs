@@ -8,6 +8,7 @@ pub mod exit;
 pub mod fixture;
 pub mod image;
 pub mod logging;
+pub mod matrix;
 pub mod paths;
 pub mod plan;
 pub mod profile;

@@ -303,7 +303,13 @@ mod tests {
         seen.sort();
         assert_eq!(
             seen,
-            ["archive.toml", "large.toml", "spool.toml", "test.toml"]
+            [
+                "archive.toml",
+                "defects.toml",
+                "large.toml",
+                "spool.toml",
+                "test.toml"
+            ]
         );
     }
 

@@ -14,6 +14,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
     match cmd {
         Command::RunAll(boot) => run::run(&boot, None),
         Command::Run { boot, scenarios } => run::run(&boot, Some(&scenarios)),
+        Command::Defects(a) => run::defects(&a),
         Command::Doctor => doctor::run(),
         Command::Image(c) => image::run(c),
         Command::Vm(c) => vm::run(c),

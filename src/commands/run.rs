@@ -20,3 +20,27 @@ pub fn run(boot: &BootArgs, names: Option<&[String]>) -> Result<Outcome> {
     };
     runner::run(&profile, &opts, names)
 }
+
+/// `vmharness defects`.
+pub fn defects(a: &crate::cli::DefectsArgs) -> Result<Outcome> {
+    crate::signals::install();
+    let overrides = BootOverrides {
+        accel: a.accel,
+        keep: a.keep,
+        ..Default::default()
+    };
+    let catalogue = a.catalogue.clone().unwrap_or_else(|| {
+        crate::paths::project_dir()
+            .join("reference-tool")
+            .join("DEFECTS.md")
+    });
+    crate::matrix::run(&crate::matrix::MatrixOptions {
+        run: RunOptions {
+            overrides,
+            cmd_override: None,
+            runs_dir: crate::paths::runs_dir(),
+        },
+        catalogue,
+        only: a.only.clone(),
+    })
+}

@@ -49,7 +49,10 @@ impl Default for ScenariosSection {
                 "full",
                 "mutate",
                 "incremental",
+                "interrupt",
                 "restore",
+                "cli-flags",
+                "lock-contention",
                 "verify",
                 "cleanup",
             ]

@@ -27,8 +27,11 @@ pub struct Counts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
     pub outcome: Outcome,
-    /// Why the outcome is not Passed, one line each.
+    /// Why the outcome is not Passed, one line each: the harness's
+    /// reasons first.
     pub reasons: Vec<String>,
+    /// How many of `reasons` are the harness's.
+    pub harness_reasons: usize,
     pub counts: Counts,
 }
 
@@ -88,11 +91,20 @@ pub fn evaluate(r: &RunReport) -> Evaluation {
     } else {
         Outcome::Passed
     };
+    let harness_reasons = harness.len();
     harness.extend(tool);
     Evaluation {
         outcome,
         reasons: harness,
+        harness_reasons,
         counts,
+    }
+}
+
+impl Evaluation {
+    /// The harness's reasons (infrastructure errors, skipped or missing checks).
+    pub fn harness(&self) -> &[String] {
+        &self.reasons[..self.harness_reasons]
     }
 }
 

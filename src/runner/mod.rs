@@ -2,6 +2,7 @@
 //! reports, and the exit code.
 
 pub mod background;
+mod case;
 mod objects;
 pub mod scenarios;
 pub mod session;
@@ -25,21 +26,7 @@ pub fn run(profile_path: &Path, opts: &RunOptions, names: Option<&[String]>) -> 
         Some(n) => n.to_vec(),
         None => profile.scenarios.run.clone(),
     };
-    let mut unknown = Vec::new();
-    let mut chosen = Vec::new();
-    for n in &list {
-        match scenarios::find(n) {
-            Some(s) => chosen.push(s),
-            None => unknown.push(n.clone()),
-        }
-    }
-    if !unknown.is_empty() {
-        anyhow::bail!(
-            "scenario(s) not available in this build: {} (profile {} [scenarios] run)",
-            unknown.join(", "),
-            profile_path.display()
-        );
-    }
+    let chosen = choose(&list, profile_path)?;
     std::fs::create_dir_all(&opts.runs_dir)?;
     let t = Instant::now();
     crate::image::ensure(&profile.vm.image)?;
@@ -56,11 +43,61 @@ pub fn run(profile_path: &Path, opts: &RunOptions, names: Option<&[String]>) -> 
             seconds: s.boot_seconds,
         },
     ];
+    let executed = execute(&mut s, chosen);
+    phases.extend(executed.phases);
+    let mut report = run_report(&s, profile_path, started_at, phases, executed.reports);
+    let run_dir = s.run_dir.clone();
+    if let Err(e) = s.finish() {
+        report
+            .harness_errors
+            .push(format!("stopping the VM: {e:#}"));
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report::write_all(&run_dir, &report)?;
+    println!("{}", report::table::render(&report));
+    let eval = report::evaluate(&report);
+    for r in &eval.reasons {
+        println!("  {r}");
+    }
+    println!("reports: {}", run_dir.display());
+    Ok(eval.outcome)
+}
+
+/// The scenarios that ran and how long each took.
+pub struct Executed {
+    pub phases: Vec<Phase>,
+    pub reports: Vec<ScenarioReport>,
+}
+
+/// The scenarios names, each found or listed as unknown (an error naming the profile).
+pub fn choose(names: &[String], profile_path: &Path) -> Result<Vec<Box<dyn scenarios::Scenario>>> {
+    let mut unknown = Vec::new();
+    let mut chosen = Vec::new();
+    for n in names {
+        match scenarios::find(n) {
+            Some(s) => chosen.push(s),
+            None => unknown.push(n.clone()),
+        }
+    }
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "scenario(s) not available in this build: {} (profile {} [scenarios] run)",
+            unknown.join(", "),
+            profile_path.display()
+        );
+    }
+    Ok(chosen)
+}
+
+/// Run scenarios in order on a live session. A scenario the harness could
+/// not carry out stops the rest, which are reported as not run.
+pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Executed {
+    let mut phases = Vec::new();
     let mut reports = Vec::new();
     let mut broken: Option<String> = None;
     for sc in chosen {
         let name = sc.name().to_string();
-        let expected = sc.expected_checks(&s);
+        let expected = sc.expected_checks(s);
         if let Some(why) = &broken {
             reports.push(ScenarioReport {
                 name,
@@ -73,7 +110,7 @@ pub fn run(profile_path: &Path, opts: &RunOptions, names: Option<&[String]>) -> 
         }
         eprintln!("[run {}] scenario {name} ...", s.run_id);
         let t = Instant::now();
-        let result = sc.run(&mut s);
+        let result = sc.run(s);
         let seconds = t.elapsed().as_secs_f64();
         phases.push(Phase {
             name: name.clone(),
@@ -107,15 +144,25 @@ pub fn run(profile_path: &Path, opts: &RunOptions, names: Option<&[String]>) -> 
             infra_error,
         });
     }
-    let tool_version = tool_version(&s);
-    let mut report = RunReport {
+    Executed { phases, reports }
+}
+
+/// The run's report from the session's facts and the scenarios' reports.
+pub fn run_report(
+    s: &Session,
+    profile_path: &Path,
+    started_at: String,
+    phases: Vec<Phase>,
+    scenarios: Vec<ScenarioReport>,
+) -> RunReport {
+    RunReport {
         run_id: s.run_id.clone(),
         profile: profile_path.display().to_string(),
         accel: s.plan.vm.accel.to_string(),
         accel_reason: s.plan.accel_reason.clone(),
         image: s.plan.image_name.clone(),
         kernel: s.plan.kernel_release.clone(),
-        tool_version,
+        tool_version: tool_version(s),
         tool_cmd: s.tool.cmd.clone(),
         seed: s.profile.fixture.seed,
         backend: s.profile.s3.backend.as_str().into(),
@@ -123,25 +170,10 @@ pub fn run(profile_path: &Path, opts: &RunOptions, names: Option<&[String]>) -> 
         started_at,
         seconds: 0.0,
         phases,
-        scenarios: reports,
+        scenarios,
         transfers: s.transfers.clone(),
         harness_errors: vec![],
-    };
-    let run_dir = s.run_dir.clone();
-    if let Err(e) = s.finish() {
-        report
-            .harness_errors
-            .push(format!("stopping the VM: {e:#}"));
     }
-    report.seconds = started.elapsed().as_secs_f64();
-    report::write_all(&run_dir, &report)?;
-    println!("{}", report::table::render(&report));
-    let eval = report::evaluate(&report);
-    for r in &eval.reasons {
-        println!("  {r}");
-    }
-    println!("reports: {}", run_dir.display());
-    Ok(eval.outcome)
 }
 
 /// `git describe` of the tool's source tree, when it is a git checkout.

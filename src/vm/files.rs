@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 pub const OVERLAY: &str = "overlay.qcow2";
 pub const SEED: &str = "seed.img";
 pub const FIXTURE: &str = "fixture.qcow2";
+/// A seeded fixture kept to start many cases from (copy-on-write backing file).
+pub const FIXTURE_TEMPLATE: &str = "fixture-template.qcow2";
 pub const QMP: &str = "qmp.sock";
 pub const USER_KEY: &str = "id_ed25519";
 pub const QEMU_PID: &str = "qemu.pid";
@@ -20,11 +22,20 @@ pub const KEPT: &str = "kept";
 
 /// Disks, sockets, secrets and liveness files. Logs are artifacts and stay.
 pub const DISPOSABLE: &[&str] = &[
-    OVERLAY, SEED, FIXTURE, QMP, USER_KEY, QEMU_PID, OWNER_PID, CONTROL, VM_STATE,
+    OVERLAY,
+    SEED,
+    FIXTURE,
+    FIXTURE_TEMPLATE,
+    QMP,
+    USER_KEY,
+    QEMU_PID,
+    OWNER_PID,
+    CONTROL,
+    VM_STATE,
 ];
 
 /// Disk images, which `--keep` preserves.
-pub const DISKS: &[&str] = &[OVERLAY, SEED, FIXTURE];
+pub const DISKS: &[&str] = &[OVERLAY, SEED, FIXTURE, FIXTURE_TEMPLATE];
 
 /// Remove the disposable files of a run; disks too unless `keep_disks`.
 pub fn remove_disposable(run_dir: &Path, keep_disks: bool) -> Vec<PathBuf> {

@@ -405,19 +405,24 @@ impl Vm {
     /// Create a fresh qcow2 fixture disk, hot-plug it with `serial`, and wait
     /// until the guest shows `/dev/disk/by-id/virtio-<serial>`. Returns that path.
     pub fn attach_fixture(&mut self, size_mib: u64, serial: &str) -> Result<String, VmError> {
+        self.attach_fixture_disk(FixtureDisk::Empty { size_mib }, serial)
+    }
+
+    /// Hot-plug a copy-on-write copy of the template `keep_fixture_as_template` made.
+    pub fn attach_fixture_from_template(&mut self, serial: &str) -> Result<String, VmError> {
+        let template = self.cfg.run_dir.join(files::FIXTURE_TEMPLATE);
+        self.attach_fixture_disk(FixtureDisk::CopyOf(template), serial)
+    }
+
+    fn attach_fixture_disk(&mut self, disk: FixtureDisk, serial: &str) -> Result<String, VmError> {
         const PHASE: &str = "attaching the fixture disk";
         let path = self.cfg.run_dir.join(files::FIXTURE);
         let qemu_img = programs::require(programs::QEMU_IMG).phase(PHASE)?;
-        run_checked(
-            Command::new(qemu_img)
-                .args(["create", "-q", "-f", "qcow2"])
-                .arg(&path)
-                .arg(format!("{size_mib}M")),
-            "creating the fixture disk",
-        )
-        .phase(PHASE)?;
+        let mut create = Command::new(qemu_img);
+        create.args(fixture_create_args(&disk, &path));
+        run_checked(&mut create, "creating the fixture disk").phase(PHASE)?;
         self.qmp
-            .hotplug_disk("fixture", &path, serial)
+            .hotplug_disk(FIXTURE_NODE, &path, serial)
             .phase(PHASE)?;
         let dev = format!("/dev/disk/by-id/virtio-{serial}");
         let wait = self.cfg.accel.timeout_factor() * 10;
@@ -436,6 +441,24 @@ impl Vm {
         self.check_alive(PHASE)?;
         self.state.fixture_serial = Some(serial.to_string());
         Ok(dev)
+    }
+
+    /// Unplug the fixture disk (the guest must have unmounted it) and delete
+    /// its image, or keep it as the template of later cases.
+    pub fn detach_fixture(&mut self, keep_as_template: bool) -> Result<(), VmError> {
+        const PHASE: &str = "detaching the fixture disk";
+        let timeout = Duration::from_secs(20) * self.cfg.accel.timeout_factor();
+        self.qmp.unplug_disk(FIXTURE_NODE, timeout).phase(PHASE)?;
+        self.check_alive(PHASE)?;
+        self.state.fixture_serial = None;
+        let path = self.cfg.run_dir.join(files::FIXTURE);
+        let done = if keep_as_template {
+            std::fs::rename(&path, self.cfg.run_dir.join(files::FIXTURE_TEMPLATE))
+        } else {
+            std::fs::remove_file(&path)
+        };
+        done.with_context(|| format!("{}", path.display()))
+            .phase(PHASE)
     }
 
     /// Stop the VM: a clean poweroff when disks are kept (so the guest's
@@ -500,6 +523,36 @@ impl Drop for Vm {
     }
 }
 
+/// The QMP node name of the fixture disk.
+const FIXTURE_NODE: &str = "fixture";
+
+/// What a new fixture disk starts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FixtureDisk {
+    Empty {
+        size_mib: u64,
+    },
+    /// Copy-on-write over this qcow2 image (its size, its content).
+    CopyOf(PathBuf),
+}
+
+/// `qemu-img` arguments that create the fixture disk at `path`.
+fn fixture_create_args(disk: &FixtureDisk, path: &Path) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> =
+        vec!["create".into(), "-q".into(), "-f".into(), "qcow2".into()];
+    match disk {
+        FixtureDisk::Empty { size_mib } => {
+            a.push(path.into());
+            a.push(format!("{size_mib}M").into());
+        }
+        FixtureDisk::CopyOf(template) => {
+            a.extend(["-F".into(), "qcow2".into(), "-b".into(), template.into()]);
+            a.push(path.into());
+        }
+    }
+    a
+}
+
 /// Spawn a child in its own process group that receives SIGKILL when this
 /// thread's process dies (so QEMU never outlives the harness).
 pub fn spawn_owned(cmd: &mut Command) -> anyhow::Result<Child> {
@@ -530,4 +583,45 @@ pub fn kill_group(pgid: u32) {
         nix::unistd::Pid::from_raw(pgid as i32),
         nix::sys::signal::Signal::SIGKILL,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(a: Vec<std::ffi::OsString>) -> Vec<String> {
+        a.into_iter()
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn fixture_disks_are_empty_or_copies_of_the_template() {
+        let empty = fixture_create_args(
+            &FixtureDisk::Empty { size_mib: 2048 },
+            Path::new("/r/fixture.qcow2"),
+        );
+        assert_eq!(
+            words(empty),
+            ["create", "-q", "-f", "qcow2", "/r/fixture.qcow2", "2048M"]
+        );
+        let copy = fixture_create_args(
+            &FixtureDisk::CopyOf("/r/fixture-template.qcow2".into()),
+            Path::new("/r/fixture.qcow2"),
+        );
+        assert_eq!(
+            words(copy),
+            [
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-F",
+                "qcow2",
+                "-b",
+                "/r/fixture-template.qcow2",
+                "/r/fixture.qcow2"
+            ]
+        );
+    }
 }

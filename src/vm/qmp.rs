@@ -104,6 +104,28 @@ impl Qmp {
         Ok(())
     }
 
+    /// Unplug the disk `hotplug_disk` added and free its image file. The
+    /// guest must release the device (ACPI eject): the node stays in use
+    /// until it has, so `blockdev-del` is retried until `timeout`.
+    pub fn unplug_disk(&mut self, node: &str, timeout: Duration) -> Result<()> {
+        self.execute("device_del", json!({ "id": format!("dev-{node}") }))?;
+        let start = Instant::now();
+        loop {
+            match self.execute("blockdev-del", json!({ "node-name": node })) {
+                Ok(_) => return Ok(()),
+                Err(e) if start.elapsed() < timeout => {
+                    tracing::trace!("blockdev-del {node}: {e:#}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("the guest did not release disk {node} within {timeout:?}")
+                    })
+                }
+            }
+        }
+    }
+
     /// Stop QEMU at once (no guest shutdown).
     pub fn quit(&mut self) -> Result<()> {
         self.execute("quit", json!({})).map(|_| ())

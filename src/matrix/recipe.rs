@@ -1,0 +1,117 @@
+//! What a case runs: for the scenario that must catch a defect, the profile
+//! and the scenarios that make it observable, on a copy of the seeded
+//! fixture (setup and seed ran once, before the first case).
+
+/// The scenarios and profile of one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipe {
+    /// Profile file name in `config/`.
+    pub profile: &'static str,
+    pub scenarios: &'static [&'static str],
+}
+
+/// Run once per VM before the first case; the result is every case's start.
+pub const TEMPLATE: &[&str] = &["setup", "seed"];
+
+/// The recipe for a catching scenario of DEFECTS.md, or None when this
+/// build has no such scenario yet.
+pub fn recipe(scenario: &str) -> Option<Recipe> {
+    let (profile, scenarios): (&'static str, &'static [&'static str]) = match scenario {
+        "full" => ("defects.toml", &["full", "verify"]),
+        "incremental" => ("defects.toml", &["full", "mutate", "incremental", "verify"]),
+        "restore" => (
+            "defects.toml",
+            &["full", "mutate", "incremental", "restore"],
+        ),
+        "interrupt" => ("defects.toml", &["full", "interrupt"]),
+        "lock-contention" => ("defects.toml", &["lock-contention"]),
+        "cli-flags" => ("defects.toml", &["cli-flags"]),
+        "large" => ("defects.toml", &["full", "large", "verify"]),
+        "archive-restore" => (
+            "archive.toml",
+            &["full", "mutate", "incremental", "archive-restore", "verify"],
+        ),
+        _ => return None,
+    };
+    let r = Recipe { profile, scenarios };
+    r.scenarios
+        .iter()
+        .all(|n| crate::runner::scenarios::find(n).is_some())
+        .then_some(r)
+}
+
+/// Every scenario a recipe may name, in the order a baseline runs them.
+const ORDER: &[&str] = &[
+    "full",
+    "mutate",
+    "incremental",
+    "interrupt",
+    "large",
+    "restore",
+    "archive-restore",
+    "cli-flags",
+    "lock-contention",
+    "verify",
+];
+
+/// The baseline of a profile (the correct tool): every scenario any of its
+/// recipes runs, in the order of the profiles' default run list.
+pub fn baseline(recipes: &[&Recipe]) -> Vec<&'static str> {
+    ORDER
+        .iter()
+        .copied()
+        .filter(|n| recipes.iter().any(|r| r.scenarios.contains(n)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_name_only_scenarios_that_exist() {
+        for sc in [
+            "full",
+            "incremental",
+            "restore",
+            "interrupt",
+            "cli-flags",
+            "lock-contention",
+        ] {
+            let r = recipe(sc).unwrap_or_else(|| panic!("{sc} has no recipe"));
+            assert!(r.scenarios.contains(&sc) || sc == "full", "{sc}: {r:?}");
+        }
+        assert_eq!(recipe("power-loss"), None);
+    }
+
+    #[test]
+    fn every_scenario_of_a_recipe_has_a_place_in_the_baseline() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/reference-tool/DEFECTS.md");
+        let rows = crate::matrix::table::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for row in rows {
+            if let Some(r) = recipe(&row.scenario) {
+                for sc in r.scenarios {
+                    assert!(ORDER.contains(sc), "{sc} ({}) is not in ORDER", row.defect);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn baseline_is_the_union_in_run_order() {
+        let a = recipe("restore").unwrap();
+        let b = recipe("interrupt").unwrap();
+        let c = recipe("full").unwrap();
+        assert_eq!(
+            baseline(&[&a, &b, &c]),
+            [
+                "full",
+                "mutate",
+                "incremental",
+                "interrupt",
+                "restore",
+                "verify"
+            ]
+        );
+    }
+}
