@@ -1,5 +1,5 @@
 //! `[backup]`: the tool's backup settings (rendered into its config) and the
-//! sizes of the interrupt scenario.
+//! sizes of the interrupt and large scenarios.
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,13 @@ pub struct BackupSection {
     pub interrupt_data_bytes: u64,
     /// The interrupt scenario kills the tool once this many chunks are stored.
     pub interrupt_after_chunks: u32,
+    /// Incompressible data added before the large scenario's backup, so
+    /// that it spans at least two full chunks and a part of a third.
+    pub large_data_bytes: u64,
+    /// The large scenario requires at least this many parts in the
+    /// multipart upload of every full-size chunk (the part size is the
+    /// tool's choice: 1 accepts one part per chunk).
+    pub large_min_parts: u32,
 }
 
 impl Default for BackupSection {
@@ -38,12 +45,18 @@ impl Default for BackupSection {
             spool_size_bytes: 256 * MIB,
             interrupt_data_bytes: 32 * MIB,
             interrupt_after_chunks: 1,
+            large_data_bytes: 20 * MIB,
+            large_min_parts: 1,
         }
     }
 }
 
 /// Largest object S3 stores (5 TiB).
 pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * MIB;
+
+/// S3's smallest multipart part but the last, and its largest part count.
+pub const MIN_PART_BYTES: u64 = 5 * MIB;
+pub const MAX_PARTS: u32 = 10_000;
 
 impl BackupSection {
     pub(super) fn validate(&self, f: &str) -> Result<()> {
@@ -99,6 +112,25 @@ impl BackupSection {
                 "profile {f}: [backup] interrupt_after_chunks must be between 1 and {} (the chunks interrupt_data_bytes fills, less one), got {}",
                 chunks - 1,
                 self.interrupt_after_chunks
+            );
+        }
+        if 2 * self.large_data_bytes < 5 * self.chunk_size_bytes {
+            bail!(
+                "profile {f}: [backup] large_data_bytes ({}) must be at least 2.5 chunks (2.5 x chunk_size_bytes = {}) so the large backup spans several chunks",
+                self.large_data_bytes,
+                5 * self.chunk_size_bytes / 2
+            );
+        }
+        // Every part but the last holds at least MIN_PART_BYTES.
+        let most_parts = self
+            .chunk_size_bytes
+            .div_ceil(MIN_PART_BYTES)
+            .min(MAX_PARTS.into());
+        if self.large_min_parts == 0 || u64::from(self.large_min_parts) > most_parts {
+            bail!(
+                "profile {f}: [backup] large_min_parts must be between 1 and {most_parts} (the parts of {} MiB a chunk of chunk_size_bytes can have), got {}",
+                MIN_PART_BYTES / MIB,
+                self.large_min_parts
             );
         }
         Ok(())
@@ -165,5 +197,26 @@ mod tests {
             ..d()
         })
         .contains("[backup] interrupt_after_chunks"));
+        assert!(e(BackupSection {
+            large_data_bytes: 16 * MIB,
+            ..d()
+        })
+        .contains("[backup] large_data_bytes"));
+        for parts in [0, 3] {
+            assert!(e(BackupSection {
+                large_min_parts: parts,
+                ..d()
+            })
+            .contains("[backup] large_min_parts"));
+        }
+        assert!(BackupSection {
+            chunk_size_bytes: 24 * MIB,
+            interrupt_data_bytes: 48 * MIB,
+            large_data_bytes: 60 * MIB,
+            large_min_parts: 5,
+            ..d()
+        }
+        .validate("f")
+        .is_ok());
     }
 }

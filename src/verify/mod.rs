@@ -9,6 +9,7 @@ pub mod layout;
 pub mod logs;
 pub mod manifest;
 pub mod memory;
+pub mod multipart;
 pub mod objects;
 pub mod restore;
 pub mod retention;
@@ -53,6 +54,8 @@ pub mod names {
     pub const STATE_COHERENT: &str = "verify.state.coherent";
     pub const LOG_EVENTS: &str = "verify.log.events";
     pub const RESTORE_DIGEST: &str = "verify.restore.digest";
+    pub const MULTIPART_PARTS: &str = "verify.large.multipart_parts";
+    pub const MULTIPART_COMPLETED: &str = "verify.large.multipart_completed";
 }
 
 /// What a check concluded.

@@ -121,6 +121,39 @@ pub fn published_complete(
     }
 }
 
+/// A check that `run` (`what`, e.g. "the rerun") exited 0 and published a
+/// complete backup of `sv` ([`published_complete`]).
+pub fn published_check(
+    name: &str,
+    what: &str,
+    run: &ToolRun,
+    sv: &str,
+    state: &S3State,
+    layout: &Layout,
+) -> Check {
+    let published = published_complete(run, sv, state, layout);
+    let evidence = json!({"status": run.status_text(),
+        "published": match &published { Ok(v) | Err((_, v)) => v.clone() },
+        "stderr_tail": crate::programs::tail(&run.output.stderr_text(), 12)});
+    match (run.succeeded(), published) {
+        (true, Ok(_)) => Check::pass(
+            name,
+            evidence,
+            format!("{what} exited 0 and current.json names a complete manifest"),
+        ),
+        (true, Err((problem, _))) => Check::fail(
+            name,
+            evidence,
+            format!("{what} exited 0 but did not publish a complete backup: {problem}"),
+        ),
+        (false, _) => Check::fail(
+            name,
+            evidence,
+            format!("{what} failed ({})", run.status_text()),
+        ),
+    }
+}
+
 /// Record every backup a run made (one per `snapshot_created`), so the
 /// later scenarios know every snapshot, even when a run backed up more
 /// subvolumes than asked.

@@ -11,6 +11,7 @@ use crate::runner::background::BackgroundRun;
 use crate::runner::session::{Session, ToolRun};
 use crate::tool::BackupArgs;
 use crate::verify::layout::{KeyClass, Layout};
+use crate::verify::multipart::SINGLE_PUT_MAX;
 use crate::verify::objects::verify_orphans;
 use crate::verify::{names, Check};
 use anyhow::{bail, Context, Result};
@@ -24,9 +25,6 @@ pub const LOCK_RECOVERED: &str = "verify.interrupt.lock_recovered";
 
 /// The signals of the two variants, as `kill -s` names them.
 const VARIANTS: [&str; 2] = ["TERM", "KILL"];
-
-/// Chunks above this size go up by multipart upload (CONTRACT.md).
-const SINGLE_PUT_MAX: u64 = 5 * 1024 * 1024;
 
 pub struct Interrupt;
 
@@ -154,35 +152,14 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<
     let rerun = s.run_tool(&format!("interrupt-rerun-{}", sig.to_lowercase()), &line)?;
     note_backups(s, "interrupt", &rerun);
     let state = guest::s3_state(s, layout)?;
-    let tail = crate::programs::tail(&rerun.output.stderr_text(), 12);
-    checks.push(
-        match (
-            rerun.succeeded(),
-            guest::published_complete(&rerun, sv, &state, layout),
-        ) {
-            (true, Ok(mut ev)) => {
-                ev["status"] = json!(rerun.status_text());
-                Check::pass(
-                    RERUN_SUCCEEDS,
-                    ev,
-                    "the rerun exited 0 and current.json names a complete manifest",
-                )
-            }
-            (false, published) => Check::fail(
-                RERUN_SUCCEEDS,
-                json!({"status": rerun.status_text(), "published": published.err().map(|e| e.1), "stderr_tail": tail}),
-                format!("the rerun after SIG{sig} failed ({})", rerun.status_text()),
-            ),
-            (true, Err((problem, mut ev))) => {
-                ev["stderr_tail"] = json!(tail);
-                Check::fail(
-                    RERUN_SUCCEEDS,
-                    ev,
-                    format!("the rerun exited 0 but did not publish a complete backup: {problem}"),
-                )
-            }
-        },
-    );
+    checks.push(guest::published_check(
+        RERUN_SUCCEEDS,
+        &format!("the rerun after SIG{sig}"),
+        &rerun,
+        sv,
+        &state,
+        layout,
+    ));
     let lock_failed = rerun.log.events("backup_lock_failed").count() > 0;
     let evidence = json!({"lock_before_rerun": lock_before, "rerun_status": rerun.status_text(),
         "backup_lock_failed": rerun.log.events("backup_lock_failed").map(|r| r.get("error").unwrap_or_default().to_string()).collect::<Vec<_>>()});

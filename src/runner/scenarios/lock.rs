@@ -142,26 +142,14 @@ fn contention(s: &mut Session, layout: &Layout, sv: &str) -> Result<Vec<Check>> 
     let first = first.wait(s, timeout)?;
     note_backups(s, "lock-contention", &first);
     let state = super::guest::s3_state(s, layout)?;
-    let published = super::guest::published_complete(&first, sv, &state, layout);
-    let evidence = json!({"status": first.status_text(), "published": match &published { Ok(v) => v.clone(), Err((_, v)) => v.clone() },
-        "stderr_tail": crate::programs::tail(&first.output.stderr_text(), 10)});
-    checks.push(match (first.succeeded(), published) {
-        (true, Ok(_)) => Check::pass(
-            FIRST_COMPLETES,
-            evidence,
-            "released, the first backup exited 0 and published",
-        ),
-        (true, Err((p, _))) => Check::fail(
-            FIRST_COMPLETES,
-            evidence,
-            format!("the first backup exited 0 but {p}"),
-        ),
-        (false, _) => Check::fail(
-            FIRST_COMPLETES,
-            evidence,
-            format!("the first backup failed ({})", first.status_text()),
-        ),
-    });
+    checks.push(super::guest::published_check(
+        FIRST_COMPLETES,
+        "released, the first backup",
+        &first,
+        sv,
+        &state,
+        layout,
+    ));
     Ok(checks)
 }
 

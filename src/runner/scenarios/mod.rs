@@ -8,8 +8,10 @@ mod fixture;
 mod guest;
 mod hold;
 mod interrupt;
+mod large;
 mod lock;
 mod restore;
+mod spool;
 mod verify;
 
 use super::session::Session;
@@ -41,6 +43,8 @@ pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
             kind: "inc",
         }),
         "interrupt" => Box::new(interrupt::Interrupt),
+        "large" => Box::new(large::Large),
+        "spool" => Box::new(spool::Spool),
         "lock-contention" => Box::new(lock::LockContention),
         "cli-flags" => Box::new(cli_flags::CliFlags),
         "restore" => Box::new(restore::Restore),

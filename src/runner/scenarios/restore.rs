@@ -59,23 +59,40 @@ impl Scenario for Restore {
                 Some(&older.snapshot_path),
                 &target,
             )?;
-            // One verdict for the older restore: every part of it must hold.
-            let failed: Vec<&Check> = got
-                .iter()
-                .filter(|c| c.verdict != crate::verify::Verdict::Pass)
-                .collect();
-            let evidence =
-                json!({"manifest_key": older.manifest_key, "target": target, "checks": got});
+            let evidence = json!({"manifest_key": older.manifest_key, "target": target});
             checks.push(for_subvolume(
-                if failed.is_empty() {
-                    Check::pass(RESTORE_BY_KEY, evidence, "the older backup, named by its manifest key, restored equal to its snapshot")
-                } else {
-                    Check::fail(RESTORE_BY_KEY, evidence, format!("restoring {} by key: {}", older.manifest_key, failed[0].diagnosis))
-                },
+                all_passed(
+                    RESTORE_BY_KEY,
+                    got,
+                    evidence,
+                    "the older backup, named by its manifest key, restored equal to its snapshot",
+                    &format!("restoring {} by key", older.manifest_key),
+                ),
                 &sv,
             ));
         }
         Ok(checks)
+    }
+}
+
+/// One verdict for a restore made of several checks: pass when every part
+/// passed; else fail with `failing` and the first part that did not pass.
+/// The parts go into the evidence (an object) as `checks`.
+pub(super) fn all_passed(
+    name: &str,
+    parts: Vec<Check>,
+    mut evidence: serde_json::Value,
+    ok: &str,
+    failing: &str,
+) -> Check {
+    let failed = parts
+        .iter()
+        .find(|c| c.verdict != crate::verify::Verdict::Pass)
+        .map(|c| c.diagnosis.clone());
+    evidence["checks"] = json!(parts);
+    match failed {
+        None => Check::pass(name, evidence, ok),
+        Some(why) => Check::fail(name, evidence, format!("{failing}: {why}")),
     }
 }
 
