@@ -138,3 +138,41 @@ fn a_broken_bts3_cmd_is_a_clear_harness_error() {
         "{err}"
     );
 }
+
+#[test]
+fn the_spool_profile_bounds_and_empties_the_spool() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let out = vmharness(
+        runs.path(),
+        &[
+            "run",
+            "--profile",
+            "config/spool.toml",
+            "setup",
+            "seed",
+            "full",
+            "spool",
+            "verify",
+            "cleanup",
+        ],
+    );
+    let (_run, v) = results(runs.path());
+    let all = checks(&v);
+    for name in [
+        "verify.spool.backup",
+        "verify.spool.within_limit",
+        "verify.spool.used",
+        "verify.spool.empty_after",
+    ] {
+        assert!(
+            all.iter()
+                .any(|(n, verdict)| n == name && verdict == "pass"),
+            "{name} passes: {all:?}"
+        );
+    }
+    assert_eq!(out.status.code(), Some(0), "{all:?}");
+}

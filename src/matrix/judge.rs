@@ -52,16 +52,28 @@ fn verdict_word(v: &Verdict) -> String {
     }
 }
 
-/// Judge a case's report against its row (None: the baseline). `also`
-/// lists checks the defect may make fail besides the named one (its
-/// documented consequences).
-pub fn judge(
-    report: &RunReport,
-    row: Option<&DefectRow>,
-    also: &[String],
-    report_dir: &str,
-) -> CaseResult {
+/// What a case must show.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect<'a> {
+    /// The correct tool: nothing fails, and none of the `soft` checks (those
+    /// a defect must make warn) warns already. Other warnings are allowed
+    /// (e.g. objects a killed backup abandoned, which the requirements allow).
+    Baseline { soft: &'a [String] },
+    /// A defect: its check reports its verdict, and only the `also` checks
+    /// (its documented consequences) may fail besides.
+    Defect {
+        row: &'a DefectRow,
+        also: &'a [String],
+    },
+}
+
+/// Judge a case's report.
+pub fn judge(report: &RunReport, expect: Expect, report_dir: &str) -> CaseResult {
     let eval = crate::report::evaluate(report);
+    let row = match expect {
+        Expect::Defect { row, .. } => Some(row),
+        Expect::Baseline { .. } => None,
+    };
     let named = row.map(|r| r.check.as_str());
     let mut got = Vec::new();
     let mut unrelated = Vec::new();
@@ -72,10 +84,14 @@ pub fn judge(
                 got.push((c.name.clone(), verdict_word(&c.verdict)));
                 continue;
             }
-            let bad = match row {
-                // The baseline: a warning is a finding too.
-                None => matches!(c.verdict, Verdict::Fail | Verdict::Warn),
-                Some(_) => c.verdict == Verdict::Fail && !also.iter().any(|a| a == base),
+            let bad = match expect {
+                Expect::Baseline { soft } => {
+                    c.verdict == Verdict::Fail
+                        || (c.verdict == Verdict::Warn && soft.iter().any(|a| a == base))
+                }
+                Expect::Defect { also, .. } => {
+                    c.verdict == Verdict::Fail && !also.iter().any(|a| a == base)
+                }
             };
             if bad {
                 unrelated.push(format!(
@@ -138,7 +154,7 @@ mod tests {
         for (name, v) in verdicts {
             r.scenarios[0]
                 .checks
-                .push(Check::new(*name, v.clone(), json!({}), "why\nmore"));
+                .push(Check::new(name, v.clone(), json!({}), "why\nmore"));
         }
         r
     }
@@ -148,8 +164,7 @@ mod tests {
         let r = with(&[("verify.manifest.chunk_order[data]", Verdict::Fail)]);
         let c = judge(
             &r,
-            Some(&row("verify.manifest.chunk_order", Verdict::Fail)),
-            &[],
+            defect(&row("verify.manifest.chunk_order", Verdict::Fail), &[]),
             "d",
         );
         assert!(c.caught && c.held(), "{c:?}");
@@ -167,8 +182,7 @@ mod tests {
         let r = with(&[("verify.other", Verdict::Fail)]);
         let c = judge(
             &r,
-            Some(&row("verify.manifest.chunk_order", Verdict::Fail)),
-            &[],
+            defect(&row("verify.manifest.chunk_order", Verdict::Fail), &[]),
             "d",
         );
         assert!(!c.caught && !c.held());
@@ -180,8 +194,7 @@ mod tests {
         ]);
         assert!(judge(
             &r,
-            Some(&row("verify.manifest.chunk_order", Verdict::Fail)),
-            &also,
+            defect(&row("verify.manifest.chunk_order", Verdict::Fail), &also),
             "d"
         )
         .held());
@@ -193,8 +206,7 @@ mod tests {
         assert!(
             !judge(
                 &r,
-                Some(&row("verify.orphans.multipart", Verdict::Warn)),
-                &[],
+                defect(&row("verify.orphans.multipart", Verdict::Warn), &[]),
                 "d"
             )
             .caught
@@ -202,21 +214,37 @@ mod tests {
         let r = with(&[("verify.orphans.multipart[SIGKILL]", Verdict::Warn)]);
         assert!(judge(
             &r,
-            Some(&row("verify.orphans.multipart", Verdict::Warn)),
-            &[],
+            defect(&row("verify.orphans.multipart", Verdict::Warn), &[]),
             "d"
         )
         .held());
     }
 
+    fn defect<'a>(row: &'a DefectRow, also: &'a [String]) -> Expect<'a> {
+        Expect::Defect { row, also }
+    }
+
     #[test]
-    fn the_baseline_holds_only_when_everything_passes() {
-        assert!(judge(&with(&[]), None, &[], "d").held());
-        let c = judge(&with(&[("verify.x", Verdict::Warn)]), None, &[], "d");
+    fn the_baseline_holds_when_nothing_fails_and_no_soft_check_warns() {
+        let soft = ["verify.orphans.multipart".to_string()];
+        let baseline = Expect::Baseline { soft: &soft };
+        assert!(judge(&with(&[]), baseline, "d").held());
+        assert!(judge(
+            &with(&[("verify.orphans.objects", Verdict::Warn)]),
+            baseline,
+            "d"
+        )
+        .held());
+        let c = judge(
+            &with(&[("verify.orphans.multipart[SIGKILL]", Verdict::Warn)]),
+            baseline,
+            "d",
+        );
         assert!(!c.held());
+        assert!(!judge(&with(&[("verify.x", Verdict::Fail)]), baseline, "d").held());
         let mut r = with(&[]);
         r.scenarios[0].infra_error = Some("ssh lost".into());
-        let c = judge(&r, None, &[], "d");
+        let c = judge(&r, baseline, "d");
         assert!(!c.held() && c.harness[0].contains("ssh lost"), "{c:?}");
     }
 }

@@ -1,7 +1,7 @@
 //! Running the matrix: one session (VM) per profile, the template fixture,
 //! then the baseline and every defect case on copies of it.
 
-use super::judge::{judge, CaseResult};
+use super::judge::{judge, CaseResult, Expect};
 use super::recipe::{self, Recipe};
 use super::table::{self, DefectRow};
 use crate::exit::Outcome;
@@ -52,14 +52,12 @@ impl MatrixReport {
     }
 }
 
+/// The cases of each profile file, in catalogue order.
+type Groups = BTreeMap<&'static str, Vec<(DefectRow, Recipe)>>;
+
 /// The rows to run, grouped by profile, and the rows no scenario covers yet.
-fn plan(
-    rows: Vec<DefectRow>,
-) -> (
-    BTreeMap<&'static str, Vec<(DefectRow, Recipe)>>,
-    Vec<NotCovered>,
-) {
-    let mut groups: BTreeMap<&'static str, Vec<(DefectRow, Recipe)>> = BTreeMap::new();
+fn plan(rows: Vec<DefectRow>) -> (Groups, Vec<NotCovered>) {
+    let mut groups = Groups::new();
     let mut not_covered = Vec::new();
     for row in rows {
         match recipe::recipe(&row.scenario) {
@@ -174,6 +172,12 @@ fn run_cases(
     }
     s.keep_fixture_as_template()?;
     let recipes: Vec<&Recipe> = cases.iter().map(|(_, r)| r).collect();
+    // Checks a defect must make warn: the correct tool must not warn there.
+    let soft: Vec<String> = cases
+        .iter()
+        .filter(|(row, _)| row.verdict == crate::verify::Verdict::Warn)
+        .map(|(row, _)| row.check.clone())
+        .collect();
     let baseline = recipe::baseline(&recipes);
     let root = s.run_dir.join("cases");
     let mut all: Vec<(Option<&DefectRow>, Vec<&str>)> = vec![(None, baseline)];
@@ -195,8 +199,14 @@ fn run_cases(
         let mut report = runner::run_report(s, profile, started_at, ex.phases, ex.reports);
         report.seconds = t.elapsed().as_secs_f64();
         crate::report::write_all(&case_dir, &report)?;
-        let consequences = also.get(name).map(Vec::as_slice).unwrap_or_default();
-        let r = judge(&report, row, consequences, &case_dir.display().to_string());
+        let expect = match row {
+            Some(row) => Expect::Defect {
+                row,
+                also: also.get(name).map(Vec::as_slice).unwrap_or_default(),
+            },
+            None => Expect::Baseline { soft: &soft },
+        };
+        let r = judge(&report, expect, &case_dir.display().to_string());
         eprintln!("[matrix] case {name}: {} in {:.0}s", summary(&r), r.seconds);
         out.push(r);
     }

@@ -25,7 +25,10 @@ const ALSO_HEADER: &[&str] = &["defect", "also fails"];
 
 /// The rows (cells, with their 1-based line numbers) of the first Markdown
 /// table whose header is `header`; None when there is no such table.
-fn table_rows(text: &str, header: &[&str]) -> Result<Option<Vec<(usize, Vec<String>)>>> {
+/// A table row: its line number and its cells.
+type Row = (usize, Vec<String>);
+
+fn table_rows(text: &str, header: &[&str]) -> Result<Option<Vec<Row>>> {
     let mut lines = text.lines().map(str::trim).enumerate();
     let Some((header_at, _)) = lines.by_ref().find(|(_, l)| {
         cells(l).is_some_and(|c| c.iter().map(String::as_str).eq(header.iter().copied()))
@@ -78,15 +81,17 @@ pub fn parse(text: &str) -> Result<Vec<DefectRow>> {
 }
 
 /// The checks each defect may make fail besides its own (the table
-/// `| defect | also fails |`, checks as backquoted names separated by
-/// commas); defects absent from it have none.
+/// `| defect | also fails |`, checks as backquoted names, anything else in
+/// the cell being commentary); defects absent from it have none.
 pub fn consequences(text: &str) -> Result<BTreeMap<String, Vec<String>>> {
     let mut out = BTreeMap::new();
     for (line, c) in table_rows(text, ALSO_HEADER)?.unwrap_or_default() {
+        // The backquoted names; the rest of the cell is commentary.
         let checks: Vec<String> = c[1]
-            .split(',')
-            .map(|x| unquote(x.trim()))
-            .filter(|x| !x.is_empty())
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
             .collect();
         if out.insert(unquote(&c[0]), checks).is_some() {
             bail!("line {line}: defect {} is listed twice", c[0]);
@@ -131,7 +136,7 @@ mod tests {
     fn consequences_are_optional_and_listed_per_defect() {
         assert!(consequences("no table").unwrap().is_empty());
         let text =
-            "| defect | also fails |\n|---|---|\n| `a` | `verify.x`, `verify.y` |\n| `b` | |\n";
+            "| defect | also fails |\n|---|---|\n| `a` | `verify.x`, `verify.y` (why) |\n| `b` | |\n";
         let c = consequences(text).unwrap();
         assert_eq!(c["a"], ["verify.x", "verify.y"]);
         assert!(c["b"].is_empty());
@@ -155,5 +160,14 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), rows.len(), "a defect is listed twice");
+        let also = consequences(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(!also.is_empty());
+        for (defect, checks) in &also {
+            assert!(names.contains(&defect), "{defect} is not in the catalogue");
+            assert!(
+                !checks.is_empty() && checks.iter().all(|c| c.starts_with("verify.")),
+                "{defect}: {checks:?}"
+            );
+        }
     }
 }

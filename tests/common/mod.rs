@@ -87,6 +87,28 @@ pub fn runs_dir() -> RunsDir {
     RunsDir(d)
 }
 
+/// With `VMHARNESS_TEST_OUTPUT` set (CI), append what a `run-all` or
+/// `defects` command printed to `<dir>/<subcommand>.txt`, so CI can show the
+/// final tables and benchmark figures of runs made inside tests.
+fn save_output(args: &[&str], out: &Output) {
+    use std::io::Write;
+    let (Some(dir), Some(sub)) = (std::env::var_os("VMHARNESS_TEST_OUTPUT"), args.first()) else {
+        return;
+    };
+    if !["run-all", "defects"].contains(sub) {
+        return;
+    }
+    let path = Path::new(&dir).join(format!("{sub}.txt"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path);
+    if let Ok(mut f) = file {
+        let _ = writeln!(f, "$ vmharness {}  ->  {}", args.join(" "), out.status);
+        let _ = f.write_all(&out.stdout);
+    }
+}
+
 /// Run `vmharness ARGS` (as the test user when set) with the runs directory given.
 pub fn vmharness(runs: &Path, args: &[&str]) -> Output {
     vmharness_env(runs, &[], args)
@@ -119,6 +141,7 @@ pub fn vmharness_env(runs: &Path, env: &[(&str, &str)], args: &[&str]) -> Output
     };
     cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
     let out = cmd.output().expect("running vmharness");
+    save_output(args, &out);
     eprintln!(
         "$ vmharness {}\n-> {}\n{}{}",
         args.join(" "),
