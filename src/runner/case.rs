@@ -29,7 +29,7 @@ impl Session {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = dir.canonicalize()?;
         // The previous case's fixture and tool state go.
-        let script = reset_script(&self.layout.teardown_script(), &self.profile.tool);
+        let script = reset_script(&self.layout.discard_script(), &self.profile.tool);
         self.vm
             .ssh()
             .run("case-reset", &script, Duration::from_secs(300))
@@ -73,9 +73,9 @@ impl Session {
 }
 
 /// Unmount the fixture and remove the tool's state, lock and spool.
-fn reset_script(teardown: &str, tool: &crate::profile::ToolSection) -> String {
+fn reset_script(unmount: &str, tool: &crate::profile::ToolSection) -> String {
     format!(
-        "{teardown}\nrm -rf {} {} {}",
+        "{unmount}\nrm -rf {} {} {}",
         shell_quote(&tool.state_path),
         shell_quote(&tool.lock_path),
         shell_quote(&tool.spool_dir)
