@@ -35,6 +35,8 @@ pub enum Command {
     /// Run every defect of the reference tool's catalogue through the scenarios that must catch it.
     ///
     /// One VM per profile; each case starts from a copy of one seeded fixture.
+    /// The cases run the profiles' tool (the reference tool, whose
+    /// REFTOOL_DEFECT switches the defects on); BTRFS_TO_S3_CMD is not used.
     /// Exit 0: every defect was caught by its named check with the catalogue's
     /// verdict, nothing else failed, and the correct tool passed everything;
     /// 1: a promise of the catalogue did not hold; 2: the harness failed.

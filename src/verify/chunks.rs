@@ -205,10 +205,14 @@ fn parent_stream_check(
         };
         seen.push(json!({"manifest": key, "first_command": st.first_command, "parent_uuid": st.parent_uuid}));
         if !st.is_incremental() {
-            problems.push(Problem::about(
-                key,
-                format!("an incremental backup's stream is a full stream (first command {:?}, not SNAPSHOT)", st.first_command),
-            ));
+            let why = match st.first_command {
+                Some(c) => format!("an incremental backup's stream is a full stream (first command {c}, not SNAPSHOT)"),
+                None => format!(
+                    "an incremental backup's stream has no first command: it does not read as a send stream ({})",
+                    st.error.as_deref().unwrap_or("no command before the end")
+                ),
+            };
+            problems.push(Problem::about(key, why));
             continue;
         }
         let parent_uuid = m
@@ -302,6 +306,22 @@ mod tests {
         assert!(find(&checks, names::STREAM_HAS_PARENT)
             .diagnosis
             .contains("full stream"));
+    }
+
+    #[test]
+    fn chunks_listed_backwards_are_not_called_a_full_stream() {
+        // chunks-out-of-order on the incremental: its stream no longer begins with a header.
+        let mut f = fixture();
+        let inc = f.inc.clone();
+        f.edit(&inc, |m| {
+            m["chunks"].as_array_mut().unwrap().reverse();
+        });
+        let checks = run(&f);
+        let d = &find(&checks, names::STREAM_HAS_PARENT).diagnosis;
+        assert!(
+            d.contains("does not read as a send stream") && !d.contains("full stream"),
+            "{d}"
+        );
     }
 
     #[test]
