@@ -4,6 +4,7 @@
 pub mod background;
 mod case;
 mod objects;
+pub mod progress;
 pub mod scenarios;
 pub mod session;
 
@@ -92,6 +93,7 @@ pub fn choose(names: &[String], profile_path: &Path) -> Result<Vec<Box<dyn scena
 /// Run scenarios in order on a live session. A scenario the harness could
 /// not carry out stops the rest, which are reported as not run.
 pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Executed {
+    let mode = progress::detect();
     let mut phases = Vec::new();
     let mut reports = Vec::new();
     let mut broken: Option<String> = None;
@@ -108,7 +110,7 @@ pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Ex
             });
             continue;
         }
-        eprintln!("[run {}] scenario {name} ...", s.run_id);
+        let step = progress::Step::start(mode, &format!("[run {}] scenario {name}", s.run_id));
         let t = Instant::now();
         let result = sc.run(s);
         let seconds = t.elapsed().as_secs_f64();
@@ -127,7 +129,7 @@ pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Ex
             .iter()
             .filter(|c| c.verdict == crate::verify::Verdict::Fail)
             .count();
-        eprintln!(
+        step.finish(&format!(
             "[run {}] scenario {name}: {} check(s), {failed} failed, {seconds:.1}s{}",
             s.run_id,
             checks.len(),
@@ -135,7 +137,7 @@ pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Ex
                 .as_deref()
                 .map(|e| format!(" — infrastructure error: {e}"))
                 .unwrap_or_default()
-        );
+        ));
         reports.push(ScenarioReport {
             name,
             seconds,
