@@ -121,6 +121,15 @@ impl ToolInvocation {
         self.line(w)
     }
 
+    /// `<cmd> backup --subvolume N --once --config PATH`: back up one subvolume now.
+    pub fn backup_now(&self, subvolume: &str) -> String {
+        self.backup(&BackupArgs {
+            subvolumes: vec![subvolume.to_string()],
+            once: true,
+            ..Default::default()
+        })
+    }
+
     /// `<cmd> restore --subvolume N --target PATH [--manifest-key K] [--wait-restore|--no-wait-restore]
     /// [--restore-timeout S] [--verify M] [--log-level L] --config PATH`
     pub fn restore(&self, a: &RestoreArgs) -> String {
@@ -170,6 +179,22 @@ mod tests {
                 ("AWS_SECRET_ACCESS_KEY".into(), "s e'cret".into()),
             ],
         }
+    }
+
+    #[test]
+    fn backup_now_is_one_subvolume_once() {
+        let t = inv();
+        assert_eq!(
+            t.backup_now("data"),
+            t.backup(&BackupArgs {
+                subvolumes: vec!["data".into()],
+                once: true,
+                ..Default::default()
+            })
+        );
+        assert!(t
+            .backup_now("data")
+            .contains("backup --subvolume data --once --config"));
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use super::{for_subvolume, per_subvolume, Scenario};
 use crate::runner::session::Session;
-use crate::tool::BackupArgs;
 use crate::verify::layout::Layout;
 use crate::verify::logs::{backup_events, verify_log_events};
 use crate::verify::manifest::Documents;
@@ -40,11 +39,7 @@ impl Scenario for Backup {
                 .rev()
                 .find(|b| b.subvolume == sv)
                 .map(|b| b.manifest_key.clone());
-            let line = s.tool.backup(&BackupArgs {
-                subvolumes: vec![sv.clone()],
-                once: true,
-                ..Default::default()
-            });
+            let line = s.tool.backup_now(&sv);
             let run = s.run_tool(&format!("{}-{sv}", self.name), &line)?;
             let evidence = json!({"command": "backup", "status": run.status_text(), "stderr_tail": crate::programs::tail(&run.output.stderr_text(), 15)});
             checks.push(for_subvolume(

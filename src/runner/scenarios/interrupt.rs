@@ -9,7 +9,6 @@ use super::hold::{self, Stall};
 use super::Scenario;
 use crate::runner::background::BackgroundRun;
 use crate::runner::session::{Session, ToolRun};
-use crate::tool::BackupArgs;
 use crate::verify::layout::{KeyClass, Layout};
 use crate::verify::multipart::SINGLE_PUT_MAX;
 use crate::verify::objects::verify_orphans;
@@ -84,11 +83,7 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<
     };
     let stall = Stall::chunks(s, Some(op), &[("subvol", sv), ("index", &after)], false)?;
     let start = hold::mark(s)?;
-    let line = s.tool.backup(&BackupArgs {
-        subvolumes: vec![sv.to_string()],
-        once: true,
-        ..Default::default()
-    });
+    let line = s.tool.backup_now(sv);
     let bg = BackgroundRun::start(s, &format!("interrupt-{}", sig.to_lowercase()), &line)?;
     if let Err(e) = stall.wait_held(s, timeout) {
         drop(stall);

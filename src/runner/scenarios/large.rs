@@ -9,7 +9,6 @@ use super::hold;
 use super::restore::{all_passed, documents, restore_latest};
 use super::Scenario;
 use crate::runner::session::{Session, ToolRun};
-use crate::tool::BackupArgs;
 use crate::verify::layout::Layout;
 use crate::verify::manifest::Documents;
 use crate::verify::multipart::{self, SINGLE_PUT_MAX};
@@ -51,11 +50,7 @@ impl Scenario for Large {
         let sv = super::first_subvolume(s)?;
         guest::add_random_file(s, &sv, "large.bin", b.large_data_bytes)?;
         let mark = hold::mark(s)?;
-        let line = s.tool.backup(&BackupArgs {
-            subvolumes: vec![sv.clone()],
-            once: true,
-            ..Default::default()
-        });
+        let line = s.tool.backup_now(&sv);
         let run = s.run_tool(&format!("large-{sv}"), &line)?;
         note_backups(s, "large", &run);
         let state = guest::s3_state(s, &layout)?;

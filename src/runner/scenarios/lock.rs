@@ -8,7 +8,6 @@ use super::hold::{self, Stall};
 use super::Scenario;
 use crate::runner::background::BackgroundRun;
 use crate::runner::session::{Session, ToolRun};
-use crate::tool::BackupArgs;
 use crate::verify::layout::Layout;
 use crate::verify::Check;
 use anyhow::{bail, Result};
@@ -40,14 +39,6 @@ impl Scenario for LockContention {
     }
 }
 
-fn backup_line(s: &Session, sv: &str) -> String {
-    s.tool.backup(&BackupArgs {
-        subvolumes: vec![sv.to_string()],
-        once: true,
-        ..Default::default()
-    })
-}
-
 /// Start a backup in the background and wait until its first chunk
 /// request is held; Err (with the run's end) when it never gets there.
 fn start_held(s: &mut Session, sv: &str, label: &str) -> Result<(BackgroundRun, Stall)> {
@@ -60,7 +51,7 @@ fn start_held(s: &mut Session, sv: &str, label: &str) -> Result<(BackgroundRun, 
     )?;
     // Any request on one of its chunks, once: later runs pass freely.
     let stall = Stall::chunks(s, None, &[("subvol", sv)], true)?;
-    let line = backup_line(s, sv);
+    let line = s.tool.backup_now(sv);
     let bg = BackgroundRun::start(s, label, &line)?;
     let timeout = s.timeout();
     if let Err(e) = stall.wait_held(s, timeout) {
@@ -92,7 +83,7 @@ fn contention(s: &mut Session, layout: &Layout, sv: &str) -> Result<Vec<Check>> 
         .map(hold::describe)
         .collect::<Vec<_>>();
     let mark = hold::mark(s)?;
-    let line = backup_line(s, sv);
+    let line = s.tool.backup_now(sv);
     let second = s.run_tool("lock-second", &line)?;
     let second_writes = hold::writes(&hold::since(s, mark)?);
     if first.finished(s)? {
@@ -168,7 +159,7 @@ fn stale_lock(s: &mut Session, sv: &str) -> Result<Check> {
         );
     }
     note_backups(s, "lock-contention", &killed);
-    let line = backup_line(s, sv);
+    let line = s.tool.backup_now(sv);
     let next = s.run_tool("lock-after-stale", &line)?;
     note_backups(s, "lock-contention", &next);
     let errors = lock_errors(&next);

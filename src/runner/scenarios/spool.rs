@@ -12,7 +12,6 @@ use crate::fixture::GUEST_TOOLS;
 use crate::runner::background::BackgroundRun;
 use crate::runner::session::{Session, ToolRun};
 use crate::ssh::shell_quote;
-use crate::tool::BackupArgs;
 use crate::verify::layout::Layout;
 use crate::verify::{Check, Verdict};
 use anyhow::{bail, Context, Result};
@@ -62,11 +61,7 @@ impl Scenario for Spool {
         let dir = s.profile.tool.spool_dir.clone();
 
         let sampler = start_sampler(s, &dir)?;
-        let line = s.tool.backup(&BackupArgs {
-            subvolumes: vec![sv.clone()],
-            once: true,
-            ..Default::default()
-        });
+        let line = s.tool.backup_now(&sv);
         let run = s.run_tool(&format!("spool-{sv}"), &line);
         // Stop the sampler whatever the backup did.
         let usage = stop_sampler(s, sampler);
