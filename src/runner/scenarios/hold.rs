@@ -1,11 +1,12 @@
 //! Holding a backup mid-upload with the endpoint's stall fault, and what
 //! the journal says about a stretch of a run (writes, stored chunks).
 
+use crate::runner::background::BackgroundRun;
 use crate::runner::session::Session;
 use crate::s3::faults::{FaultKind, FaultRule, RuleId};
 use crate::s3::journal::{Journal, Record};
 use crate::verify::layout::{chunk_key_regex, KeyClass, Layout};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,6 +90,30 @@ impl Drop for Stall {
     fn drop(&mut self) {
         self.release_now();
     }
+}
+
+/// Start `line` in the background and wait until `stall` holds one of its
+/// requests. When it is never held, the stall is let go and the error
+/// carries how the run ended (`at` says where it should have been held).
+pub fn start_held(
+    s: &mut Session,
+    stall: Stall,
+    label: &str,
+    line: &str,
+    at: &str,
+) -> Result<(BackgroundRun, Stall)> {
+    let bg = BackgroundRun::start(s, label, line)?;
+    let timeout = s.timeout();
+    if let Err(e) = stall.wait_held(s, timeout) {
+        drop(stall);
+        let run = bg.wait(s, timeout)?;
+        bail!(
+            "the backup was never held {at} ({e:#}); it ended with {}: {}",
+            run.status_text(),
+            crate::programs::tail(&run.output.stderr_text(), 10)
+        );
+    }
+    Ok((bg, stall))
 }
 
 /// The endpoint's journal (the embedded backend is required).

@@ -7,7 +7,6 @@
 use super::guest::{self, note_backups};
 use super::hold::{self, Stall};
 use super::Scenario;
-use crate::runner::background::BackgroundRun;
 use crate::runner::session::{Session, ToolRun};
 use crate::verify::layout::{KeyClass, Layout};
 use crate::verify::multipart::SINGLE_PUT_MAX;
@@ -84,16 +83,8 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<
     let stall = Stall::chunks(s, Some(op), &[("subvol", sv), ("index", &after)], false)?;
     let start = hold::mark(s)?;
     let line = s.tool.backup_now(sv);
-    let bg = BackgroundRun::start(s, &format!("interrupt-{}", sig.to_lowercase()), &line)?;
-    if let Err(e) = stall.wait_held(s, timeout) {
-        drop(stall);
-        let run = bg.wait(s, timeout)?;
-        bail!(
-            "the backup was never held at chunk {after} ({e:#}); it ended with {}: {}",
-            run.status_text(),
-            crate::programs::tail(&run.output.stderr_text(), 10)
-        );
-    }
+    let label = format!("interrupt-{}", sig.to_lowercase());
+    let (bg, stall) = hold::start_held(s, stall, &label, &line, &format!("at chunk {after}"))?;
     let journal = hold::journal(s)?;
     let n = b.interrupt_after_chunks as usize;
     let stored = s.rt.block_on(journal.wait_finished(

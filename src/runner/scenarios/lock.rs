@@ -52,18 +52,7 @@ fn start_held(s: &mut Session, sv: &str, label: &str) -> Result<(BackgroundRun, 
     // Any request on one of its chunks, once: later runs pass freely.
     let stall = Stall::chunks(s, None, &[("subvol", sv)], true)?;
     let line = s.tool.backup_now(sv);
-    let bg = BackgroundRun::start(s, label, &line)?;
-    let timeout = s.timeout();
-    if let Err(e) = stall.wait_held(s, timeout) {
-        drop(stall);
-        let run = bg.wait(s, timeout)?;
-        bail!(
-            "the backup was never held mid-upload ({e:#}); it ended with {}: {}",
-            run.status_text(),
-            crate::programs::tail(&run.output.stderr_text(), 10)
-        );
-    }
-    Ok((bg, stall))
+    hold::start_held(s, stall, label, &line, "mid-upload")
 }
 
 fn lock_errors(run: &ToolRun) -> Vec<String> {
