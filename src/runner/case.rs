@@ -57,10 +57,9 @@ impl Session {
         let Some(old) = self.endpoint.take() else {
             bail!("the session has no embedded endpoint to restart");
         };
-        let mut cfg = self.profile.s3.endpoint_config(&dir.join("s3-store"));
+        let mut cfg = super::session::endpoint_config(&self.profile, dir);
         cfg.port = old.port();
         cfg.credentials = Some(old.credentials().clone());
-        cfg.journal_file = Some(dir.join("s3-journal.jsonl"));
         self.rt.block_on(old.shutdown());
         let ep = self
             .rt

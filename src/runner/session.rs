@@ -101,8 +101,7 @@ impl Session {
             .with_context(|| format!("creating {}", run_dir.display()))?;
         let run_dir = run_dir.canonicalize()?;
         let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-        let mut cfg = profile.s3.endpoint_config(&run_dir.join("s3-store"));
-        cfg.journal_file = Some(run_dir.join("s3-journal.jsonl"));
+        let cfg = endpoint_config(&profile, &run_dir);
         let endpoint = rt
             .block_on(Endpoint::start(cfg))
             .context("starting the embedded S3 endpoint")?;
@@ -228,7 +227,7 @@ impl Session {
 
     /// The journal so far, in the verifiers' form.
     pub fn journal(&self) -> Result<crate::verify::journal::Journal> {
-        let path = self.run_dir.join("s3-journal.jsonl");
+        let path = self.run_dir.join(crate::s3::journal::JOURNAL_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         crate::verify::journal::Journal::parse_jsonl(&text)
@@ -245,6 +244,13 @@ impl Session {
         }
         r.map_err(Into::into)
     }
+}
+
+/// The embedded endpoint of a profile, its store and journal in `dir`.
+pub(crate) fn endpoint_config(profile: &Profile, dir: &Path) -> crate::s3::EndpointConfig {
+    let mut cfg = profile.s3.endpoint_config(&dir.join("s3-store"));
+    cfg.journal_file = Some(dir.join(crate::s3::journal::JOURNAL_FILE));
+    cfg
 }
 
 /// The vmharness executable QEMU runs as the relay (this binary, or the

@@ -18,6 +18,9 @@ use tokio::sync::{broadcast, watch};
 
 use super::store::lock;
 
+/// The journal's file name in a run's (or a served store's) directory.
+pub const JOURNAL_FILE: &str = "s3-journal.jsonl";
+
 /// One request as seen by the endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Record {
