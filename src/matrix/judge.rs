@@ -74,13 +74,15 @@ pub fn judge(report: &RunReport, expect: Expect, report_dir: &str) -> CaseResult
         Expect::Defect { row, .. } => Some(row),
         Expect::Baseline { .. } => None,
     };
-    let named = row.map(|r| r.check.as_str());
+    // The baseline has no check of its own to catch.
+    let mut caught = row.is_none();
     let mut got = Vec::new();
     let mut unrelated = Vec::new();
     for s in &report.scenarios {
         for c in &s.checks {
             let base = base_name(&c.name);
-            if Some(base) == named {
+            if let Some(r) = row.filter(|r| r.check == base) {
+                caught |= c.verdict == r.verdict;
                 got.push((c.name.clone(), verdict_word(&c.verdict)));
                 continue;
             }
@@ -104,14 +106,6 @@ pub fn judge(report: &RunReport, expect: Expect, report_dir: &str) -> CaseResult
             }
         }
     }
-    let caught = match row {
-        None => true,
-        Some(r) => report
-            .scenarios
-            .iter()
-            .flat_map(|s| &s.checks)
-            .any(|c| base_name(&c.name) == r.check && c.verdict == r.verdict),
-    };
     CaseResult {
         case: row.map_or_else(|| "baseline".to_string(), |r| r.defect.clone()),
         scenario: row.map_or_else(|| "baseline".to_string(), |r| r.scenario.clone()),

@@ -150,8 +150,7 @@ fn run_cases(
     also: &BTreeMap<String, Vec<String>>,
     out: &mut Vec<CaseResult>,
 ) -> Result<()> {
-    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-    let template = runner::execute(s, runner::choose(&names(recipe::TEMPLATE), profile)?);
+    let template = runner::execute(s, runner::choose(recipe::TEMPLATE, profile)?);
     let problems: Vec<String> = template
         .reports
         .iter()
@@ -195,7 +194,7 @@ fn run_cases(
         let t = Instant::now();
         s.begin_case(&case_dir, &[(super::DEFECT_ENV.to_string(), defect)])
             .with_context(|| format!("preparing case {name}"))?;
-        let ex = runner::execute(s, runner::choose(&names(&scenarios), profile)?);
+        let ex = runner::execute(s, runner::choose(&scenarios, profile)?);
         let mut report = runner::run_report(s, profile, started_at, ex.phases, ex.reports);
         report.seconds = t.elapsed().as_secs_f64();
         crate::report::write_all(&case_dir, &report)?;

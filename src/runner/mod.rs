@@ -71,13 +71,16 @@ pub struct Executed {
 }
 
 /// The scenarios names, each found or listed as unknown (an error naming the profile).
-pub fn choose(names: &[String], profile_path: &Path) -> Result<Vec<Box<dyn scenarios::Scenario>>> {
+pub fn choose(
+    names: &[impl AsRef<str>],
+    profile_path: &Path,
+) -> Result<Vec<Box<dyn scenarios::Scenario>>> {
     let mut unknown = Vec::new();
     let mut chosen = Vec::new();
-    for n in names {
+    for n in names.iter().map(AsRef::as_ref) {
         match scenarios::find(n) {
             Some(s) => chosen.push(s),
-            None => unknown.push(n.clone()),
+            None => unknown.push(n.to_string()),
         }
     }
     if !unknown.is_empty() {
