@@ -115,6 +115,10 @@ pub struct BootArgs {
     /// Keep the run's disks when the VM stops.
     #[arg(long)]
     pub keep: bool,
+    /// Boot the kernel instead of resuming from the saved VM state (the
+    /// fast path, used by default and built on first use).
+    #[arg(long)]
+    pub cold_boot: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -131,6 +135,9 @@ pub struct DefectsArgs {
     /// Keep the disks when the VMs stop.
     #[arg(long)]
     pub keep: bool,
+    /// Boot the kernel instead of resuming from the saved VM state.
+    #[arg(long)]
+    pub cold_boot: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,12 +167,18 @@ pub enum VmCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
-    /// Boot several times and print boot-to-SSH seconds per phase (median and spread).
+    /// Start VMs several times: resume to SSH, resume plus fixture hot-plug
+    /// plus mkfs, and cold boot to SSH, per phase (median and spread), next
+    /// to the targets.
     Boot {
         #[command(flatten)]
         boot: BootArgs,
-        #[arg(long, default_value_t = 3)]
+        /// Resumes from the saved state (each also hot-plugs and formats a fixture disk).
+        #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Cold boots (kernel, cloud-init) for comparison.
+        #[arg(long, default_value_t = 2)]
+        cold_runs: usize,
     },
     /// Seed and digest the fixture in one VM several times: seconds and entries per second in the guest.
     Fixture {

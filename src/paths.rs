@@ -38,6 +38,11 @@ pub fn runs_dir() -> PathBuf {
     }
 }
 
+/// The saved VM states (the fast path's resume points) in the cache directory.
+pub fn states_dir() -> PathBuf {
+    cache_dir().join("states")
+}
+
 /// The image cache inside the cache directory.
 pub fn images_dir() -> PathBuf {
     cache_dir().join("images")

@@ -18,6 +18,9 @@ pub struct BootOverrides {
     pub kernel: Option<PathBuf>,
     pub initrd: Option<PathBuf>,
     pub keep: bool,
+    /// Boot the kernel instead of resuming from the saved VM state.
+    #[serde(default)]
+    pub cold_boot: bool,
 }
 
 /// Everything needed to boot one VM and give it its fixture disk.
@@ -85,6 +88,7 @@ pub fn plan_boot(
             keep_disks: o.keep,
             guestfwd: Vec::new(),
             extra_append: String::new(),
+            saved_states: (!o.cold_boot).then(crate::paths::states_dir),
         },
         accel_reason,
         fixture_size_mib: profile.btrfs.disk_size_mib,

@@ -27,6 +27,7 @@ pub fn defects(a: &crate::cli::DefectsArgs) -> Result<Outcome> {
     let overrides = BootOverrides {
         accel: a.accel,
         keep: a.keep,
+        cold_boot: a.cold_boot,
         ..Default::default()
     };
     let catalogue = a.catalogue.clone().unwrap_or_else(|| {

@@ -23,6 +23,7 @@ impl From<&BootArgs> for BootOverrides {
             kernel: a.kernel.clone(),
             initrd: a.initrd.clone(),
             keep: a.keep,
+            cold_boot: a.cold_boot,
         }
     }
 }

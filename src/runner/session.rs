@@ -121,7 +121,14 @@ impl Session {
         let vm = Vm::boot(plan.vm.clone())?;
         let boot_seconds = t.elapsed().as_secs_f64();
         vm.command_log().redact(&secret);
-        eprintln!("[run {run_id}] VM ready in {boot_seconds:.1}s");
+        eprintln!(
+            "[run {run_id}] VM ready in {boot_seconds:.1}s ({})",
+            if vm.state().timeline.resumed {
+                "resumed from the saved state"
+            } else {
+                "cold boot"
+            }
+        );
         let layout = FixtureLayout::new(&profile.btrfs);
         Ok(Session {
             profile,

@@ -169,6 +169,11 @@ impl Ssh {
         })
     }
 
+    /// Close the connection (the guest's sshd process for it exits).
+    pub fn disconnect(&mut self) {
+        let _ = self.session.disconnect(None, "done", None);
+    }
+
     pub fn target(&self) -> &SshTarget {
         &self.target
     }

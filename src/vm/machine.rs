@@ -6,7 +6,8 @@ use super::console::ConsoleWatch;
 use super::error::{PhaseContext, VmError};
 use super::files;
 use super::keys::KeyPair;
-use super::qemu_args::{kernel_append, qemu_args, QemuSpec};
+use super::qemu_args::{kernel_append, qemu_args, BootSource, QemuSpec, SEED_NODE};
+use super::saved::SavedState;
 use super::qmp::Qmp;
 use super::seed;
 use crate::accel::Accel;
@@ -15,6 +16,7 @@ use crate::ssh::{banner_ready, CommandLog, Ssh, SshTarget};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,6 +40,8 @@ pub struct VmConfig {
     pub keep_disks: bool,
     pub guestfwd: Vec<String>,
     pub extra_append: String,
+    /// Where saved VM states live (`<cache>/states`); None: always boot cold.
+    pub saved_states: Option<PathBuf>,
 }
 
 /// Seconds from QEMU's start to each boot milestone.
@@ -49,6 +53,24 @@ pub struct BootTimeline {
     pub cloud_init: Option<f64>,
     pub ssh_banner: Option<f64>,
     pub ssh_ready: Option<f64>,
+    /// Resumed from a saved state (else booted cold).
+    #[serde(default)]
+    pub resumed: bool,
+    /// When the saved state was loaded (resume only).
+    #[serde(default)]
+    pub state_loaded: Option<f64>,
+}
+
+/// Who the harness logs in as at the first SSH session.
+struct Login {
+    key_path: PathBuf,
+    host_key: Vec<u8>,
+}
+
+/// The saved state a resuming QEMU loads.
+struct Incoming {
+    file: PathBuf,
+    mapped_ram: bool,
 }
 
 /// What a client needs to reach a running VM (written to `vm.json`).
@@ -96,6 +118,8 @@ pub struct Vm {
     console: ConsoleWatch,
     state: VmState,
     log: CommandLog,
+    /// When QEMU started (the timeline's zero).
+    started: Instant,
 }
 
 /// A free TCP port on 127.0.0.1 (QEMU binds it right after; a collision is retried).
@@ -110,72 +134,165 @@ fn secs(since: Instant, at: Option<Instant>) -> Option<f64> {
 }
 
 impl Vm {
-    /// Boot and return once SSH answers with the expected host key. On
-    /// failure nothing is left running and the run's disks are removed
-    /// (unless kept).
+    /// Start the VM and return once SSH answers with the expected host key:
+    /// resumed from the saved state of its image and shape (built first when
+    /// there is none or it is stale), or booted cold when `saved_states` is
+    /// None or the fast path fails (the reason is printed). On failure
+    /// nothing is left running and the run's disks are removed (unless kept).
     pub fn boot(cfg: VmConfig) -> Result<Vm, VmError> {
-        let run_dir = cfg.run_dir.clone();
-        let keep = cfg.keep_disks;
-        Self::boot_inner(cfg).inspect_err(|_| {
-            files::remove_disposable(&run_dir, keep);
+        let Some(store) = cfg.saved_states.clone() else {
+            return Self::boot_cold(cfg);
+        };
+        let say = |msg: String| eprintln!("[vm {}] {msg}", cfg.run_id);
+        match super::resume::ensure_state(&cfg, &store) {
+            Ok(state) => match Self::resume(cfg.clone(), &state) {
+                Ok(vm) => return Ok(vm),
+                Err(e @ VmError::Interrupted { .. }) => return Err(e),
+                Err(e) => say(format!(
+                    "resuming from the saved state in {} failed, booting cold instead: {e}",
+                    state.dir.display()
+                )),
+            },
+            Err(e) if crate::signals::interrupted() => {
+                tracing::debug!("{e:#}");
+                return Err(VmError::Interrupted {
+                    phase: "building the saved VM state",
+                });
+            }
+            Err(e) if e.downcast_ref::<super::resume::BuildError>().is_some() => {
+                say(format!(
+                    "the cold boot that builds the saved VM state failed ({}); not booting cold again",
+                    e
+                ));
+                return match e.downcast::<super::resume::BuildError>() {
+                    Ok(super::resume::BuildError::Boot(vm_error)) => Err(vm_error),
+                    Err(e) => Err(VmError::Other {
+                        phase: "building the saved VM state",
+                        source: e,
+                    }),
+                };
+            }
+            Err(e) => say(format!(
+                "no saved VM state to resume from, booting cold instead: {e:#}"
+            )),
+        }
+        Self::boot_cold(cfg)
+    }
+
+    /// Boot the kernel with a per-run cloud-init seed (the slow path).
+    pub fn boot_cold(cfg: VmConfig) -> Result<Vm, VmError> {
+        Self::cleaning_up(cfg, |cfg| {
+            let host_key = KeyPair::generate("vmharness-host").phase("generating keys")?;
+            let user_key = Self::prepare_run(cfg, &cfg.base_image)?;
+            let seed_path = cfg.run_dir.join(files::SEED);
+            seed::write_seed(
+                &seed_path,
+                &seed::user_data(&host_key, &user_key),
+                &seed::meta_data(&format!("vmh-{}", cfg.run_id)),
+            )
+            .phase("writing the cloud-init seed")?;
+            let source = BootSource::Kernel {
+                kernel: cfg.kernel.clone(),
+                initrd: cfg.initrd.clone(),
+                append: kernel_append(&cfg.extra_append),
+                seed: seed_path,
+            };
+            let login = Login {
+                key_path: cfg.run_dir.join(files::USER_KEY),
+                host_key: host_key.public_blob.clone(),
+            };
+            Self::launch(cfg, source, &login, None)
         })
     }
 
-    fn boot_inner(cfg: VmConfig) -> Result<Vm, VmError> {
+    /// Resume from a saved state on a fresh overlay, then install this run's
+    /// key (replacing the provisioning key) and set the guest's clock.
+    fn resume(cfg: VmConfig, state: &SavedState) -> Result<Vm, VmError> {
+        Self::cleaning_up(cfg, |cfg| {
+            let user_key = Self::prepare_run(cfg, &state.disk())?;
+            let login = Login {
+                key_path: state.provision_key(),
+                host_key: hex::decode(&state.meta.host_key_hex)
+                    .context("meta.json: bad host key")
+                    .phase("reading the saved VM state")?,
+            };
+            let incoming = Incoming {
+                file: state.memory(),
+                mapped_ram: state.meta.mapped_ram,
+            };
+            let mut vm = Self::launch(cfg, BootSource::Incoming, &login, Some(&incoming))?;
+            vm.adopt_run_key(&user_key)?;
+            Ok(vm)
+        })
+    }
+
+    /// Run `start`; on failure remove the run's disposable files.
+    fn cleaning_up(
+        cfg: VmConfig,
+        start: impl FnOnce(&VmConfig) -> Result<Vm, VmError>,
+    ) -> Result<Vm, VmError> {
         crate::signals::install();
+        start(&cfg).inspect_err(|_| {
+            files::remove_disposable(&cfg.run_dir, cfg.keep_disks);
+        })
+    }
+
+    /// The run directory, the overlay on `backing`, and the run's own SSH
+    /// key (written to `id_ed25519`).
+    fn prepare_run(cfg: &VmConfig, backing: &Path) -> Result<KeyPair, VmError> {
         std::fs::create_dir_all(&cfg.run_dir).phase("preparing the run directory")?;
         std::fs::write(
             cfg.run_dir.join(files::OWNER_PID),
             std::process::id().to_string(),
         )
         .phase("preparing the run directory")?;
-        let qemu = programs::require(programs::QEMU).phase("preparing the run directory")?;
         let qemu_img =
             programs::require(programs::QEMU_IMG).phase("preparing the run directory")?;
-
-        let overlay = cfg.run_dir.join(files::OVERLAY);
         run_checked(
             Command::new(&qemu_img)
                 .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
-                .arg(&cfg.base_image)
-                .arg(&overlay),
-            "creating the run's overlay on the base image",
+                .arg(backing)
+                .arg(cfg.run_dir.join(files::OVERLAY)),
+            "creating the run's overlay disk",
         )
         .phase("creating disks")?;
-
-        let host_key = KeyPair::generate("vmharness-host").phase("generating keys")?;
         let user_key =
             KeyPair::generate(&format!("vmharness-{}", cfg.run_id)).phase("generating keys")?;
-        let key_path = cfg.run_dir.join(files::USER_KEY);
-        user_key.write_private(&key_path).phase("generating keys")?;
-        let seed_path = cfg.run_dir.join(files::SEED);
-        seed::write_seed(
-            &seed_path,
-            &seed::user_data(&host_key, &user_key),
-            &seed::meta_data(&format!("vmh-{}", cfg.run_id)),
-        )
-        .phase("writing the cloud-init seed")?;
+        user_key
+            .write_private(&cfg.run_dir.join(files::USER_KEY))
+            .phase("generating keys")?;
+        Ok(user_key)
+    }
 
-        let console_path = cfg.run_dir.join(files::CONSOLE);
-        let qmp_path = cfg.run_dir.join(files::QMP);
+    /// The QEMU spec of this VM (`ssh_port` and `source` vary per start).
+    pub fn spec(cfg: &VmConfig, source: BootSource, ssh_port: u16) -> QemuSpec {
+        QemuSpec {
+            name: format!("vmh-{}", cfg.run_id),
+            accel: cfg.accel,
+            memory_mib: cfg.memory_mib,
+            cpus: cfg.cpus,
+            source,
+            overlay: cfg.run_dir.join(files::OVERLAY),
+            ssh_port,
+            qmp_socket: cfg.run_dir.join(files::QMP),
+            console_log: cfg.run_dir.join(files::CONSOLE),
+            guestfwd: cfg.guestfwd.clone(),
+        }
+    }
+
+    /// Start QEMU (retrying when the chosen SSH port was taken) and wait
+    /// until SSH answers.
+    fn launch(
+        cfg: &VmConfig,
+        source: BootSource,
+        login: &Login,
+        incoming: Option<&Incoming>,
+    ) -> Result<Vm, VmError> {
+        let qemu = programs::require(programs::QEMU).phase("starting QEMU")?;
         let mut last_err = String::new();
         for attempt in 1..=5 {
             let port = free_port().phase("choosing an SSH port")?;
-            let spec = QemuSpec {
-                name: format!("vmh-{}", cfg.run_id),
-                accel: cfg.accel,
-                memory_mib: cfg.memory_mib,
-                cpus: cfg.cpus,
-                kernel: cfg.kernel.clone(),
-                initrd: cfg.initrd.clone(),
-                append: kernel_append(&cfg.extra_append),
-                overlay: overlay.clone(),
-                seed: seed_path.clone(),
-                ssh_port: port,
-                qmp_socket: qmp_path.clone(),
-                console_log: console_path.clone(),
-                guestfwd: cfg.guestfwd.clone(),
-            };
+            let spec = Self::spec(cfg, source.clone(), port);
             let args = qemu_args(&spec);
             let argv_text: String = std::iter::once(qemu.as_os_str())
                 .chain(args.iter().map(|a| a.as_os_str()))
@@ -184,8 +301,8 @@ impl Vm {
                 .join(" ");
             std::fs::write(cfg.run_dir.join(files::QEMU_ARGV), argv_text + "\n")
                 .phase("starting QEMU")?;
-            let _ = std::fs::remove_file(&qmp_path);
-            let _ = std::fs::remove_file(&console_path);
+            let _ = std::fs::remove_file(&spec.qmp_socket);
+            let _ = std::fs::remove_file(&spec.console_log);
             let stderr = std::fs::File::create(cfg.run_dir.join(files::QEMU_STDERR))
                 .phase("starting QEMU")?;
             let started = Instant::now();
@@ -193,16 +310,7 @@ impl Vm {
                 .phase("starting QEMU")?;
             std::fs::write(cfg.run_dir.join(files::QEMU_PID), child.id().to_string())
                 .phase("starting QEMU")?;
-            match Self::await_ready(
-                &cfg,
-                child,
-                started,
-                port,
-                &qmp_path,
-                &console_path,
-                &host_key,
-                &key_path,
-            ) {
+            match Self::await_ready(cfg, child, started, &spec, login, incoming) {
                 Ok(vm) => return Ok(vm),
                 Err(VmError::QemuExited { stderr_tail, .. })
                     if stderr_tail.contains("host forwarding") && attempt < 5 =>
@@ -219,18 +327,16 @@ impl Vm {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn await_ready(
         cfg: &VmConfig,
         mut child: Child,
         started: Instant,
-        port: u16,
-        qmp_path: &Path,
-        console_path: &Path,
-        host_key: &KeyPair,
-        key_path: &Path,
+        spec: &QemuSpec,
+        login: &Login,
+        incoming: Option<&Incoming>,
     ) -> Result<Vm, VmError> {
-        let mut console = ConsoleWatch::new(console_path);
+        let port = spec.ssh_port;
+        let mut console = ConsoleWatch::new(&spec.console_log);
         let stderr_path = cfg.run_dir.join(files::QEMU_STDERR);
         let mut timeline = BootTimeline::default();
         let deadline = started + cfg.boot_timeout;
@@ -240,8 +346,8 @@ impl Vm {
         let target = SshTarget {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             user: "root".into(),
-            key_path: key_path.to_path_buf(),
-            host_key: host_key.public_blob.clone(),
+            key_path: login.key_path.clone(),
+            host_key: login.host_key.clone(),
         };
         let log = CommandLog::open(&cfg.run_dir).phase("opening ssh.jsonl")?;
         let kill = |child: &mut Child| {
@@ -287,9 +393,18 @@ impl Vm {
                 });
             }
             if qmp.is_none() {
-                match Qmp::connect(qmp_path, Duration::from_millis(200)) {
-                    Ok(q) => {
+                match Qmp::connect(&spec.qmp_socket, Duration::from_millis(200)) {
+                    Ok(mut q) => {
                         timeline.qmp_ready = Some(started.elapsed().as_secs_f64());
+                        if let Some(inc) = incoming {
+                            phase = "loading the saved VM state";
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            if let Err(e) = q.load_state(&inc.file, inc.mapped_ram, left) {
+                                kill(&mut child);
+                                return Err(e).phase(phase);
+                            }
+                            timeline.state_loaded = Some(started.elapsed().as_secs_f64());
+                        }
                         qmp = Some(q);
                         phase = "booting the guest (waiting for the SSH banner)";
                     }
@@ -322,12 +437,13 @@ impl Vm {
                     timeline.first_console_output = secs(started, m.first_output);
                     timeline.userspace = secs(started, m.userspace);
                     timeline.cloud_init = secs(started, m.cloud_init);
+                    timeline.resumed = incoming.is_some();
                     let state = VmState {
                         run_id: cfg.run_id.clone(),
                         ssh_port: port,
                         user: target.user.clone(),
-                        key_path: key_path.to_path_buf(),
-                        host_key_hex: hex::encode(&host_key.public_blob),
+                        key_path: login.key_path.clone(),
+                        host_key_hex: hex::encode(&login.host_key),
                         qemu_pid: child.id(),
                         owner_pid: std::process::id(),
                         accel: cfg.accel,
@@ -346,6 +462,7 @@ impl Vm {
                         console,
                         state,
                         log,
+                        started,
                     });
                 }
                 Err(e) => {
@@ -400,6 +517,78 @@ impl Vm {
             });
         }
         Ok(())
+    }
+
+    /// Over the session the provisioning key opened: set the guest's clock
+    /// from the host's (the saved guest is behind by the time since the
+    /// save), make this run's key the only one root accepts, and log in
+    /// again with it.
+    fn adopt_run_key(&mut self, key: &KeyPair) -> Result<(), VmError> {
+        const PHASE: &str = "installing the run's key in the resumed guest";
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .context("the host clock is before 1970")
+            .phase(PHASE)?;
+        let cmd = format!(
+            "date -s @{}.{:09} >/dev/null && umask 077 && \
+             printf '%s\\n' {} > /root/.ssh/authorized_keys.new && \
+             mv -f /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys",
+            now.as_secs(),
+            now.subsec_nanos(),
+            crate::ssh::shell_quote(&key.public_line)
+        );
+        self.ssh
+            .run("adopt-run-key", &cmd, self.cfg.command_timeout)
+            .phase(PHASE)?;
+        let target = SshTarget {
+            key_path: self.cfg.run_dir.join(files::USER_KEY),
+            ..self.ssh.target().clone()
+        };
+        let mut ssh = Ssh::connect(&target, Duration::from_secs(15), Some(self.log.clone()))
+            .phase(PHASE)?;
+        ssh.run("ready", "true", Duration::from_secs(30))
+            .phase(PHASE)?;
+        self.ssh = ssh;
+        self.state.key_path = target.key_path;
+        self.state.timeline.ssh_ready = Some(self.started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Save this freshly booted guest into `dir` (its run directory): unplug
+    /// the seed, close SSH, pause, write `memory.state`, quit. The overlay
+    /// becomes `disk.qcow2` (read-only from now on) and the run's key
+    /// `provision_key`. Returns whether the state is in `mapped-ram` form.
+    pub(super) fn save_into(mut self, dir: &Path) -> Result<bool, VmError> {
+        const PHASE: &str = "saving the VM state";
+        let timeout = Duration::from_secs(30) * self.cfg.accel.timeout_factor();
+        self.qmp.unplug_disk(SEED_NODE, timeout).phase(PHASE)?;
+        self.ssh.disconnect();
+        // Let the guest's sshd see the connection close before it is frozen.
+        std::thread::sleep(Duration::from_millis(300));
+        self.check_alive(PHASE)?;
+        let mapped_ram = self.qmp.has_mapped_ram().phase(PHASE)?;
+        self.qmp
+            .save_state(&dir.join(super::saved::MEMORY), mapped_ram, timeout)
+            .phase(PHASE)?;
+        let _ = self.qmp.quit();
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !matches!(child.try_wait(), Ok(Some(_))) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            kill_group(child.id());
+            let _ = child.wait();
+        }
+        let disk = dir.join(super::saved::DISK);
+        std::fs::rename(self.cfg.run_dir.join(files::OVERLAY), &disk).phase(PHASE)?;
+        std::fs::set_permissions(&disk, std::fs::Permissions::from_mode(0o444)).phase(PHASE)?;
+        std::fs::rename(
+            self.cfg.run_dir.join(files::USER_KEY),
+            dir.join(super::saved::PROVISION_KEY),
+        )
+        .phase(PHASE)?;
+        files::remove_disposable(&self.cfg.run_dir, false);
+        Ok(mapped_ram)
     }
 
     /// Create a fresh qcow2 fixture disk, hot-plug it with `serial`, and wait

@@ -8,6 +8,8 @@ pub mod machine;
 pub mod qemu_args;
 pub mod qmp;
 pub mod relay;
+pub mod resume;
+pub mod saved;
 pub mod seed;
 
 pub use error::VmError;

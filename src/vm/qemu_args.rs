@@ -11,17 +11,29 @@ pub struct QemuSpec {
     pub accel: Accel,
     pub memory_mib: u32,
     pub cpus: u32,
-    pub kernel: PathBuf,
-    pub initrd: PathBuf,
-    pub append: String,
+    pub source: BootSource,
     pub overlay: PathBuf,
-    pub seed: PathBuf,
     pub ssh_port: u16,
     pub qmp_socket: PathBuf,
     pub console_log: PathBuf,
     /// `guestfwd` rules (`tcp:ADDR:PORT-cmd:...`), the only way out of the
     /// restricted user network.
     pub guestfwd: Vec<String>,
+}
+
+/// How the guest starts: the one difference between a cold boot and a resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootSource {
+    /// Boot this kernel with the cloud-init seed attached (PCI slot 5).
+    Kernel {
+        kernel: PathBuf,
+        initrd: PathBuf,
+        append: String,
+        seed: PathBuf,
+    },
+    /// Wait for a saved state (`-incoming defer`); the seed was unplugged
+    /// before it was saved, so slot 5 is empty.
+    Incoming,
 }
 
 /// The kernel command line for a guest booted from our images.
@@ -62,12 +74,20 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
     push(&s.memory_mib.to_string());
     push("-smp");
     push(&s.cpus.to_string());
-    push("-kernel");
-    push(&s.kernel.to_string_lossy());
-    push("-initrd");
-    push(&s.initrd.to_string_lossy());
-    push("-append");
-    push(&s.append);
+    if let BootSource::Kernel {
+        kernel,
+        initrd,
+        append,
+        ..
+    } = &s.source
+    {
+        push("-kernel");
+        push(&kernel.to_string_lossy());
+        push("-initrd");
+        push(&initrd.to_string_lossy());
+        push("-append");
+        push(append);
+    }
     // NIC first, at a pinned address, so its name never changes (ens3).
     let mut netdev = format!(
         "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{}-:22",
@@ -89,15 +109,23 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
     ));
     push("-device");
     push("virtio-blk-pci,drive=root,addr=0x4");
-    push("-blockdev");
-    push(&format!(
-        "driver=raw,node-name=seed,read-only=on,file.driver=file,file.filename={}",
-        s.seed.to_string_lossy()
-    ));
-    push("-device");
-    push("virtio-blk-pci,drive=seed,addr=0x5");
+    if let BootSource::Kernel { seed, .. } = &s.source {
+        push("-blockdev");
+        push(&format!(
+            "driver=raw,node-name={SEED_NODE},read-only=on,file.driver=file,file.filename={}",
+            seed.to_string_lossy()
+        ));
+        push("-device");
+        push(&format!(
+            "virtio-blk-pci,id=dev-{SEED_NODE},drive={SEED_NODE},addr=0x5"
+        ));
+    }
     push("-device");
     push("virtio-rng-pci,addr=0x6");
+    // A new generation id at every start: a guest resumed from a saved state
+    // reseeds its random number generator instead of repeating the last run's.
+    push("-device");
+    push("vmgenid,guid=auto");
     push("-qmp");
     push(&format!(
         "unix:{},server=on,wait=off",
@@ -105,8 +133,15 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
     ));
     push("-serial");
     push(&format!("file:{}", s.console_log.to_string_lossy()));
+    if s.source == BootSource::Incoming {
+        push("-incoming");
+        push("defer");
+    }
     a
 }
+
+/// The QMP node name of the cloud-init seed (its device is `dev-seed`).
+pub const SEED_NODE: &str = "seed";
 
 #[cfg(test)]
 mod tests {
@@ -118,11 +153,13 @@ mod tests {
             accel,
             memory_mib: 1024,
             cpus: 2,
-            kernel: "/c/vmlinuz".into(),
-            initrd: "/c/initrd.img".into(),
-            append: kernel_append(""),
+            source: BootSource::Kernel {
+                kernel: "/c/vmlinuz".into(),
+                initrd: "/c/initrd.img".into(),
+                append: kernel_append(""),
+                seed: "/r/seed.img".into(),
+            },
             overlay: "/r/overlay.qcow2".into(),
-            seed: "/r/seed.img".into(),
             ssh_port: 40022,
             qmp_socket: "/r/qmp.sock".into(),
             console_log: "/r/console.log".into(),
@@ -148,8 +185,9 @@ mod tests {
             "-blockdev", "driver=qcow2,node-name=root,discard=unmap,file.driver=file,file.filename=/r/overlay.qcow2",
             "-device", "virtio-blk-pci,drive=root,addr=0x4",
             "-blockdev", "driver=raw,node-name=seed,read-only=on,file.driver=file,file.filename=/r/seed.img",
-            "-device", "virtio-blk-pci,drive=seed,addr=0x5",
+            "-device", "virtio-blk-pci,id=dev-seed,drive=seed,addr=0x5",
             "-device", "virtio-rng-pci,addr=0x6",
+            "-device", "vmgenid,guid=auto",
             "-qmp", "unix:/r/qmp.sock,server=on,wait=off",
             "-serial", "file:/r/console.log",
         ];
@@ -167,6 +205,32 @@ mod tests {
         let mut tcg_wo = tcg.clone();
         tcg_wo.remove(i + 1);
         assert_eq!(kvm_wo, tcg_wo);
+    }
+
+    #[test]
+    fn resume_differs_only_in_kernel_seed_and_incoming() {
+        let cold = strings(qemu_args(&spec(Accel::Tcg)));
+        let mut s = spec(Accel::Tcg);
+        s.source = BootSource::Incoming;
+        let resume = strings(qemu_args(&s));
+        let dropped = ["-kernel", "-initrd", "-append", "-blockdev", "-device"];
+        let mut expected: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < cold.len() {
+            let pair_is_seed_or_kernel = dropped.contains(&cold[i].as_str())
+                && cold.get(i + 1).is_some_and(|v| {
+                    cold[i].starts_with("-k") || cold[i].starts_with("-i") || cold[i] == "-append"
+                        || v.contains("seed")
+                });
+            if pair_is_seed_or_kernel {
+                i += 2;
+            } else {
+                expected.push(cold[i].clone());
+                i += 1;
+            }
+        }
+        expected.extend(["-incoming".to_string(), "defer".to_string()]);
+        assert_eq!(resume, expected);
     }
 
     #[test]

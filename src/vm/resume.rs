@@ -1,0 +1,207 @@
+//! The fast path's preparation: find the saved state a VM can resume from,
+//! or build it (boot cold once, bring the guest to a quiet ready state,
+//! save it).
+
+use super::error::VmError;
+use super::machine::{Vm, VmConfig};
+use super::qemu_args::{qemu_args, BootSource};
+use super::saved::{self, SavedState, StateInputs, StateMeta};
+use crate::accel::Accel;
+use crate::programs;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Run in the freshly booted guest before it is saved: wait until boot work
+/// is done, stop what would wake up after a resume's clock jump, make SSH
+/// logins quick, warm the page cache with what every run uses, flush.
+const QUIESCE: &str = "\
+cloud-init status --wait >/dev/null 2>&1 || true
+systemctl is-system-running --wait >/dev/null 2>&1 || true
+systemctl stop '*.timer' >/dev/null 2>&1 || true
+conf=/etc/ssh/sshd_config.d/00-vmharness-resume.conf
+printf 'UsePAM no\\n' > $conf
+if sshd -t 2>/dev/null; then systemctl reload ssh; else rm -f $conf; fi
+{ btrfs --version; mkfs.btrfs --version; python3 -c 'import json, hashlib, subprocess, tempfile'; } >/dev/null 2>&1 || true
+sync";
+
+/// Where the states of one (image, kernel, initrd, shape) live: one
+/// subdirectory per set of inputs, so a rebuilt state never replaces files
+/// a running VM still reads.
+struct Slot {
+    dir: PathBuf,
+    inputs: StateInputs,
+}
+
+impl Slot {
+    fn state_dir(&self) -> PathBuf {
+        self.dir.join(&saved::words_hash(&[
+            serde_json::to_string(&self.inputs).unwrap_or_default()
+        ])[..16])
+    }
+}
+
+/// The cold boot that was to be saved failed: booting cold again would fail
+/// the same way, so the caller reports this instead.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Boot(VmError),
+}
+
+/// The valid saved state for `cfg`, built now when there is none (or it is
+/// stale: the reason is printed).
+pub fn ensure_state(cfg: &VmConfig, store: &Path) -> Result<SavedState> {
+    let slot = slot_for(cfg, store)?;
+    std::fs::create_dir_all(&slot.dir)
+        .with_context(|| format!("creating {}", slot.dir.display()))?;
+    let lock_path = slot.dir.join("lock");
+    let lock_file = std::fs::File::create(&lock_path)
+        .with_context(|| format!("creating {}", lock_path.display()))?;
+    // A concurrent run building the same state: wait for it, then use it.
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("locking {}", lock_path.display()))?;
+    let dir = slot.state_dir();
+    if let Some(state) = SavedState::open(&dir)? {
+        let complete = [state.disk(), state.memory(), state.provision_key()]
+            .iter()
+            .all(|p| p.is_file());
+        if complete && saved::stale_reasons(&state.meta.inputs, &slot.inputs).is_empty() {
+            return Ok(state);
+        }
+    }
+    let reason = why_building(&slot);
+    eprintln!(
+        "[vm {}] {reason}: booting once to build it in {}",
+        cfg.run_id,
+        dir.display()
+    );
+    let started = Instant::now();
+    let state = provision(cfg, &dir, &slot.inputs).with_context(|| {
+        format!(
+            "building the saved VM state (the console log of that boot is in {})",
+            dir.with_extension("failed").display()
+        )
+    })?;
+    remove_other_states(&slot.dir, &dir);
+    eprintln!(
+        "[vm {}] saved VM state built in {:.1}s",
+        cfg.run_id,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(state)
+}
+
+/// Why there is no usable state: the differences from an earlier one in the
+/// slot, or that there was none.
+fn why_building(slot: &Slot) -> String {
+    let earlier = std::fs::read_dir(&slot.dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| SavedState::open(&e.path()).ok().flatten());
+    for old in earlier {
+        let why = saved::stale_reasons(&old.meta.inputs, &slot.inputs);
+        if !why.is_empty() {
+            return format!("the saved VM state is stale: {}", why.join("; "));
+        }
+    }
+    "no saved VM state for this image and VM shape yet".into()
+}
+
+/// Remove the slot's other states (stale ones, failed builds). A VM still
+/// running from one keeps its open files.
+fn remove_other_states(slot_dir: &Path, keep: &Path) {
+    for e in std::fs::read_dir(slot_dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() && p != keep {
+            let _ = std::fs::remove_dir_all(&p);
+        }
+    }
+}
+
+/// What a state for `cfg` depends on, and the slot it belongs in.
+fn slot_for(cfg: &VmConfig, store: &Path) -> Result<Slot> {
+    let memo = store.join(".hashes");
+    let mut shape_cfg = cfg.clone();
+    shape_cfg.run_dir = PathBuf::from("/run");
+    shape_cfg.run_id = "x".into();
+    shape_cfg.guestfwd.clear();
+    let shape = saved::words_hash(&qemu_args(&Vm::spec(&shape_cfg, BootSource::Incoming, 0)));
+    let qemu = programs::require(programs::QEMU)?;
+    let qemu_version = programs::version_of(&qemu, "--version")
+        .with_context(|| format!("{} --version printed nothing", qemu.display()))?;
+    let inputs = StateInputs {
+        image_sha256: saved::content_sha256(&cfg.base_image, &memo)?,
+        kernel_sha256: saved::content_sha256(&cfg.kernel, &memo)?,
+        initrd_sha256: saved::content_sha256(&cfg.initrd, &memo)?,
+        append: super::qemu_args::kernel_append(&cfg.extra_append),
+        qemu_version,
+        shape: shape.clone(),
+        host_cpu: match cfg.accel {
+            Accel::Kvm => saved::host_cpu_model(),
+            Accel::Tcg => None,
+        },
+        provision_version: saved::PROVISION_VERSION,
+    };
+    Ok(Slot {
+        dir: store.join(saved::slot_name(
+            &cfg.base_image,
+            &cfg.kernel,
+            &cfg.initrd,
+            &shape,
+        )),
+        inputs,
+    })
+}
+
+/// Boot cold once in a build directory, quiesce, save, and move the result
+/// to `dir`. A failed build's logs stay in `<dir>.failed`.
+fn provision(cfg: &VmConfig, dir: &Path, inputs: &StateInputs) -> Result<SavedState> {
+    let build = dir.with_extension("build");
+    let failed = dir.with_extension("failed");
+    for d in [&build, &failed] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).with_context(|| format!("removing {}", d.display()))?;
+        }
+    }
+    let mut pcfg = cfg.clone();
+    pcfg.run_dir = build.clone();
+    pcfg.run_id = format!("{}-provision", cfg.run_id);
+    pcfg.keep_disks = false;
+    pcfg.guestfwd.clear();
+    let started = Instant::now();
+    let result = (|| -> Result<SavedState> {
+        let mut vm = Vm::boot_cold(pcfg).map_err(BuildError::Boot)?;
+        let wait = Duration::from_secs(300) * cfg.accel.timeout_factor();
+        vm.ssh().run("quiesce", QUIESCE, wait)?;
+        let host_key_hex = vm.state().host_key_hex.clone();
+        let mapped_ram = vm.save_into(&build)?;
+        let meta = StateMeta {
+            inputs: inputs.clone(),
+            host_key_hex,
+            mapped_ram,
+            base_image: cfg.base_image.clone(),
+            accel: cfg.accel,
+            memory_mib: cfg.memory_mib,
+            cpus: cfg.cpus,
+            saved_at: crate::util::now_rfc3339(),
+            provision_seconds: started.elapsed().as_secs_f64(),
+        };
+        SavedState::write_meta(&build, &meta)?;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        std::fs::rename(&build, dir)
+            .with_context(|| format!("moving {} to {}", build.display(), dir.display()))?;
+        match SavedState::open(dir)? {
+            Some(s) => Ok(s),
+            None => bail!("{} has no meta.json after the build", dir.display()),
+        }
+    })();
+    if result.is_err() && build.exists() {
+        let _ = std::fs::rename(&build, &failed);
+    }
+    result
+}
