@@ -45,7 +45,17 @@ pub struct Benchmark {
     pub transfers: Vec<TransferFigure>,
     pub phases: Vec<Phase>,
     pub total_seconds: f64,
+    pub work: super::WorkSeconds,
+    /// Wall time outside the tool's commands and fixture work, over wall time.
+    pub overhead_share: f64,
+    /// Seconds of the "boot" phase per VM start.
+    pub boot_seconds_per_start: Option<f64>,
 }
+
+/// Harness overhead share of run-all's wall time (issue 7's target).
+pub const OVERHEAD_TARGET: f64 = 0.25;
+/// Boot seconds per VM start (issue 7's target).
+pub const BOOT_PER_START_TARGET_S: f64 = 3.0;
 
 impl Benchmark {
     pub fn from_report(r: &RunReport) -> Benchmark {
@@ -66,6 +76,17 @@ impl Benchmark {
                 .collect(),
             phases: r.phases.clone(),
             total_seconds: r.seconds,
+            work: r.work.clone(),
+            overhead_share: round3(r.work.overhead_share(r.seconds)),
+            boot_seconds_per_start: (r.work.vm_starts > 0).then(|| {
+                let boot: f64 = r
+                    .phases
+                    .iter()
+                    .filter(|p| p.name == "boot")
+                    .map(|p| p.seconds)
+                    .sum();
+                round3(boot / f64::from(r.work.vm_starts))
+            }),
         }
     }
 }
@@ -121,7 +142,14 @@ mod tests {
       "seconds": 3.25
     }
   ],
-  "total_seconds": 42.0
+  "total_seconds": 42.0,
+  "work": {
+    "tool": 20.0,
+    "fixture": 11.5,
+    "vm_starts": 1
+  },
+  "overhead_share": 0.25,
+  "boot_seconds_per_start": 20.5
 }
 "#;
         assert_eq!(text, want);

@@ -10,7 +10,7 @@ pub mod table;
 
 pub use benchmark::{Benchmark, Transfer, TransferKind};
 pub use outcome::{effective_verdict, evaluate, Evaluation};
-pub use results::{Phase, RunReport, ScenarioReport};
+pub use results::{Phase, RunReport, ScenarioReport, WorkSeconds};
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

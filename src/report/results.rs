@@ -30,6 +30,30 @@ pub struct RunReport {
     pub transfers: Vec<Transfer>,
     /// Infrastructure errors outside any scenario (boot, image, endpoint).
     pub harness_errors: Vec<String>,
+    /// Seconds of the run that were the tool's and the fixture's own work.
+    #[serde(default)]
+    pub work: WorkSeconds,
+}
+
+/// Seconds spent in the tool's own commands and in fixture work (setup,
+/// seed, mutate): the rest of a run's wall time is the harness's overhead
+/// (boot, verification, orchestration).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkSeconds {
+    pub tool: f64,
+    pub fixture: f64,
+    /// VMs started (booted or resumed) for the run.
+    pub vm_starts: u32,
+}
+
+impl WorkSeconds {
+    /// Overhead's share of `wall` seconds (0 when `wall` is 0).
+    pub fn overhead_share(&self, wall: f64) -> f64 {
+        if wall <= 0.0 {
+            return 0.0;
+        }
+        ((wall - self.tool - self.fixture) / wall).clamp(0.0, 1.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

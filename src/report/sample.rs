@@ -24,6 +24,11 @@ pub fn report() -> RunReport {
         strict: false,
         started_at: "2024-01-01T00:00:00Z".into(),
         seconds: 42.0,
+        work: crate::report::WorkSeconds {
+            tool: 20.0,
+            fixture: 11.5,
+            vm_starts: 1,
+        },
         phases: vec![
             Phase {
                 name: "boot".into(),

@@ -136,6 +136,7 @@ impl BackgroundRun {
             duration: self.started.elapsed(),
             timed_out: false,
         };
+        s.work.tool += output.duration.as_secs_f64();
         let log = parse_log(&output.stderr_text());
         Ok(ToolRun { output, log })
     }

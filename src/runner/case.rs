@@ -45,6 +45,8 @@ impl Session {
         self.backups.clear();
         self.snapshots.clear();
         self.transfers.clear();
+        // A case runs in the VM already started: no start of its own.
+        self.work = Default::default();
         self.tool
             .env
             .retain(|(k, _)| !env.iter().any(|(n, _)| n == k));

@@ -178,6 +178,7 @@ pub fn run_report(
         scenarios,
         transfers: s.transfers.clone(),
         harness_errors: vec![],
+        work: s.work.clone(),
     }
 }
 

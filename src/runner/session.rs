@@ -82,6 +82,8 @@ pub struct Session {
     /// Snapshot paths the tool reported creating, per subvolume, in order.
     pub snapshots: BTreeMap<String, Vec<String>>,
     pub transfers: Vec<Transfer>,
+    /// The tool's and the fixture's own seconds (the rest is overhead).
+    pub work: crate::report::WorkSeconds,
 }
 
 impl Session {
@@ -146,6 +148,10 @@ impl Session {
             backups: Vec::new(),
             snapshots: BTreeMap::new(),
             transfers: Vec::new(),
+            work: crate::report::WorkSeconds {
+                vm_starts: 1,
+                ..Default::default()
+            },
         })
     }
 
@@ -163,6 +169,7 @@ impl Session {
             timeout,
             echo: false,
         })?;
+        self.work.tool += output.duration.as_secs_f64();
         self.vm.check_alive("running the tool")?;
         let log = parse_log(&output.stderr_text());
         Ok(ToolRun { output, log })

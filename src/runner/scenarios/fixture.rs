@@ -19,7 +19,9 @@ impl Scenario for Setup {
         vec![FIXTURE_READY.into()]
     }
     fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+        let t = std::time::Instant::now();
         let layout = crate::fixture::prepare(&mut s.vm, &s.plan, &s.profile)?;
+        s.work.fixture += t.elapsed().as_secs_f64();
         let rendered = crate::toolconfig::render(&s.profile, &s.profile_path.to_string_lossy())?;
         std::fs::write(s.run_dir.join("tool-config.toml"), &rendered)?;
         crate::tool::install(
@@ -82,6 +84,7 @@ impl Scenario for Seed {
             let seed = s.profile.fixture.seed + i as u64;
             let timeout = s.timeout();
             let step = crate::fixture::seed(s.vm.ssh(), &root, seed, &knobs, timeout)?;
+            s.work.fixture += step.wall.as_secs_f64();
             checks.push(items_check(sv, &step));
         }
         Ok(checks)
@@ -105,6 +108,7 @@ impl Scenario for Mutate {
             let timeout = s.timeout();
             let knobs = crate::fixture::Knobs::from_profile(&s.profile.fixture);
             let step = crate::fixture::mutate(s.vm.ssh(), &root, 1, seed, &knobs, "all", timeout)?;
+            s.work.fixture += step.wall.as_secs_f64();
             checks.push(items_check(sv, &step));
         }
         Ok(checks)

@@ -40,6 +40,7 @@ pub fn state_text(s: &mut Session) -> Result<Option<String>> {
 pub fn add_random_file(s: &mut Session, sv: &str, name: &str, bytes: u64) -> Result<String> {
     let path = format!("{}/{name}", s.layout.subvolume(sv));
     let timeout = s.timeout();
+    let t = std::time::Instant::now();
     s.vm.ssh().run(
         "add-random-data",
         &format!(
@@ -48,6 +49,7 @@ pub fn add_random_file(s: &mut Session, sv: &str, name: &str, bytes: u64) -> Res
         ),
         timeout,
     )?;
+    s.work.fixture += t.elapsed().as_secs_f64();
     Ok(path)
 }
 
