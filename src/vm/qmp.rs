@@ -156,11 +156,8 @@ impl Qmp {
             "migrate-set-parameters",
             json!({ "max-bandwidth": 100u64 << 30 }),
         )?;
-        self.execute(
-            "migrate",
-            json!({ "uri": format!("file:{}", file.to_string_lossy()) }),
-        )
-        .context("saving the VM state to a file (QEMU 8.2 or later is needed)")?;
+        self.execute("migrate", json!({ "uri": state_uri(file, mapped_ram, false) }))
+            .context("saving the VM state to a file")?;
         self.await_migration("saving the VM state", timeout)
     }
 
@@ -170,7 +167,7 @@ impl Qmp {
         self.set_mapped_ram(mapped_ram)?;
         self.execute(
             "migrate-incoming",
-            json!({ "uri": format!("file:{}", file.to_string_lossy()) }),
+            json!({ "uri": state_uri(file, mapped_ram, true) }),
         )?;
         self.await_migration("loading the saved VM state", timeout)?;
         self.execute("cont", json!({}))?;
@@ -202,5 +199,36 @@ impl Qmp {
     /// Stop QEMU at once (no guest shutdown).
     pub fn quit(&mut self) -> Result<()> {
         self.execute("quit", json!({})).map(|_| ())
+    }
+}
+
+/// The migration URI of a saved-state file: `file:` with `mapped-ram`
+/// (QEMU 9.0+), else a stream through `cat` (any QEMU version).
+fn state_uri(file: &Path, mapped_ram: bool, incoming: bool) -> String {
+    let path = file.to_string_lossy();
+    match (mapped_ram, incoming) {
+        (true, _) => format!("file:{path}"),
+        (false, false) => format!("exec:cat > {}", crate::ssh::shell_quote(&path)),
+        (false, true) => format!("exec:cat {}", crate::ssh::shell_quote(&path)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_files_are_mapped_or_streamed() {
+        let f = Path::new("/c/states/a b/memory.state");
+        assert_eq!(state_uri(f, true, false), "file:/c/states/a b/memory.state");
+        assert_eq!(state_uri(f, true, true), "file:/c/states/a b/memory.state");
+        assert_eq!(
+            state_uri(f, false, false),
+            "exec:cat > '/c/states/a b/memory.state'"
+        );
+        assert_eq!(
+            state_uri(f, false, true),
+            "exec:cat '/c/states/a b/memory.state'"
+        );
     }
 }

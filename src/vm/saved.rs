@@ -48,7 +48,8 @@ pub struct StateMeta {
     pub inputs: StateInputs,
     /// The guest's SSH host key (wire format, hex): verified at every resume.
     pub host_key_hex: String,
-    /// Whether the state was written with QEMU's `mapped-ram` capability.
+    /// Whether the state was written with QEMU's `mapped-ram` capability
+    /// (else as a plain migration stream).
     pub mapped_ram: bool,
     pub base_image: PathBuf,
     pub accel: Accel,
