@@ -43,10 +43,15 @@ pub fn run(cmd: ImageCommand) -> Result<Outcome> {
             for p in pruned.entries.iter().chain(&pruned.partial) {
                 println!("removed {}", p.display());
             }
+            let states = crate::vm::resume::prune_orphans(&paths::states_dir());
+            for p in &states {
+                println!("removed {}", p.display());
+            }
             println!(
-                "{} image(s) and {} partial build(s) removed",
+                "{} image(s), {} partial build(s) and {} saved VM state(s) removed",
                 pruned.entries.len(),
-                pruned.partial.len()
+                pruned.partial.len(),
+                states.len()
             );
             Ok(Outcome::Passed)
         }

@@ -205,3 +205,88 @@ fn provision(cfg: &VmConfig, dir: &Path, inputs: &StateInputs) -> Result<SavedSt
     }
     result
 }
+
+/// Remove saved states whose base image is gone (pruned or rebuilt), and
+/// slots left with no state. Returns what was removed.
+pub fn prune_orphans(store: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for slot in std::fs::read_dir(store).into_iter().flatten().flatten() {
+        let slot = slot.path();
+        if !slot.is_dir() || slot.ends_with(".hashes") {
+            continue;
+        }
+        let mut live = 0;
+        for e in std::fs::read_dir(&slot).into_iter().flatten().flatten() {
+            let p = e.path();
+            // A build in progress (another process) has no meta.json yet.
+            if !p.is_dir() || p.extension().is_some_and(|x| x == "build") {
+                live += usize::from(p.is_dir());
+                continue;
+            }
+            match SavedState::open(&p) {
+                Ok(Some(s)) if s.meta.base_image.is_file() => live += 1,
+                _ => {
+                    if std::fs::remove_dir_all(&p).is_ok() {
+                        removed.push(p);
+                    }
+                }
+            }
+        }
+        if live == 0 && std::fs::remove_dir_all(&slot).is_ok() {
+            removed.push(slot);
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(base: &Path) -> StateMeta {
+        StateMeta {
+            inputs: StateInputs {
+                image_sha256: String::new(),
+                kernel_sha256: String::new(),
+                initrd_sha256: String::new(),
+                append: String::new(),
+                qemu_version: String::new(),
+                shape: String::new(),
+                host_cpu: None,
+                provision_version: saved::PROVISION_VERSION,
+            },
+            host_key_hex: String::new(),
+            mapped_ram: true,
+            base_image: base.to_path_buf(),
+            accel: Accel::Tcg,
+            memory_mib: 1024,
+            cpus: 2,
+            saved_at: String::new(),
+            provision_seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn states_of_vanished_images_are_pruned() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().join("base.qcow2");
+        std::fs::write(&base, "x").unwrap();
+        let store = d.path().join("states");
+        let mk = |rel: &str, m: Option<StateMeta>| {
+            let p = store.join(rel);
+            std::fs::create_dir_all(&p).unwrap();
+            if let Some(m) = m {
+                SavedState::write_meta(&p, &m).unwrap();
+            }
+            p
+        };
+        let live = mk("slot1/live", Some(meta(&base)));
+        let gone = mk("slot1/gone", Some(meta(&d.path().join("missing.qcow2"))));
+        let building = mk("slot1/next.build", None);
+        let broken = mk("slot2/broken", None);
+        let mut removed = prune_orphans(&store);
+        removed.sort();
+        assert_eq!(removed, [gone, store.join("slot2"), broken]);
+        assert!(live.is_dir() && building.is_dir());
+    }
+}
