@@ -138,6 +138,9 @@ pub struct DefectsArgs {
     /// Boot the kernel instead of resuming from the saved VM state.
     #[arg(long)]
     pub cold_boot: bool,
+    /// VMs running cases at once (default: one per core, as many as memory holds).
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -7,6 +7,7 @@ pub mod digest;
 pub mod exit;
 pub mod fixture;
 pub mod image;
+pub mod jobs;
 pub mod logging;
 pub mod matrix;
 pub mod paths;

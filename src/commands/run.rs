@@ -43,5 +43,6 @@ pub fn defects(a: &crate::cli::DefectsArgs) -> Result<Outcome> {
         },
         catalogue,
         only: a.only.clone(),
+        jobs: a.jobs,
     })
 }

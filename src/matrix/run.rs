@@ -8,7 +8,8 @@ use crate::exit::Outcome;
 use crate::runner::{self, RunOptions, Session};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Mutex;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,6 +21,8 @@ pub struct MatrixOptions {
     pub catalogue: PathBuf,
     /// Only these defects (all when empty).
     pub only: Vec<String>,
+    /// VMs at once (None: from cores and memory).
+    pub jobs: Option<usize>,
 }
 
 /// A defect whose catching scenario this build does not have.
@@ -103,21 +106,41 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
         harness_errors: Vec::new(),
     };
     let config = crate::paths::project_dir().join("config");
-    for (profile, cases) in &groups {
-        let mut run_opts = opts.run.clone();
-        run_opts.runs_dir = dir.clone();
-        if let Err(e) = run_profile(
-            &config.join(profile),
-            &run_opts,
-            cases,
-            &also,
-            &mut report.cases,
-        ) {
-            report
-                .harness_errors
-                .push(format!("profile {profile}: {e:#}"));
-        }
+    let units = units(&groups);
+    let mut vm_memory = 0;
+    for profile in groups.keys() {
+        vm_memory = vm_memory.max(crate::profile::load(&config.join(profile))?.vm.memory_mib);
     }
+    let jobs = crate::jobs::decide(
+        opts.jobs,
+        crate::jobs::cores(),
+        crate::jobs::available_mib(),
+        u64::from(vm_memory),
+    );
+    let workers = jobs.n.min(units.len()).max(1);
+    eprintln!(
+        "[matrix] {} case(s) on {workers} VM(s) at once: {}",
+        units.len(),
+        jobs.reason
+    );
+    let mut run_opts = opts.run.clone();
+    run_opts.runs_dir = dir.clone();
+    let pool = Pool {
+        queue: Mutex::new(units.into()),
+        results: Mutex::new(Vec::new()),
+        errors: Mutex::new(Vec::new()),
+        broken: Mutex::new(BTreeSet::new()),
+    };
+    std::thread::scope(|scope| {
+        for w in 1..=workers {
+            let (pool, run_opts, config, also) = (&pool, &run_opts, &config, &also);
+            scope.spawn(move || worker(w, pool, run_opts, config, also));
+        }
+    });
+    let mut results = locked(&pool.results).clone();
+    results.sort_by_key(|(order, _)| *order);
+    report.cases = results.into_iter().map(|(_, r)| r).collect();
+    report.harness_errors = locked(&pool.errors).clone();
     report.seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report)? + "\n";
     std::fs::write(dir.join("matrix.json"), json)?;
@@ -126,30 +149,129 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     Ok(report.outcome())
 }
 
-/// The cases of one profile on one VM: template, baseline, defects.
-fn run_profile(
-    profile: &Path,
-    opts: &RunOptions,
-    cases: &[(DefectRow, Recipe)],
-    also: &BTreeMap<String, Vec<String>>,
-    out: &mut Vec<CaseResult>,
-) -> Result<()> {
+/// One case to run: a defect, or the baseline of its profile.
+struct Unit<'a> {
+    /// Position in the matrix (baseline first per profile, then catalogue order).
+    order: usize,
+    profile: &'static str,
+    row: Option<&'a DefectRow>,
+    scenarios: Vec<&'static str>,
+    /// Checks the profile's defects must make warn: the baseline must not warn there.
+    soft: Vec<String>,
+}
+
+/// Every case of every profile, in matrix order.
+fn units(groups: &Groups) -> Vec<Unit<'_>> {
+    let mut out = Vec::new();
+    for (profile, cases) in groups {
+        let recipes: Vec<&Recipe> = cases.iter().map(|(_, r)| r).collect();
+        let soft: Vec<String> = cases
+            .iter()
+            .filter(|(row, _)| row.verdict == crate::verify::Verdict::Warn)
+            .map(|(row, _)| row.check.clone())
+            .collect();
+        out.push(Unit {
+            order: out.len(),
+            profile,
+            row: None,
+            scenarios: recipe::baseline(&recipes),
+            soft,
+        });
+        for (row, r) in cases {
+            out.push(Unit {
+                order: out.len(),
+                profile,
+                row: Some(row),
+                scenarios: r.scenarios.to_vec(),
+                soft: Vec::new(),
+            });
+        }
+    }
+    out
+}
+
+/// What the VMs running cases share.
+struct Pool<'a> {
+    queue: Mutex<VecDeque<Unit<'a>>>,
+    results: Mutex<Vec<(usize, CaseResult)>>,
+    errors: Mutex<Vec<String>>,
+    /// Profiles whose VM or template failed: their remaining cases are not run.
+    broken: Mutex<BTreeSet<&'static str>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The next case for a VM: one of the profile it already runs, else the
+/// first waiting.
+fn take<'a>(queue: &mut VecDeque<Unit<'a>>, profile: Option<&str>) -> Option<Unit<'a>> {
+    let same = profile.and_then(|p| queue.iter().position(|u| u.profile == p));
+    queue.remove(same.unwrap_or(0))
+}
+
+/// One VM's loop: take cases, (re)start the VM with the template fixture
+/// when the profile changes, run each case on a copy of the template.
+fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also) {
+    let mut current: Option<(&'static str, Session)> = None;
+    let stop = |current: &mut Option<(&'static str, Session)>| {
+        if let Some((p, s)) = current.take() {
+            if let Err(e) = s.finish() {
+                locked(&pool.errors).push(format!("profile {p} (vm {w}): stopping the VM: {e:#}"));
+            }
+        }
+    };
+    loop {
+        if crate::signals::interrupted() {
+            break;
+        }
+        let unit = take(&mut locked(&pool.queue), current.as_ref().map(|c| c.0));
+        let Some(unit) = unit else { break };
+        if locked(&pool.broken).contains(unit.profile) {
+            continue;
+        }
+        if current.as_ref().map(|c| c.0) != Some(unit.profile) {
+            stop(&mut current);
+            match start_vm(&config.join(unit.profile), opts) {
+                Ok(s) => current = Some((unit.profile, s)),
+                Err(e) => {
+                    locked(&pool.errors).push(format!("profile {} (vm {w}): {e:#}", unit.profile));
+                    locked(&pool.broken).insert(unit.profile);
+                    continue;
+                }
+            }
+        }
+        let Some((_, s)) = current.as_mut() else { continue };
+        match run_case(w, s, &config.join(unit.profile), &unit, also) {
+            Ok(r) => locked(&pool.results).push((unit.order, r)),
+            Err(e) => {
+                let name = unit.row.map_or("baseline", |r| r.defect.as_str());
+                locked(&pool.errors).push(format!("case {name} (vm {w}): {e:#}"));
+                // The VM may be in any state: the next case gets a new one.
+                stop(&mut current);
+            }
+        }
+    }
+    stop(&mut current);
+}
+
+type Also = BTreeMap<String, Vec<String>>;
+
+/// A VM for a profile, with its seeded fixture kept as the cases' template.
+fn start_vm(profile: &Path, opts: &RunOptions) -> Result<Session> {
     let p = crate::profile::load(profile)?;
     crate::image::ensure(&p.vm.image)?;
     let mut s = Session::start(profile, opts)?;
-    let result = run_cases(&mut s, profile, cases, also, out);
-    let stopped = s.finish();
-    result?;
-    stopped.context("stopping the VM")
+    match make_template(&mut s, profile) {
+        Ok(()) => Ok(s),
+        Err(e) => {
+            let _ = s.finish();
+            Err(e)
+        }
+    }
 }
 
-fn run_cases(
-    s: &mut Session,
-    profile: &Path,
-    cases: &[(DefectRow, Recipe)],
-    also: &BTreeMap<String, Vec<String>>,
-    out: &mut Vec<CaseResult>,
-) -> Result<()> {
+fn make_template(s: &mut Session, profile: &Path) -> Result<()> {
     let template = runner::execute(s, runner::choose(recipe::TEMPLATE, profile)?);
     let problems: Vec<String> = template
         .reports
@@ -169,47 +291,33 @@ fn run_cases(
             problems.join("; ")
         );
     }
-    s.keep_fixture_as_template()?;
-    let recipes: Vec<&Recipe> = cases.iter().map(|(_, r)| r).collect();
-    // Checks a defect must make warn: the correct tool must not warn there.
-    let soft: Vec<String> = cases
-        .iter()
-        .filter(|(row, _)| row.verdict == crate::verify::Verdict::Warn)
-        .map(|(row, _)| row.check.clone())
-        .collect();
-    let baseline = recipe::baseline(&recipes);
-    let root = s.run_dir.join("cases");
-    let mut all: Vec<(Option<&DefectRow>, Vec<&str>)> = vec![(None, baseline)];
-    all.extend(
-        cases
-            .iter()
-            .map(|(row, r)| (Some(row), r.scenarios.to_vec())),
-    );
-    for (row, scenarios) in all {
-        let name = row.map_or("baseline", |r| r.defect.as_str());
-        let case_dir = root.join(name);
-        let defect = row.map_or(String::new(), |r| r.defect.clone());
-        eprintln!("[matrix] case {name}: {}", scenarios.join(" "));
-        let started_at = crate::util::now_rfc3339();
-        let t = Instant::now();
-        s.begin_case(&case_dir, &[(super::DEFECT_ENV.to_string(), defect)])
-            .with_context(|| format!("preparing case {name}"))?;
-        let ex = runner::execute(s, runner::choose(&scenarios, profile)?);
-        let mut report = runner::run_report(s, profile, started_at, ex.phases, ex.reports);
-        report.seconds = t.elapsed().as_secs_f64();
-        crate::report::write_all(&case_dir, &report)?;
-        let expect = match row {
-            Some(row) => Expect::Defect {
-                row,
-                also: also.get(name).map(Vec::as_slice).unwrap_or_default(),
-            },
-            None => Expect::Baseline { soft: &soft },
-        };
-        let r = judge(&report, expect, &case_dir.display().to_string());
-        eprintln!("[matrix] case {name}: {} in {:.0}s", summary(&r), r.seconds);
-        out.push(r);
-    }
-    Ok(())
+    s.keep_fixture_as_template()
+}
+
+/// One case on a fresh copy of the template, judged.
+fn run_case(w: usize, s: &mut Session, profile: &Path, unit: &Unit, also: &Also) -> Result<CaseResult> {
+    let name = unit.row.map_or("baseline", |r| r.defect.as_str());
+    let case_dir = s.run_dir.join("cases").join(name);
+    let defect = unit.row.map_or(String::new(), |r| r.defect.clone());
+    eprintln!("[matrix vm{w}] case {name}: {}", unit.scenarios.join(" "));
+    let started_at = crate::util::now_rfc3339();
+    let t = Instant::now();
+    s.begin_case(&case_dir, &[(super::DEFECT_ENV.to_string(), defect)])
+        .with_context(|| format!("preparing case {name}"))?;
+    let ex = runner::execute(s, runner::choose(&unit.scenarios, profile)?);
+    let mut report = runner::run_report(s, profile, started_at, ex.phases, ex.reports);
+    report.seconds = t.elapsed().as_secs_f64();
+    crate::report::write_all(&case_dir, &report)?;
+    let expect = match unit.row {
+        Some(row) => Expect::Defect {
+            row,
+            also: also.get(name).map(Vec::as_slice).unwrap_or_default(),
+        },
+        None => Expect::Baseline { soft: &unit.soft },
+    };
+    let r = judge(&report, expect, &case_dir.display().to_string());
+    eprintln!("[matrix vm{w}] case {name}: {} in {:.0}s", summary(&r), r.seconds);
+    Ok(r)
 }
 
 fn summary(r: &CaseResult) -> String {
@@ -270,4 +378,58 @@ pub fn render(r: &MatrixReport) -> String {
         r.seconds
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::Verdict;
+
+    fn row(defect: &str, scenario: &str, verdict: Verdict) -> DefectRow {
+        DefectRow {
+            defect: defect.into(),
+            scenario: scenario.into(),
+            check: format!("check.{defect}"),
+            verdict,
+            needs: String::new(),
+        }
+    }
+
+    #[test]
+    fn each_profile_gets_a_baseline_first_and_vms_keep_their_profile() {
+        let (groups, not_covered) = plan(vec![
+            row("a", "full", Verdict::Fail),
+            row("b", "archive-restore", Verdict::Fail),
+            row("c", "interrupt", Verdict::Warn),
+            row("d", "no-such-scenario", Verdict::Fail),
+        ]);
+        assert_eq!(not_covered.len(), 1);
+        let u = units(&groups);
+        let names: Vec<(&str, &str)> = u
+            .iter()
+            .map(|u| (u.profile, u.row.map_or("baseline", |r| r.defect.as_str())))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("archive.toml", "baseline"),
+                ("archive.toml", "b"),
+                ("defects.toml", "baseline"),
+                ("defects.toml", "a"),
+                ("defects.toml", "c")
+            ]
+        );
+        assert_eq!(u[2].soft, ["check.c"]);
+        assert!(u.iter().enumerate().all(|(i, u)| u.order == i));
+        let mut q: VecDeque<Unit> = u.into();
+        // A VM on defects.toml takes its profile's next case, not the head.
+        let t = take(&mut q, Some("defects.toml")).unwrap();
+        assert_eq!((t.profile, t.row.is_none()), ("defects.toml", true));
+        // A new VM takes the head.
+        assert_eq!(take(&mut q, None).unwrap().profile, "archive.toml");
+        // A VM whose profile has nothing left moves on.
+        assert_eq!(take(&mut q, Some("archive.toml")).unwrap().profile, "archive.toml");
+        assert_eq!(take(&mut q, Some("archive.toml")).unwrap().profile, "defects.toml");
+        assert_eq!(q.len(), 1);
+    }
 }
