@@ -21,8 +21,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the profile's scenarios against the tool and write the reports (the main job).
     ///
+    /// Several --profile: each profile is a group run in a VM of its own, up
+    /// to -j at once, and the reports merge into one (run/suite-<id>/).
+    ///
     /// Example: vmharness run-all --profile config/test.toml
-    RunAll(BootArgs),
+    RunAll(RunAllArgs),
     /// Run some scenarios by name, in the order given.
     ///
     /// Example: vmharness run setup seed full restore verify
@@ -97,12 +100,21 @@ pub enum ImageCommand {
     },
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct RunAllArgs {
+    #[command(flatten)]
+    pub boot: BootArgs,
+    /// VMs running groups at once (default: one per core, as many as memory holds).
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+}
+
 /// Options shared by everything that boots a VM.
 #[derive(Args, Debug, Clone)]
 pub struct BootArgs {
-    /// Profile file (default: config/test.toml).
+    /// Profile file (default: config/test.toml); run-all takes several.
     #[arg(long)]
-    pub profile: Option<PathBuf>,
+    pub profile: Vec<PathBuf>,
     /// Force the accelerator instead of detecting it.
     #[arg(long)]
     pub accel: Option<crate::accel::Accel>,
@@ -119,6 +131,26 @@ pub struct BootArgs {
     /// fast path, used by default and built on first use).
     #[arg(long)]
     pub cold_boot: bool,
+}
+
+impl BootArgs {
+    /// The overrides of a command that starts one VM (one profile at most).
+    pub fn overrides(&self) -> anyhow::Result<crate::plan::BootOverrides> {
+        if self.profile.len() > 1 {
+            anyhow::bail!(
+                "--profile given {} times: this command runs one profile (run-all runs several)",
+                self.profile.len()
+            );
+        }
+        Ok(crate::plan::BootOverrides {
+            profile: self.profile.first().cloned(),
+            accel: self.accel,
+            kernel: self.kernel.clone(),
+            initrd: self.initrd.clone(),
+            keep: self.keep,
+            cold_boot: self.cold_boot,
+        })
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -70,6 +70,38 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// `f` over `items` with at most `workers` at once (scoped threads taking
+/// the next item as they free up); results in the items' order. Items not
+/// started when `stop()` turns true are None.
+pub fn map<T: Send, R: Send>(
+    workers: usize,
+    items: Vec<T>,
+    stop: impl Fn() -> bool + Sync,
+    f: impl Fn(usize, T) -> R + Sync,
+) -> Vec<Option<R>> {
+    let n = items.len();
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate().collect::<Vec<_>>());
+    let results = std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<Option<R>>>());
+    std::thread::scope(|scope| {
+        for w in 1..=workers.clamp(1, n.max(1)) {
+            let (queue, results, f, stop) = (&queue, &results, &f, &stop);
+            scope.spawn(move || loop {
+                if stop() {
+                    break;
+                }
+                let next = {
+                    let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                    (!q.is_empty()).then(|| q.remove(0))
+                };
+                let Some((i, item)) = next else { break };
+                let r = f(w, item);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +116,23 @@ mod tests {
         assert!(j.reason.contains("fit in memory"), "{}", j.reason);
         assert_eq!(decide(Some(3), 2, 24_000, 1024).n, 3);
         assert_eq!(decide(Some(0), 2, 24_000, 1024).n, 1);
+    }
+
+    #[test]
+    fn map_keeps_order_and_runs_at_most_workers_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let out = map(2, (0..6).collect(), || false, |_, x: u64| {
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(n, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            now.fetch_sub(1, Ordering::SeqCst);
+            x * 10
+        });
+        assert_eq!(out, (0..6).map(|x| Some(x * 10)).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+        let none = map(3, vec![1, 2], || true, |_, x: i32| x);
+        assert_eq!(none, [None, None]);
     }
 
     #[test]

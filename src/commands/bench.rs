@@ -66,7 +66,7 @@ fn print_summary(name: &str, unit: &str, values: &[f64]) {
 
 fn bench_fixture(boot: &crate::cli::BootArgs, runs: usize, seed: u64) -> Result<Outcome> {
     use crate::fixture;
-    let overrides = BootOverrides::from(boot);
+    let overrides = boot.overrides()?;
     let profile = plan::load_profile(&overrides)?;
     let run_id = format!("bench-fixture-{}", files::new_run_id());
     let run_dir = crate::paths::runs_dir().join(&run_id);
@@ -120,7 +120,7 @@ fn bench_fixture(boot: &crate::cli::BootArgs, runs: usize, seed: u64) -> Result<
 const RESUME_TARGET_S: f64 = 2.0;
 
 fn bench_boot(boot: &crate::cli::BootArgs, runs: usize, cold_runs: usize) -> Result<Outcome> {
-    let mut overrides = BootOverrides::from(boot);
+    let mut overrides = boot.overrides()?;
     let profile = plan::load_profile(&overrides)?;
     let new_plan = |o: &BootOverrides, kind: &str| {
         let run_id = format!("bench-{kind}-{}", files::new_run_id());

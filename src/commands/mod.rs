@@ -12,7 +12,7 @@ use crate::exit::Outcome;
 
 pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
     match cmd {
-        Command::RunAll(boot) => run::run(&boot, None),
+        Command::RunAll(args) => run::run_all(&args),
         Command::Run { boot, scenarios } => run::run(&boot, Some(&scenarios)),
         Command::Defects(a) => run::defects(&a),
         Command::Doctor => doctor::run(),

@@ -6,19 +6,36 @@ use crate::plan::BootOverrides;
 use crate::runner::{self, RunOptions};
 use anyhow::Result;
 
+/// `vmharness run NAME...`: one profile.
 pub fn run(boot: &BootArgs, names: Option<&[String]>) -> Result<Outcome> {
     crate::signals::install();
-    let overrides = BootOverrides::from(boot);
+    let overrides = boot.overrides()?;
     let profile = overrides
         .profile
         .clone()
         .unwrap_or_else(crate::profile::default_path);
-    let opts = RunOptions {
+    runner::run(&profile, &options(overrides), names)
+}
+
+/// `vmharness run-all`: one profile, or several as parallel groups.
+pub fn run_all(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
+    if a.boot.profile.len() <= 1 {
+        return run(&a.boot, None);
+    }
+    crate::signals::install();
+    let mut single = a.boot.clone();
+    single.profile.clear();
+    let opts = options(single.overrides()?);
+    runner::suite::run(&a.boot.profile, &opts, a.jobs)
+}
+
+fn options(overrides: BootOverrides) -> RunOptions {
+    RunOptions {
         overrides,
         cmd_override: std::env::var(crate::profile::tool::CMD_ENV).ok(),
         runs_dir: crate::paths::runs_dir(),
-    };
-    runner::run(&profile, &opts, names)
+        plain_progress: false,
+    }
 }
 
 /// `vmharness defects`.
@@ -37,9 +54,8 @@ pub fn defects(a: &crate::cli::DefectsArgs) -> Result<Outcome> {
     });
     crate::matrix::run(&crate::matrix::MatrixOptions {
         run: RunOptions {
-            overrides,
             cmd_override: None,
-            runs_dir: crate::paths::runs_dir(),
+            ..options(overrides)
         },
         catalogue,
         only: a.only.clone(),

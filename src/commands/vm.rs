@@ -15,19 +15,6 @@ use std::time::{Duration, Instant};
 const REQUEST: &str = "request.json";
 const SUPERVISOR_LOG: &str = "supervisor.log";
 
-impl From<&BootArgs> for BootOverrides {
-    fn from(a: &BootArgs) -> Self {
-        BootOverrides {
-            profile: a.profile.clone(),
-            accel: a.accel,
-            kernel: a.kernel.clone(),
-            initrd: a.initrd.clone(),
-            keep: a.keep,
-            cold_boot: a.cold_boot,
-        }
-    }
-}
-
 pub fn run(cmd: VmCommand) -> Result<Outcome> {
     match cmd {
         VmCommand::Up(args) => up(&args),
@@ -43,7 +30,7 @@ pub fn run(cmd: VmCommand) -> Result<Outcome> {
 
 fn up(args: &BootArgs) -> Result<Outcome> {
     crate::signals::install();
-    let overrides = BootOverrides::from(args);
+    let overrides = args.overrides()?;
     let profile = plan::load_profile(&overrides)?;
     // Build the image here, with progress on this terminal, before the supervisor starts.
     crate::image::ensure(&profile.vm.image)?;

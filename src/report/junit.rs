@@ -50,8 +50,32 @@ fn case(c: &Check, scenario: &str, strict: bool) -> TestCase {
 pub fn to_xml(r: &RunReport) -> Result<String> {
     let mut report = Report::new("vmharness");
     report.set_time(Duration::from_secs_f64(r.seconds.max(0.0)));
+    add_suites(&mut report, r, "");
+    serialise(report)
+}
+
+/// Several runs (the groups of a suite) in one file: each suite's name is
+/// prefixed with its group's.
+pub fn merged_xml(runs: &[(&str, &RunReport)]) -> Result<String> {
+    let mut report = Report::new("vmharness");
+    let total: f64 = runs.iter().map(|(_, r)| r.seconds.max(0.0)).sum();
+    report.set_time(Duration::from_secs_f64(total));
+    for (group, r) in runs {
+        add_suites(&mut report, r, &format!("{group}/"));
+    }
+    serialise(report)
+}
+
+fn serialise(report: Report) -> Result<String> {
+    report
+        .to_string()
+        .map_err(|e| anyhow!("serialising junit.xml: {e}"))
+}
+
+/// A run's suites: its harness errors, then one per scenario.
+fn add_suites(report: &mut Report, r: &RunReport, prefix: &str) {
     if !r.harness_errors.is_empty() {
-        let mut suite = TestSuite::new("harness");
+        let mut suite = TestSuite::new(format!("{prefix}harness"));
         for (i, e) in r.harness_errors.iter().enumerate() {
             let mut t = TestCase::new(
                 format!("harness.error.{i}"),
@@ -63,7 +87,7 @@ pub fn to_xml(r: &RunReport) -> Result<String> {
         report.add_test_suite(suite);
     }
     for s in &r.scenarios {
-        let mut suite = TestSuite::new(s.name.as_str());
+        let mut suite = TestSuite::new(format!("{prefix}{}", s.name));
         suite.set_time(Duration::from_secs_f64(s.seconds.max(0.0)));
         if let Some(e) = &s.infra_error {
             let mut t = TestCase::new(
@@ -93,9 +117,6 @@ pub fn to_xml(r: &RunReport) -> Result<String> {
         }
         report.add_test_suite(suite);
     }
-    report
-        .to_string()
-        .map_err(|e| anyhow!("serialising junit.xml: {e}"))
 }
 
 #[cfg(test)]
@@ -112,6 +133,18 @@ mod tests {
         }
         let want = std::fs::read_to_string(path).unwrap();
         assert_eq!(xml, want, "\n--- got ---\n{xml}");
+    }
+
+    #[test]
+    fn merged_runs_keep_their_suites_apart() {
+        let (a, b) = (report(), report());
+        let xml = merged_xml(&[("test", &a), ("large", &b)]).unwrap();
+        assert!(xml.contains(r#"<testsuite name="test/full""#), "{xml}");
+        assert!(xml.contains(r#"<testsuite name="large/full""#), "{xml}");
+        assert_eq!(
+            xml.matches("<failure").count(),
+            2 * to_xml(&a).unwrap().matches("<failure").count()
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod objects;
 pub mod progress;
 pub mod scenarios;
 pub mod session;
+pub mod suite;
 
 pub use session::{RunOptions, Session};
 
@@ -16,8 +17,24 @@ use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
 
-/// Run `names` (or the profile's list) and write the reports.
+/// Run `names` (or the profile's list), write the reports, print the table.
 pub fn run(profile_path: &Path, opts: &RunOptions, names: Option<&[String]>) -> Result<Outcome> {
+    Ok(run_group(profile_path, opts, names)?.outcome)
+}
+
+/// What one run (a group of a suite) left.
+pub struct GroupDone {
+    pub report: RunReport,
+    pub run_dir: std::path::PathBuf,
+    pub outcome: Outcome,
+}
+
+/// `run` with its report and directory.
+pub fn run_group(
+    profile_path: &Path,
+    opts: &RunOptions,
+    names: Option<&[String]>,
+) -> Result<GroupDone> {
     let started = Instant::now();
     let started_at = crate::util::now_rfc3339();
     let profile = crate::profile::load(profile_path)?;
@@ -55,13 +72,18 @@ pub fn run(profile_path: &Path, opts: &RunOptions, names: Option<&[String]>) -> 
     }
     report.seconds = started.elapsed().as_secs_f64();
     report::write_all(&run_dir, &report)?;
-    println!("{}", report::table::render(&report));
+    // One write: the groups of a suite print theirs from several threads.
+    let mut out = report::table::render(&report);
     let eval = report::evaluate(&report);
     for r in &eval.reasons {
-        println!("  {r}");
+        out.push_str(&format!("\n  {r}"));
     }
-    println!("reports: {}", run_dir.display());
-    Ok(eval.outcome)
+    println!("{out}\nreports: {}", run_dir.display());
+    Ok(GroupDone {
+        report,
+        run_dir,
+        outcome: eval.outcome,
+    })
 }
 
 /// The scenarios that ran and how long each took.
@@ -96,7 +118,11 @@ pub fn choose(
 /// Run scenarios in order on a live session. A scenario the harness could
 /// not carry out stops the rest, which are reported as not run.
 pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Executed {
-    let mode = progress::detect();
+    let mode = if s.plain_progress {
+        progress::Mode::Plain
+    } else {
+        progress::detect()
+    };
     let mut phases = Vec::new();
     let mut reports = Vec::new();
     let mut broken: Option<String> = None;

@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub cmd_override: Option<String>,
     /// Where run directories go.
     pub runs_dir: PathBuf,
+    /// Plain progress lines even on a terminal (several runs share it).
+    pub plain_progress: bool,
 }
 
 /// One backup the tool made, from its log.
@@ -84,6 +86,7 @@ pub struct Session {
     pub transfers: Vec<Transfer>,
     /// The tool's and the fixture's own seconds (the rest is overhead).
     pub work: crate::report::WorkSeconds,
+    pub plain_progress: bool,
 }
 
 impl Session {
@@ -114,6 +117,7 @@ impl Session {
         let mut plan = plan::plan_boot(&profile, &opts.overrides, &run_dir, &run_id)?;
         let exe = relay_exe()?;
         plan.vm.guestfwd = vec![relay::s3_forward(&exe, endpoint.port())];
+        eprintln!("[run {run_id}] profile {}", profile_path.display());
         eprintln!("[run {run_id}] accelerator: {}", plan.accel_reason);
         eprintln!(
             "[run {run_id}] image {} kernel {}",
@@ -152,6 +156,7 @@ impl Session {
                 vm_starts: 1,
                 ..Default::default()
             },
+            plain_progress: opts.plain_progress,
         })
     }
 

@@ -1,0 +1,217 @@
+//! Several profiles in one `run-all`: each profile is a group run in a VM
+//! of its own (own endpoint, port, run directory), up to `-j` at once, and
+//! one merged report in `run/suite-<id>/`: `suite.json`, a `junit.xml` with
+//! every group's suites, and a table with one line per group.
+
+use super::{run_group, GroupDone, RunOptions};
+use crate::exit::Outcome;
+use crate::report::{self, RunReport};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One group's line of `suite.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupLine {
+    pub profile: String,
+    pub run_id: Option<String>,
+    pub run_dir: Option<String>,
+    pub exit: i32,
+    pub counts: report::outcome::Counts,
+    pub seconds: f64,
+    pub error: Option<String>,
+}
+
+/// `suite.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteReport {
+    pub suite_id: String,
+    pub jobs: usize,
+    pub jobs_reason: String,
+    pub seconds: f64,
+    pub groups: Vec<GroupLine>,
+}
+
+impl SuiteReport {
+    /// The worst group's: a harness failure outranks a tool failure.
+    pub fn outcome(&self) -> Outcome {
+        match self.groups.iter().map(|g| g.exit).max().unwrap_or(0) {
+            0 => Outcome::Passed,
+            1 => Outcome::ToolFailed,
+            _ => Outcome::HarnessFailed,
+        }
+    }
+}
+
+pub fn run(profiles: &[PathBuf], opts: &RunOptions, jobs: Option<usize>) -> Result<Outcome> {
+    let started = Instant::now();
+    // Bad profiles and a bad BTRFS_TO_S3_CMD are usage errors: before any VM.
+    let mut memory = 0;
+    for p in profiles {
+        let profile = crate::profile::load(p)?;
+        crate::profile::tool::tool_command(&profile.tool.cmd, opts.cmd_override.as_deref())?;
+        memory = memory.max(profile.vm.memory_mib);
+    }
+    let jobs = crate::jobs::decide(
+        jobs,
+        crate::jobs::cores(),
+        crate::jobs::available_mib(),
+        u64::from(memory),
+    );
+    let suite_id = crate::vm::files::new_run_id();
+    let dir = opts.runs_dir.join(format!("suite-{suite_id}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    eprintln!(
+        "[suite {suite_id}] {} group(s), {} VM(s) at once: {}",
+        profiles.len(),
+        jobs.n.min(profiles.len()),
+        jobs.reason
+    );
+    let mut group_opts = opts.clone();
+    group_opts.plain_progress = jobs.n > 1;
+    let done = crate::jobs::map(
+        jobs.n,
+        profiles.to_vec(),
+        crate::signals::interrupted,
+        |_, p: PathBuf| {
+            let t = Instant::now();
+            (run_group(&p, &group_opts, None), t.elapsed().as_secs_f64())
+        },
+    );
+    let mut groups = Vec::new();
+    let mut reports: Vec<(String, RunReport)> = Vec::new();
+    for (p, d) in profiles.iter().zip(done) {
+        let (line, r) = group_line(p, d);
+        groups.push(line);
+        reports.extend(r.map(|r| (group_name(p), r)));
+    }
+    let suite = SuiteReport {
+        suite_id,
+        jobs: jobs.n,
+        jobs_reason: jobs.reason,
+        seconds: started.elapsed().as_secs_f64(),
+        groups,
+    };
+    std::fs::write(
+        dir.join("suite.json"),
+        serde_json::to_string_pretty(&suite)? + "\n",
+    )?;
+    let named: Vec<(&str, &RunReport)> = reports.iter().map(|(n, r)| (n.as_str(), r)).collect();
+    std::fs::write(dir.join("junit.xml"), report::junit::merged_xml(&named)?)?;
+    println!("{}", render(&suite));
+    println!("reports: {}", dir.display());
+    Ok(suite.outcome())
+}
+
+/// A group's name in merged reports: its profile's file stem.
+fn group_name(p: &Path) -> String {
+    p.file_stem()
+        .map_or_else(|| p.display().to_string(), |s| s.to_string_lossy().into())
+}
+
+fn group_line(p: &Path, done: Option<(Result<GroupDone>, f64)>) -> (GroupLine, Option<RunReport>) {
+    let mut line = GroupLine {
+        profile: p.display().to_string(),
+        run_id: None,
+        run_dir: None,
+        exit: Outcome::HarnessFailed.code(),
+        counts: Default::default(),
+        seconds: 0.0,
+        error: None,
+    };
+    match done {
+        None => {
+            line.error = Some("not run: interrupted".into());
+            (line, None)
+        }
+        Some((Err(e), secs)) => {
+            line.seconds = secs;
+            line.error = Some(format!("{e:#}"));
+            (line, None)
+        }
+        Some((Ok(g), secs)) => {
+            line.seconds = secs;
+            line.run_id = Some(g.report.run_id.clone());
+            line.run_dir = Some(g.run_dir.display().to_string());
+            line.exit = g.outcome.code();
+            line.counts = report::evaluate(&g.report).counts;
+            (line, Some(g.report))
+        }
+    }
+}
+
+/// One line per group, then the suite's wall time and exit code.
+pub fn render(s: &SuiteReport) -> String {
+    let mut out = format!(
+        "{:<28} {:<24} {:>5} {:>5} {:>5} {:>5} {:>8}  exit\n",
+        "group", "run", "pass", "fail", "warn", "skip", "secs"
+    );
+    for g in &s.groups {
+        out.push_str(&format!(
+            "{:<28} {:<24} {:>5} {:>5} {:>5} {:>5} {:>8.1}  {}{}\n",
+            g.profile,
+            g.run_id.as_deref().unwrap_or("-"),
+            g.counts.pass,
+            g.counts.fail,
+            g.counts.warn,
+            g.counts.skip,
+            g.seconds,
+            g.exit,
+            g.error
+                .as_deref()
+                .map(|e| format!("  {}", e.lines().next().unwrap_or_default()))
+                .unwrap_or_default()
+        ));
+    }
+    out.push_str(&format!(
+        "suite {}: {} group(s), -j {}, {:.1}s, exit {}",
+        s.suite_id,
+        s.groups.len(),
+        s.jobs,
+        s.seconds,
+        s.outcome().code()
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(profile: &str, exit: i32) -> GroupLine {
+        GroupLine {
+            profile: profile.into(),
+            run_id: Some("r".into()),
+            run_dir: None,
+            exit,
+            counts: Default::default(),
+            seconds: 1.0,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_worst_group_decides_and_errors_are_harness_failures() {
+        let mut s = SuiteReport {
+            suite_id: "x".into(),
+            jobs: 2,
+            jobs_reason: String::new(),
+            seconds: 2.0,
+            groups: vec![line("a.toml", 0), line("b.toml", 0)],
+        };
+        assert_eq!(s.outcome(), Outcome::Passed);
+        s.groups[1].exit = 1;
+        assert_eq!(s.outcome(), Outcome::ToolFailed);
+        s.groups[0].exit = 2;
+        assert_eq!(s.outcome(), Outcome::HarnessFailed);
+        let (l, r) = group_line(Path::new("c.toml"), None);
+        assert_eq!((l.exit, r.is_none()), (2, true));
+        let (l, _) = group_line(
+            Path::new("d.toml"),
+            Some((Err(anyhow::anyhow!("boot failed")), 3.0)),
+        );
+        assert_eq!((l.exit, l.error.as_deref()), (2, Some("boot failed")));
+        assert!(render(&s).ends_with("exit 2"));
+    }
+}
