@@ -215,6 +215,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         cold_runs: usize,
     },
+    /// Run run-all of some profiles (as groups) with -j 1 and with -j N, several
+    /// times: wall time, harness overhead share and boot seconds per VM start.
+    ///
+    /// Example: vmharness bench run-all --profile config/defects.toml --profile config/archive.toml
+    RunAll {
+        #[command(flatten)]
+        boot: BootArgs,
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        /// The parallel figure's -j (default: one per core, as many as memory holds).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
     /// Seed and digest the fixture in one VM several times: seconds and entries per second in the guest.
     Fixture {
         #[command(flatten)]

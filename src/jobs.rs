@@ -122,13 +122,18 @@ mod tests {
     fn map_keeps_order_and_runs_at_most_workers_at_once() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        let out = map(2, (0..6).collect(), || false, |_, x: u64| {
-            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(n, Ordering::SeqCst);
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            now.fetch_sub(1, Ordering::SeqCst);
-            x * 10
-        });
+        let out = map(
+            2,
+            (0..6).collect(),
+            || false,
+            |_, x: u64| {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                now.fetch_sub(1, Ordering::SeqCst);
+                x * 10
+            },
+        );
         assert_eq!(out, (0..6).map(|x| Some(x * 10)).collect::<Vec<_>>());
         assert_eq!(peak.load(Ordering::SeqCst), 2);
         let none = map(3, vec![1, 2], || true, |_, x: i32| x);

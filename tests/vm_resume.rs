@@ -68,8 +68,9 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "bench boot after staling failed");
     assert!(
-        err.contains("the saved VM state is stale: the image's content changed (0000000000000000 -> ")
-            && err.contains("booting once to build it"),
+        err.contains(
+            "the saved VM state is stale: the image's content changed (0000000000000000 -> "
+        ) && err.contains("booting once to build it"),
         "the rebuild did not say why:\n{err}"
     );
     let rebuilt: serde_json::Value =
@@ -86,10 +87,9 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
     let a_key_path = a.runs.path().join("a-key");
     std::fs::write(&a_key_path, &a_key).unwrap();
     let secret = ep.ep.credentials().secret_access_key.clone();
-    let dev = a
-        .vm
-        .attach_fixture(a.plan.fixture_size_mib, &a.plan.fixture_serial)
-        .expect("fixture A");
+    let dev =
+        a.vm.attach_fixture(a.plan.fixture_size_mib, &a.plan.fixture_serial)
+            .expect("fixture A");
     run(
         &mut a.vm,
         &format!(
@@ -133,7 +133,10 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
             "{who} still logs in"
         );
     }
-    assert_ne!(a_target.addr, b_target.addr, "same SSH port as the first run");
+    assert_ne!(
+        a_target.addr, b_target.addr,
+        "same SSH port as the first run"
+    );
     // Nothing the first run wrote: not its credentials, not its fixture.
     let found = run(
         &mut b.vm,
@@ -145,10 +148,9 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
         found.trim().is_empty(),
         "the previous run's credentials are in the guest: {found}"
     );
-    let dev = b
-        .vm
-        .attach_fixture(b.plan.fixture_size_mib, &b.plan.fixture_serial)
-        .expect("fixture B");
+    let dev =
+        b.vm.attach_fixture(b.plan.fixture_size_mib, &b.plan.fixture_serial)
+            .expect("fixture B");
     let fs = run(
         &mut b.vm,
         &format!("blkid -p -o value -s TYPE {dev} || echo blank"),

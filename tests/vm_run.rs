@@ -176,3 +176,79 @@ fn the_spool_profile_bounds_and_empties_the_spool() {
     }
     assert_eq!(out.status.code(), Some(0), "{all:?}");
 }
+
+/// Parse an RFC 3339 time of results.json into seconds.
+fn epoch(t: &str) -> f64 {
+    let odt = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .expect("started_at is RFC 3339");
+    odt.unix_timestamp_nanos() as f64 / 1e9
+}
+
+#[test]
+fn several_profiles_run_as_parallel_groups_into_one_report() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let mut args = vec!["run-all".to_string()];
+    for (name, subvolumes) in [
+        ("small-a", "[\"data\"]"),
+        ("small-b", "[\"data\", \"home\"]"),
+    ] {
+        let p = runs.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "[btrfs]\nsubvolumes = {subvolumes}\n[fixture]\nscale = \"tiny\"\n\
+                 [scenarios]\nrun = [\"setup\", \"seed\", \"full\", \"verify\", \"cleanup\"]\n"
+            ),
+        )
+        .unwrap();
+        args.extend(["--profile".to_string(), p.display().to_string()]);
+    }
+    args.extend(["-j".into(), "2".into()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = vmharness(runs.path(), &argv);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("2 group(s), -j 2"), "{text}");
+    let suite_dir = std::fs::read_dir(runs.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("suite-")
+        })
+        .expect("run/suite-<id>/");
+    let suite: Value =
+        serde_json::from_slice(&std::fs::read(suite_dir.join("suite.json")).unwrap()).unwrap();
+    let groups = suite["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2);
+    let mut spans = Vec::new();
+    for g in groups {
+        assert_eq!(g["exit"], 0, "{g}");
+        assert!(g["counts"]["pass"].as_u64().unwrap() > 0, "{g}");
+        let dir = PathBuf::from(g["run_dir"].as_str().unwrap());
+        let r: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+        let start = epoch(r["started_at"].as_str().unwrap());
+        spans.push((start, start + r["seconds"].as_f64().unwrap()));
+    }
+    // -j 2: the two groups' VMs ran at the same time.
+    assert!(
+        spans[0].0 < spans[1].1 && spans[1].0 < spans[0].1,
+        "the groups did not overlap: {spans:?}"
+    );
+    let junit = std::fs::read_to_string(suite_dir.join("junit.xml")).unwrap();
+    for name in ["small-a/full", "small-b/full", "small-b/verify"] {
+        assert!(
+            junit.contains(&format!("<testsuite name=\"{name}\"")),
+            "{name} missing from the merged junit.xml"
+        );
+    }
+    assert!(!junit.contains("<failure"), "{junit}");
+}

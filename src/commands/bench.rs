@@ -48,6 +48,7 @@ pub fn run(cmd: BenchCommand) -> Result<Outcome> {
             cold_runs,
         } => bench_boot(&boot, runs, cold_runs),
         BenchCommand::Fixture { boot, runs, seed } => bench_fixture(&boot, runs, seed),
+        BenchCommand::RunAll { boot, runs, jobs } => bench_run_all(&boot, runs, jobs),
     }
 }
 
@@ -188,7 +189,11 @@ fn bench_boot(boot: &crate::cli::BootArgs, runs: usize, cold_runs: usize) -> Res
             println!(
                 "  target: resume to SSH-ready <= {RESUME_TARGET_S:.1}s median: {:.2}s {}",
                 s.median,
-                if s.median <= RESUME_TARGET_S { "OK" } else { "MISS" }
+                if s.median <= RESUME_TARGET_S {
+                    "OK"
+                } else {
+                    "MISS"
+                }
             );
         }
         print_summary("+ fixture + mkfs", "s", &with_fixture);
@@ -200,6 +205,127 @@ fn bench_boot(boot: &crate::cli::BootArgs, runs: usize, cold_runs: usize) -> Res
         print_summary("cold boot to SSH", "s", &total);
     }
     Ok(Outcome::Passed)
+}
+
+/// Figures of one suite run.
+struct SuiteFigures {
+    wall: f64,
+    overhead_share: f64,
+    boot_per_start: f64,
+}
+
+fn suite_figures(
+    suite: &crate::runner::suite::SuiteReport,
+    reports: &[crate::report::RunReport],
+) -> SuiteFigures {
+    let wall: f64 = reports.iter().map(|r| r.seconds).sum();
+    let work: f64 = reports.iter().map(|r| r.work.tool + r.work.fixture).sum();
+    let starts: u32 = reports.iter().map(|r| r.work.vm_starts).sum();
+    let boot: f64 = reports
+        .iter()
+        .flat_map(|r| &r.phases)
+        .filter(|p| p.name == "boot")
+        .map(|p| p.seconds)
+        .sum();
+    SuiteFigures {
+        wall: suite.seconds,
+        overhead_share: if wall > 0.0 {
+            ((wall - work) / wall).clamp(0.0, 1.0)
+        } else {
+            0.0
+        },
+        boot_per_start: if starts > 0 {
+            boot / f64::from(starts)
+        } else {
+            0.0
+        },
+    }
+}
+
+fn bench_run_all(boot: &crate::cli::BootArgs, runs: usize, jobs: Option<usize>) -> Result<Outcome> {
+    use crate::report::benchmark::{BOOT_PER_START_TARGET_S, OVERHEAD_TARGET};
+    crate::signals::install();
+    let profiles = if boot.profile.is_empty() {
+        vec![crate::profile::default_path()]
+    } else {
+        boot.profile.clone()
+    };
+    let mut single = boot.clone();
+    single.profile.clear();
+    let opts = crate::runner::RunOptions {
+        overrides: single.overrides()?,
+        cmd_override: std::env::var(crate::profile::tool::CMD_ENV).ok(),
+        runs_dir: crate::paths::runs_dir(),
+        plain_progress: true,
+    };
+    let mut memory = 0;
+    for p in &profiles {
+        memory = memory.max(crate::profile::load(p)?.vm.memory_mib);
+    }
+    let parallel = crate::jobs::decide(
+        jobs,
+        crate::jobs::cores(),
+        crate::jobs::available_mib(),
+        u64::from(memory),
+    )
+    .n;
+    let mut outcome = Outcome::Passed;
+    let mut figures: Vec<(usize, Vec<SuiteFigures>)> = vec![(1, Vec::new())];
+    if parallel > 1 {
+        figures.push((parallel, Vec::new()));
+    }
+    for i in 1..=runs {
+        for (j, figs) in figures.iter_mut() {
+            eprintln!("[bench] run-all -j {j}, run {i}/{runs}");
+            let (suite, reports) = crate::runner::suite::run_suite(&profiles, &opts, Some(*j))?;
+            if suite.outcome() != Outcome::Passed {
+                outcome = suite.outcome();
+            }
+            figs.push(suite_figures(&suite, &reports));
+        }
+    }
+    let names: Vec<String> = profiles.iter().map(|p| p.display().to_string()).collect();
+    println!(
+        "run-all of {} group(s): {}",
+        profiles.len(),
+        names.join(", ")
+    );
+    let ok = |met: bool| if met { "OK" } else { "MISS" };
+    let median = |v: Vec<f64>| summarize(&v).map_or(0.0, |s| s.median);
+    for (j, figs) in &figures {
+        print_summary(
+            &format!("wall, -j {j}"),
+            "s",
+            &figs.iter().map(|f| f.wall).collect::<Vec<_>>(),
+        );
+    }
+    if let [(_, one), (n, many)] = figures.as_slice() {
+        let (a, b) = (
+            median(one.iter().map(|f| f.wall).collect()),
+            median(many.iter().map(|f| f.wall).collect()),
+        );
+        println!(
+            "  target: -j {n} not slower than -j 1: {b:.1}s vs {a:.1}s ({:.2}x) {}",
+            a / b.max(f64::MIN_POSITIVE),
+            ok(b <= a)
+        );
+    } else {
+        println!("  (one core or memory for one VM: no parallel figure)");
+    }
+    let all: Vec<&SuiteFigures> = figures.iter().flat_map(|(_, f)| f).collect();
+    let share = median(all.iter().map(|f| f.overhead_share).collect());
+    println!(
+        "  harness overhead share median {:.0}% (target <= {:.0}%): {}",
+        share * 100.0,
+        OVERHEAD_TARGET * 100.0,
+        ok(share <= OVERHEAD_TARGET)
+    );
+    let per = median(all.iter().map(|f| f.boot_per_start).collect());
+    println!(
+        "  boot per VM start median {per:.1}s (target <= {BOOT_PER_START_TARGET_S:.0} s): {}",
+        ok(per <= BOOT_PER_START_TARGET_S)
+    );
+    Ok(outcome)
 }
 
 /// Each phase's median and spread over the timelines (all of one kind).
@@ -259,7 +385,12 @@ mod tests {
         let names: Vec<&str> = p.iter().map(|x| x.0).collect();
         assert_eq!(
             names,
-            ["QEMU start", "state load", "guest to sshd", "SSH login, run key"]
+            [
+                "QEMU start",
+                "state load",
+                "guest to sshd",
+                "SSH login, run key"
+            ]
         );
         let sum: f64 = p.iter().map(|x| x.1).sum();
         assert!((sum - 1.3).abs() < 1e-9);

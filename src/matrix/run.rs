@@ -9,8 +9,8 @@ use crate::runner::{self, RunOptions, Session};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Mutex;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// What the command line gives the matrix.
@@ -41,6 +41,10 @@ pub struct MatrixReport {
     pub not_covered: Vec<NotCovered>,
     /// Errors that stopped a whole profile's cases.
     pub harness_errors: Vec<String>,
+    /// VMs started and their boot seconds (each resumed, or booted cold).
+    pub vm_starts: u32,
+    pub boot_seconds: f64,
+    pub jobs: usize,
 }
 
 impl MatrixReport {
@@ -104,6 +108,9 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
         cases: Vec::new(),
         not_covered,
         harness_errors: Vec::new(),
+        vm_starts: 0,
+        boot_seconds: 0.0,
+        jobs: 0,
     };
     let config = crate::paths::project_dir().join("config");
     let units = units(&groups);
@@ -130,6 +137,7 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
         results: Mutex::new(Vec::new()),
         errors: Mutex::new(Vec::new()),
         broken: Mutex::new(BTreeSet::new()),
+        boots: Mutex::new(Vec::new()),
     };
     std::thread::scope(|scope| {
         for w in 1..=workers {
@@ -141,6 +149,10 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     results.sort_by_key(|(order, _)| *order);
     report.cases = results.into_iter().map(|(_, r)| r).collect();
     report.harness_errors = locked(&pool.errors).clone();
+    let boots = locked(&pool.boots).clone();
+    report.vm_starts = u32::try_from(boots.len()).unwrap_or(u32::MAX);
+    report.boot_seconds = boots.iter().sum();
+    report.jobs = workers;
     report.seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report)? + "\n";
     std::fs::write(dir.join("matrix.json"), json)?;
@@ -197,6 +209,8 @@ struct Pool<'a> {
     errors: Mutex<Vec<String>>,
     /// Profiles whose VM or template failed: their remaining cases are not run.
     broken: Mutex<BTreeSet<&'static str>>,
+    /// Boot seconds of every VM started.
+    boots: Mutex<Vec<f64>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -233,7 +247,10 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also) 
         if current.as_ref().map(|c| c.0) != Some(unit.profile) {
             stop(&mut current);
             match start_vm(&config.join(unit.profile), opts) {
-                Ok(s) => current = Some((unit.profile, s)),
+                Ok(s) => {
+                    locked(&pool.boots).push(s.boot_seconds);
+                    current = Some((unit.profile, s));
+                }
                 Err(e) => {
                     locked(&pool.errors).push(format!("profile {} (vm {w}): {e:#}", unit.profile));
                     locked(&pool.broken).insert(unit.profile);
@@ -241,7 +258,9 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also) 
                 }
             }
         }
-        let Some((_, s)) = current.as_mut() else { continue };
+        let Some((_, s)) = current.as_mut() else {
+            continue;
+        };
         match run_case(w, s, &config.join(unit.profile), &unit, also) {
             Ok(r) => locked(&pool.results).push((unit.order, r)),
             Err(e) => {
@@ -295,7 +314,13 @@ fn make_template(s: &mut Session, profile: &Path) -> Result<()> {
 }
 
 /// One case on a fresh copy of the template, judged.
-fn run_case(w: usize, s: &mut Session, profile: &Path, unit: &Unit, also: &Also) -> Result<CaseResult> {
+fn run_case(
+    w: usize,
+    s: &mut Session,
+    profile: &Path,
+    unit: &Unit,
+    also: &Also,
+) -> Result<CaseResult> {
     let name = unit.row.map_or("baseline", |r| r.defect.as_str());
     let case_dir = s.run_dir.join("cases").join(name);
     let defect = unit.row.map_or(String::new(), |r| r.defect.clone());
@@ -316,7 +341,11 @@ fn run_case(w: usize, s: &mut Session, profile: &Path, unit: &Unit, also: &Also)
         None => Expect::Baseline { soft: &unit.soft },
     };
     let r = judge(&report, expect, &case_dir.display().to_string());
-    eprintln!("[matrix vm{w}] case {name}: {} in {:.0}s", summary(&r), r.seconds);
+    eprintln!(
+        "[matrix vm{w}] case {name}: {} in {:.0}s",
+        summary(&r),
+        r.seconds
+    );
     Ok(r)
 }
 
@@ -370,11 +399,21 @@ pub fn render(r: &MatrixReport) -> String {
     for e in &r.harness_errors {
         out.push_str(&format!("harness error: {e}\n"));
     }
+    if r.vm_starts > 0 {
+        let per = r.boot_seconds / f64::from(r.vm_starts);
+        let target = crate::report::benchmark::BOOT_PER_START_TARGET_S;
+        out.push_str(&format!(
+            "boot {per:.1} s per VM start over {} start(s) (target <= {target:.0} s): {}\n",
+            r.vm_starts,
+            if per <= target { "OK" } else { "MISS" }
+        ));
+    }
     let held = r.cases.iter().filter(|c| c.held()).count();
     out.push_str(&format!(
-        "{held}/{} case(s) held, {} defect(s) not covered, {:.0}s",
+        "{held}/{} case(s) held, {} defect(s) not covered, {} VM(s) at once, {:.0}s",
         r.cases.len(),
         r.not_covered.len(),
+        r.jobs,
         r.seconds
     ));
     out
@@ -428,8 +467,14 @@ mod tests {
         // A new VM takes the head.
         assert_eq!(take(&mut q, None).unwrap().profile, "archive.toml");
         // A VM whose profile has nothing left moves on.
-        assert_eq!(take(&mut q, Some("archive.toml")).unwrap().profile, "archive.toml");
-        assert_eq!(take(&mut q, Some("archive.toml")).unwrap().profile, "defects.toml");
+        assert_eq!(
+            take(&mut q, Some("archive.toml")).unwrap().profile,
+            "archive.toml"
+        );
+        assert_eq!(
+            take(&mut q, Some("archive.toml")).unwrap().profile,
+            "defects.toml"
+        );
         assert_eq!(q.len(), 1);
     }
 }

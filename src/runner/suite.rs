@@ -44,7 +44,17 @@ impl SuiteReport {
     }
 }
 
+/// Run the groups, write and print the merged report.
 pub fn run(profiles: &[PathBuf], opts: &RunOptions, jobs: Option<usize>) -> Result<Outcome> {
+    Ok(run_suite(profiles, opts, jobs)?.0.outcome())
+}
+
+/// `run`, with the suite's report and every group's report.
+pub fn run_suite(
+    profiles: &[PathBuf],
+    opts: &RunOptions,
+    jobs: Option<usize>,
+) -> Result<(SuiteReport, Vec<RunReport>)> {
     let started = Instant::now();
     // Bad profiles and a bad BTRFS_TO_S3_CMD are usage errors: before any VM.
     let mut memory = 0;
@@ -99,9 +109,8 @@ pub fn run(profiles: &[PathBuf], opts: &RunOptions, jobs: Option<usize>) -> Resu
     )?;
     let named: Vec<(&str, &RunReport)> = reports.iter().map(|(n, r)| (n.as_str(), r)).collect();
     std::fs::write(dir.join("junit.xml"), report::junit::merged_xml(&named)?)?;
-    println!("{}", render(&suite));
-    println!("reports: {}", dir.display());
-    Ok(suite.outcome())
+    println!("{}\nreports: {}", render(&suite), dir.display());
+    Ok((suite, reports.into_iter().map(|(_, r)| r).collect()))
 }
 
 /// A group's name in merged reports: its profile's file stem.

@@ -7,8 +7,8 @@ use super::error::{PhaseContext, VmError};
 use super::files;
 use super::keys::KeyPair;
 use super::qemu_args::{kernel_append, qemu_args, BootSource, QemuSpec, SEED_NODE};
-use super::saved::SavedState;
 use super::qmp::Qmp;
+use super::saved::SavedState;
 use super::seed;
 use crate::accel::Accel;
 use crate::programs::{self, run_checked};
@@ -544,8 +544,8 @@ impl Vm {
             key_path: self.cfg.run_dir.join(files::USER_KEY),
             ..self.ssh.target().clone()
         };
-        let mut ssh = Ssh::connect(&target, Duration::from_secs(15), Some(self.log.clone()))
-            .phase(PHASE)?;
+        let mut ssh =
+            Ssh::connect(&target, Duration::from_secs(15), Some(self.log.clone())).phase(PHASE)?;
         ssh.run("ready", "true", Duration::from_secs(30))
             .phase(PHASE)?;
         self.ssh = ssh;

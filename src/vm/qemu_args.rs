@@ -219,7 +219,9 @@ mod tests {
         while i < cold.len() {
             let pair_is_seed_or_kernel = dropped.contains(&cold[i].as_str())
                 && cold.get(i + 1).is_some_and(|v| {
-                    cold[i].starts_with("-k") || cold[i].starts_with("-i") || cold[i] == "-append"
+                    cold[i].starts_with("-k")
+                        || cold[i].starts_with("-i")
+                        || cold[i] == "-append"
                         || v.contains("seed")
                 });
             if pair_is_seed_or_kernel {

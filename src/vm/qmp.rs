@@ -156,8 +156,11 @@ impl Qmp {
             "migrate-set-parameters",
             json!({ "max-bandwidth": 100u64 << 30 }),
         )?;
-        self.execute("migrate", json!({ "uri": state_uri(file, mapped_ram, false) }))
-            .context("saving the VM state to a file")?;
+        self.execute(
+            "migrate",
+            json!({ "uri": state_uri(file, mapped_ram, false) }),
+        )
+        .context("saving the VM state to a file")?;
         self.await_migration("saving the VM state", timeout)
     }
 

@@ -35,9 +35,9 @@ struct Slot {
 
 impl Slot {
     fn state_dir(&self) -> PathBuf {
-        self.dir.join(&saved::words_hash(&[
-            serde_json::to_string(&self.inputs).unwrap_or_default()
-        ])[..16])
+        self.dir.join(
+            &saved::words_hash(&[serde_json::to_string(&self.inputs).unwrap_or_default()])[..16],
+        )
     }
 }
 

@@ -111,13 +111,17 @@ pub fn stale_reasons(recorded: &StateInputs, current: &StateInputs) -> Vec<Strin
         &recorded.image_sha256,
         &current.image_sha256,
     );
-    differs("the kernel", &recorded.kernel_sha256, &current.kernel_sha256);
-    differs("the initrd", &recorded.initrd_sha256, &current.initrd_sha256);
     differs(
-        "the kernel command line",
-        &recorded.append,
-        &current.append,
+        "the kernel",
+        &recorded.kernel_sha256,
+        &current.kernel_sha256,
     );
+    differs(
+        "the initrd",
+        &recorded.initrd_sha256,
+        &current.initrd_sha256,
+    );
+    differs("the kernel command line", &recorded.append, &current.append);
     differs("QEMU", &recorded.qemu_version, &current.qemu_version);
     differs(
         "the VM shape (memory, CPUs, accelerator or devices)",
