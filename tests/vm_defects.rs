@@ -85,6 +85,17 @@ fn every_covered_defect_is_caught_by_its_named_check() {
         );
     }
     assert!(covered >= 22, "{covered} defects covered");
+    // Two profiles, at least one VM each; with -j above 1 more VMs may start,
+    // never more than one per case.
+    let jobs = m["jobs"].as_u64().unwrap();
+    let starts = m["vm_starts"].as_u64().unwrap();
+    assert!(jobs >= 1, "{m}");
+    assert!(
+        (2..=cases.len() as u64).contains(&starts),
+        "{starts} VM starts for {} cases",
+        cases.len()
+    );
+    assert!(m["boot_seconds"].as_f64().unwrap() > 0.0);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(out.status.code(), Some(0), "every case held: exit 0");
     assert!(stdout(&out).contains(&format!("{}/{} case(s) held", cases.len(), cases.len())));

@@ -115,7 +115,7 @@ impl Session {
         let secret = endpoint.credentials().secret_access_key.clone();
         let tool = tool::invocation(&profile, opts.cmd_override.as_deref(), s3_env)?;
         let mut plan = plan::plan_boot(&profile, &opts.overrides, &run_dir, &run_id)?;
-        let exe = relay_exe()?;
+        let exe = relay_exe(&run_dir)?;
         plan.vm.guestfwd = vec![relay::s3_forward(&exe, endpoint.port())];
         eprintln!("[run {run_id}] profile {}", profile_path.display());
         eprintln!("[run {run_id}] accelerator: {}", plan.accel_reason);
@@ -274,9 +274,17 @@ pub(crate) fn endpoint_config(profile: &Profile, dir: &Path) -> crate::s3::Endpo
 
 /// The vmharness executable QEMU runs as the relay (this binary, or the
 /// one `VMHARNESS_RELAY_EXE` names, e.g. from a test binary).
-fn relay_exe() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("VMHARNESS_RELAY_EXE") {
-        return Ok(PathBuf::from(p));
-    }
-    std::env::current_exe().context("finding the vmharness executable for the S3 relay")
+/// The executable QEMU runs for each guest connection to the endpoint: a
+/// copy in the run directory, so that rebuilding or upgrading vmharness
+/// during a run cannot break the run's connections.
+fn relay_exe(run_dir: &Path) -> Result<PathBuf> {
+    let exe = match std::env::var_os("VMHARNESS_RELAY_EXE") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()
+            .context("finding the vmharness executable for the S3 relay")?,
+    };
+    let copy = run_dir.join(files::RELAY_EXE);
+    std::fs::copy(&exe, &copy)
+        .with_context(|| format!("copying {} to {}", exe.display(), copy.display()))?;
+    Ok(copy)
 }

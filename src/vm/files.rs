@@ -17,6 +17,8 @@ pub const VM_STATE: &str = "vm.json";
 pub const CONSOLE: &str = "console.log";
 pub const QEMU_ARGV: &str = "qemu.argv";
 pub const QEMU_STDERR: &str = "qemu.stderr";
+/// The run's own copy of the executable QEMU runs to relay guest connections.
+pub const RELAY_EXE: &str = "relay-exe";
 /// Present when the run's disks were kept on purpose (`--keep`): gc leaves them.
 pub const KEPT: &str = "kept";
 
@@ -32,6 +34,7 @@ pub const DISPOSABLE: &[&str] = &[
     OWNER_PID,
     CONTROL,
     VM_STATE,
+    RELAY_EXE,
 ];
 
 /// Disk images, which `--keep` preserves.
