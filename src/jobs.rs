@@ -49,12 +49,16 @@ pub fn decide(
     }
 }
 
-/// `MemAvailable` of /proc/meminfo in MiB.
+/// `MemAvailable` of /proc/meminfo in MiB (0 when unreadable: one VM).
 pub fn available_mib() -> u64 {
+    read_available_mib().unwrap_or(0)
+}
+
+/// `MemAvailable` of /proc/meminfo in MiB, if it can be read.
+pub fn read_available_mib() -> Option<u64> {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| parse_available(&t))
-        .unwrap_or(0)
 }
 
 fn parse_available(meminfo: &str) -> Option<u64> {

@@ -80,16 +80,47 @@ fn check_space(what: &str, dir: &Path, need_gib: u64) -> Finding {
     }
 }
 
-/// MemAvailable in MiB from /proc/meminfo text.
-pub fn mem_available_mib(meminfo: &str) -> Option<u64> {
-    meminfo
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse::<u64>()
-        .ok()
-        .map(|kib| kib / 1024)
+/// The fast path: saved VM states in the cache, and whether new ones can be written.
+fn saved_states() -> Finding {
+    let store = crate::paths::states_dir();
+    let count = std::fs::read_dir(&store)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|slot| slot.path().is_dir())
+        .flat_map(|slot| {
+            std::fs::read_dir(slot.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|e| e.path().join("meta.json").is_file())
+        .count();
+    // Probe the store, or the nearest directory that would hold it.
+    let writable = store
+        .ancestors()
+        .find(|d| d.is_dir())
+        .is_some_and(|d| tempfile::tempfile_in(d).is_ok());
+    finding(
+        writable,
+        false,
+        "saved VM states",
+        format!(
+            "{count} in {}{}",
+            store.display(),
+            if writable {
+                " (the first VM of an image and shape builds one: one cold boot)"
+            } else {
+                ": not writable, every VM boots cold"
+            }
+        ),
+        (!writable).then(|| {
+            format!(
+                "make {} writable, or point VMHARNESS_CACHE elsewhere",
+                store.display()
+            )
+        }),
+    )
 }
 
 pub fn findings() -> Vec<Finding> {
@@ -159,26 +190,34 @@ pub fn findings() -> Vec<Finding> {
         },
         (!image_cached).then(|| format!("vmharness image build {}", profile.vm.image)),
     ));
+    out.push(saved_states());
     out.push(check_space(
         "cache space",
         &crate::paths::cache_dir(),
         if image_cached { 1 } else { 4 },
     ));
     out.push(check_space("run space", &crate::paths::runs_dir(), 3));
-    let need = u64::from(profile.vm.memory_mib) + 512;
-    match std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .as_deref()
-        .and_then(mem_available_mib)
-    {
-        Some(avail) => out.push(finding(
-            avail >= need,
-            true,
-            "memory",
-            format!("{avail} MiB available (a VM needs {need} MiB)"),
-            (avail < need)
-                .then(|| "lower [vm] memory_mib in the profile or free memory".to_string()),
-        )),
+    let need = u64::from(profile.vm.memory_mib) + crate::jobs::HOST_OVERHEAD_MIB;
+    match crate::jobs::read_available_mib() {
+        Some(avail) => {
+            let jobs = crate::jobs::decide(
+                None,
+                crate::jobs::cores(),
+                avail,
+                u64::from(profile.vm.memory_mib),
+            );
+            out.push(finding(
+                avail >= need,
+                true,
+                "memory",
+                format!(
+                    "{avail} MiB available (a VM needs {need} MiB); VMs at once: {}",
+                    jobs.reason
+                ),
+                (avail < need)
+                    .then(|| "lower [vm] memory_mib in the profile or free memory".to_string()),
+            ))
+        }
         None => out.push(finding(
             false,
             false,
@@ -219,15 +258,6 @@ pub fn run() -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn meminfo_parse() {
-        assert_eq!(
-            mem_available_mib("MemTotal: 1 kB\nMemAvailable:    2097152 kB\n"),
-            Some(2048)
-        );
-        assert_eq!(mem_available_mib("MemTotal: 1 kB\n"), None);
-    }
 
     #[test]
     fn missing_program_blocks_and_names_package() {

@@ -280,8 +280,9 @@ pub(crate) fn endpoint_config(profile: &Profile, dir: &Path) -> crate::s3::Endpo
 fn relay_exe(run_dir: &Path) -> Result<PathBuf> {
     let exe = match std::env::var_os("VMHARNESS_RELAY_EXE") {
         Some(p) => PathBuf::from(p),
-        None => std::env::current_exe()
-            .context("finding the vmharness executable for the S3 relay")?,
+        None => {
+            std::env::current_exe().context("finding the vmharness executable for the S3 relay")?
+        }
     };
     let copy = run_dir.join(files::RELAY_EXE);
     std::fs::copy(&exe, &copy)
