@@ -346,7 +346,11 @@ async fn delete_and_delete_objects() {
     put(&f.sdk, b, "p/x", vec![1]).await;
     put(&f.sdk, b, "p/y/z", vec![2]).await;
     assert_eq!(
-        f.client.delete_prefix("p/").await.expect("delete prefix"),
+        f.client
+            .delete_prefix("p/")
+            .await
+            .expect("delete prefix")
+            .objects,
         2
     );
     assert!(f.client.list("p/").await.expect("list").is_empty());

@@ -25,13 +25,19 @@
 
 use std::time::Duration;
 
-use super::endpoint::{EndpointConfig, MIN_PART_SIZE};
+use super::endpoint::{Credentials, EndpointConfig, MIN_PART_SIZE};
 pub use crate::profile::s3::{Backend, EmbeddedSection, GuestCredentials, S3Section};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum BackendError {
     #[error("[s3.guest_credentials] environment variable {0} is not set on the host")]
     GuestEnv(String),
+    #[error("[s3] {key} {url:?}: {why}")]
+    Unreachable {
+        key: &'static str,
+        url: String,
+        why: String,
+    },
 }
 
 /// What the running harness derives from the profile's `[s3]`.
@@ -47,33 +53,32 @@ impl S3Section {
         cfg.faults = self.faults.clone();
         cfg
     }
+}
 
-    /// The guest's AWS credential environment for aws/endpoint backends,
-    /// read from the host variables the profile names.
-    pub fn guest_env(
-        &self,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Vec<(String, String)>, BackendError> {
-        let Some(g) = &self.guest_credentials else {
-            return Ok(Vec::new());
-        };
-        let get = |name: &str| lookup(name).ok_or_else(|| BackendError::GuestEnv(name.to_owned()));
-        let mut env = vec![
-            ("AWS_ACCESS_KEY_ID".to_owned(), get(&g.access_key_id_env)?),
-            (
-                "AWS_SECRET_ACCESS_KEY".to_owned(),
-                get(&g.secret_access_key_env)?,
-            ),
-        ];
-        if let Some(t) = &g.session_token_env {
-            env.push(("AWS_SESSION_TOKEN".to_owned(), get(t)?));
-        }
-        if let Some(u) = &self.endpoint_url {
-            env.push(("AWS_ENDPOINT_URL_S3".to_owned(), u.clone()));
-        }
-        env.push(("AWS_DEFAULT_REGION".to_owned(), self.region.clone()));
-        Ok(env)
+/// The environment a boto3 tool needs to reach S3 at `url` (as the tool
+/// sees it) with `credentials`, and nothing else.
+pub fn tool_env(
+    url: &str,
+    credentials: &Credentials,
+    session_token: Option<&str>,
+    region: &str,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL_S3".to_owned(), url.to_owned()),
+        (
+            "AWS_ACCESS_KEY_ID".to_owned(),
+            credentials.access_key_id.clone(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
+            credentials.secret_access_key.clone(),
+        ),
+    ];
+    if let Some(t) = session_token {
+        env.push(("AWS_SESSION_TOKEN".to_owned(), t.to_owned()));
     }
+    env.push(("AWS_DEFAULT_REGION".to_owned(), region.to_owned()));
+    env
 }
 
 #[cfg(test)]
@@ -105,23 +110,25 @@ mod tests {
     }
 
     #[test]
-    fn guest_env_reads_the_named_host_variables() {
-        let s = parse(
-            r#"
-            backend = "aws"
-            bucket = "b-1"
-            prefix = "tests/"
-            [guest_credentials]
-            access_key_id_env = "K"
-            secret_access_key_env = "S"
-            "#,
-        );
-        assert!(!s.has_journal());
-        let env = s.guest_env(|n| Some(format!("value-of-{n}"))).expect("env");
-        assert_eq!(env[0], ("AWS_ACCESS_KEY_ID".into(), "value-of-K".into()));
+    fn tool_env_is_the_url_the_keys_and_the_region() {
+        let creds = Credentials {
+            access_key_id: "AK".into(),
+            secret_access_key: "SK".into(),
+        };
+        let names = |env: Vec<(String, String)>| -> Vec<String> {
+            env.into_iter().map(|(k, _)| k).collect()
+        };
         assert_eq!(
-            s.guest_env(|_| None),
-            Err(BackendError::GuestEnv("K".into()))
+            names(tool_env("http://10.0.2.100:9000", &creds, None, "r-1")),
+            [
+                "AWS_ENDPOINT_URL_S3",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION"
+            ]
         );
+        let env = tool_env("http://x", &creds, Some("T"), "r-1");
+        assert!(env.contains(&("AWS_SESSION_TOKEN".into(), "T".into())));
+        assert!(env.contains(&("AWS_SECRET_ACCESS_KEY".into(), "SK".into())));
     }
 }

@@ -96,6 +96,14 @@ pub struct HeadInfo {
     pub checksum_crc32: Option<String>,
 }
 
+/// What `delete_prefix` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    pub objects: u64,
+    /// Incomplete multipart uploads aborted.
+    pub uploads: u64,
+}
+
 /// An in-progress multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadInfo {
@@ -171,18 +179,13 @@ impl S3Client {
         }
     }
 
-    /// Build the client a profile asks for. `embedded` must be the running
-    /// endpoint when the backend is embedded.
-    pub async fn from_section(
+    /// A client for a remote backend (aws or endpoint) of the profile:
+    /// `static_credentials` when given, else aws-config's chain (with
+    /// `aws_profile` when the profile names one).
+    pub async fn for_remote(
         section: &S3Section,
-        embedded: Option<&Endpoint>,
+        static_credentials: Option<&Credentials>,
     ) -> Result<S3Client, S3ClientError> {
-        if section.backend == Backend::Embedded {
-            let ep = embedded.ok_or_else(|| {
-                S3ClientError::Config("the embedded backend needs a running endpoint".to_owned())
-            })?;
-            return Ok(S3Client::for_endpoint(ep));
-        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
         loader = loader.region(Region::new(section.region.clone()));
         if let Some(p) = &section.aws_profile {
@@ -191,12 +194,16 @@ impl S3Client {
         if let Some(u) = &section.endpoint_url {
             loader = loader.endpoint_url(u);
         }
-        let shared = loader.load().await;
-        if shared.region().is_none() {
-            return Err(S3ClientError::Config(
-                "no region: set [s3] region or configure one for aws-config".to_owned(),
+        if let Some(c) = static_credentials {
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                c.access_key_id.clone(),
+                c.secret_access_key.clone(),
+                None,
+                None,
+                "vmharness-profile",
             ));
         }
+        let shared = loader.load().await;
         let path_style = section
             .force_path_style
             .unwrap_or(section.backend == Backend::Endpoint);
@@ -404,8 +411,8 @@ impl S3Client {
     }
 
     /// Delete every object under `prefix` (DeleteObjects, 1000 per call,
-    /// quiet) and abort its multipart uploads. Returns objects deleted.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, S3ClientError> {
+    /// quiet) and abort its incomplete multipart uploads.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<Cleaned, S3ClientError> {
         let keys: Vec<String> = self
             .list(prefix)
             .await?
@@ -443,10 +450,14 @@ impl S3Client {
             }
             deleted += batch.len() as u64;
         }
-        for u in self.list_uploads(prefix).await? {
+        let uploads = self.list_uploads(prefix).await?;
+        for u in &uploads {
             self.abort_upload(&u.key, &u.upload_id).await?;
         }
-        Ok(deleted)
+        Ok(Cleaned {
+            objects: deleted,
+            uploads: uploads.len() as u64,
+        })
     }
 
     /// RestoreObject for `days` (202 started or 200 already restored).

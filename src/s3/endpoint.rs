@@ -233,18 +233,7 @@ impl Endpoint {
     /// Environment for a boto3 tool talking to this endpoint through
     /// `url` (the address the guest sees; pass `self.url()` on the host).
     pub fn tool_env(&self, url: &str) -> Vec<(String, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL_S3".to_owned(), url.to_owned()),
-            (
-                "AWS_ACCESS_KEY_ID".to_owned(),
-                self.credentials.access_key_id.clone(),
-            ),
-            (
-                "AWS_SECRET_ACCESS_KEY".to_owned(),
-                self.credentials.secret_access_key.clone(),
-            ),
-            ("AWS_DEFAULT_REGION".to_owned(), self.region.clone()),
-        ]
+        super::backend::tool_env(url, &self.credentials, None, &self.region)
     }
 
     /// Stop accepting, drop open connections and wait for the server task.

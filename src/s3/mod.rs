@@ -26,6 +26,7 @@ pub mod client;
 pub mod endpoint;
 pub mod faults;
 pub mod journal;
+pub mod remote;
 
 pub use backend::{Backend, S3Section};
 pub use client::{S3Client, S3ClientError};

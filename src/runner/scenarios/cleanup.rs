@@ -20,7 +20,7 @@ impl Scenario for Cleanup {
     }
     fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
         let prefix = s.profile.s3.normalized_prefix();
-        let deleted =
+        let cleaned =
             s.rt.block_on(s.client.delete_prefix(&prefix))
                 .context("deleting the prefix")?;
         let left =
@@ -29,7 +29,7 @@ impl Scenario for Cleanup {
         let uploads =
             s.rt.block_on(s.client.list_uploads(&prefix))
                 .context("listing uploads")?;
-        let evidence = json!({"prefix": prefix, "deleted": deleted, "objects_left": left.len(), "uploads_left": uploads.len()});
+        let evidence = json!({"prefix": prefix, "deleted": cleaned.objects, "uploads_aborted": cleaned.uploads, "objects_left": left.len(), "uploads_left": uploads.len()});
         // A prefix the harness cannot empty is the harness's problem.
         if !left.is_empty() || !uploads.is_empty() {
             anyhow::bail!(
@@ -41,7 +41,10 @@ impl Scenario for Cleanup {
         Ok(vec![Check::pass(
             PREFIX_EMPTY,
             evidence,
-            format!("{deleted} object(s) deleted; nothing left under {prefix}"),
+            format!(
+                "{} object(s) deleted, {} upload(s) aborted; nothing left under {prefix}",
+                cleaned.objects, cleaned.uploads
+            ),
         )])
     }
 }
