@@ -147,6 +147,17 @@ impl S3Section {
         self.backend == Backend::Embedded
     }
 
+    /// Why checks that read the journal are skipped on this backend (None:
+    /// the journal exists).
+    pub fn journal_missing(&self) -> Option<String> {
+        (!self.has_journal()).then(|| {
+            format!(
+                "backend = \"{}\": the journal exists only on the embedded endpoint",
+                self.backend.as_str()
+            )
+        })
+    }
+
     pub fn chunks_archived(&self) -> bool {
         ARCHIVE_CLASSES.contains(&self.storage_class_chunks.as_str())
     }

@@ -1,6 +1,7 @@
 //! run-all and run: a session, the profile's scenarios in order, the
 //! reports, and the exit code.
 
+mod access;
 pub mod background;
 mod case;
 mod objects;

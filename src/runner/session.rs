@@ -10,7 +10,7 @@ use crate::ssh::{Exec, Output};
 use crate::tool::{self, ToolInvocation};
 use crate::verify::logs::{metrics, parse_log, ParsedLog};
 use crate::vm::{files, relay, Vm};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -90,33 +90,21 @@ pub struct Session {
 }
 
 impl Session {
-    /// Start the endpoint and boot the VM the profile describes.
+    /// Reach the profile's S3 (starting the embedded endpoint) and boot the
+    /// VM the profile describes.
     pub fn start(profile_path: &Path, opts: &RunOptions) -> Result<Session> {
         let profile = crate::profile::load(profile_path)?;
-        if profile.s3.backend != crate::profile::Backend::Embedded {
-            bail!(
-                "[s3] backend = \"{}\": run-all drives the embedded endpoint only so far \
-                 (the guest's network is restricted to it); use backend = \"embedded\"",
-                profile.s3.backend.as_str()
-            );
-        }
         let run_id = files::new_run_id();
         let run_dir = opts.runs_dir.join(&run_id);
         std::fs::create_dir_all(&run_dir)
             .with_context(|| format!("creating {}", run_dir.display()))?;
         let run_dir = run_dir.canonicalize()?;
         let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-        let cfg = endpoint_config(&profile, &run_dir);
-        let endpoint = rt
-            .block_on(Endpoint::start(cfg))
-            .context("starting the embedded S3 endpoint")?;
-        let client = S3Client::for_endpoint(&endpoint);
-        let s3_env = endpoint.tool_env(&relay::guest_s3_url());
-        let secret = endpoint.credentials().secret_access_key.clone();
-        let tool = tool::invocation(&profile, opts.cmd_override.as_deref(), s3_env)?;
+        let s3 = super::access::open(&profile, profile_path, &run_dir, &rt)?;
+        let tool = tool::invocation(&profile, opts.cmd_override.as_deref(), s3.tool_env)?;
         let mut plan = plan::plan_boot(&profile, &opts.overrides, &run_dir, &run_id)?;
         let exe = relay_exe(&run_dir)?;
-        plan.vm.guestfwd = vec![relay::s3_forward(&exe, endpoint.port())];
+        plan.vm.guestfwd = vec![relay::s3_forward(&exe, &s3.upstream)];
         eprintln!("[run {run_id}] profile {}", profile_path.display());
         eprintln!("[run {run_id}] accelerator: {}", plan.accel_reason);
         eprintln!(
@@ -126,7 +114,9 @@ impl Session {
         let t = Instant::now();
         let vm = Vm::boot(plan.vm.clone())?;
         let boot_seconds = t.elapsed().as_secs_f64();
-        vm.command_log().redact(&secret);
+        for secret in &s3.secrets {
+            vm.command_log().redact(secret);
+        }
         eprintln!(
             "[run {run_id}] VM ready in {boot_seconds:.1}s ({})",
             if vm.state().timeline.resumed {
@@ -142,8 +132,8 @@ impl Session {
             run_id,
             run_dir,
             rt,
-            endpoint: Some(endpoint),
-            client,
+            endpoint: s3.endpoint,
+            client: s3.client,
             plan,
             vm,
             tool,
@@ -246,6 +236,9 @@ impl Session {
 
     /// The journal so far, in the verifiers' form.
     pub fn journal(&self) -> Result<crate::verify::journal::Journal> {
+        if let Some(why) = self.profile.s3.journal_missing() {
+            anyhow::bail!("no journal to read: {why}");
+        }
         let path = self.run_dir.join(crate::s3::journal::JOURNAL_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;

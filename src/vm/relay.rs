@@ -52,15 +52,11 @@ pub fn guest_s3_url() -> String {
     format!("http://{GUEST_S3_ADDR}:{GUEST_S3_PORT}")
 }
 
-/// The rule that gives the guest the S3 endpoint listening on the host's
-/// 127.0.0.1:`host_port`, and nothing else.
-pub fn s3_forward(exe: &std::path::Path, host_port: u16) -> String {
-    guestfwd_rule(
-        exe,
-        GUEST_S3_ADDR,
-        GUEST_S3_PORT,
-        &format!("127.0.0.1:{host_port}"),
-    )
+/// The rule that gives the guest the S3 endpoint at `upstream` (HOST:PORT
+/// as the host reaches it, e.g. the embedded endpoint's `127.0.0.1:PORT`),
+/// and nothing else.
+pub fn s3_forward(exe: &std::path::Path, upstream: &str) -> String {
+    guestfwd_rule(exe, GUEST_S3_ADDR, GUEST_S3_PORT, upstream)
 }
 
 /// The `guestfwd` rule that makes `guest_addr:guest_port` in the guest reach
@@ -91,6 +87,14 @@ mod tests {
                 "127.0.0.1:41234"
             ),
             "tcp:10.0.2.100:9000-cmd:/usr/bin/vmharness __relay 127.0.0.1:41234"
+        );
+    }
+
+    #[test]
+    fn s3_forward_relays_the_fixed_guest_address_to_the_upstream() {
+        assert_eq!(
+            s3_forward(std::path::Path::new("/r/vmh"), "minio.lan:9000"),
+            "tcp:10.0.2.100:9000-cmd:/r/vmh __relay minio.lan:9000"
         );
     }
 }

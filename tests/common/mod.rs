@@ -267,7 +267,10 @@ impl TestEndpoint {
         let relay_exe = PathBuf::from(env!("CARGO_BIN_EXE_vmharness"));
         let port = self.ep.port();
         boot_library_vm_with(name, |cfg| {
-            cfg.guestfwd = vec![vmharness::vm::relay::s3_forward(&relay_exe, port)];
+            cfg.guestfwd = vec![vmharness::vm::relay::s3_forward(
+                &relay_exe,
+                &format!("127.0.0.1:{port}"),
+            )];
         })
     }
 
