@@ -39,6 +39,18 @@ pub fn s3_checks(
     Ok((state, checks))
 }
 
+/// The checks `journal_checks` makes, in its order.
+pub const JOURNAL_CHECKS: [&str; 3] = [
+    names::SSE_REQUESTED,
+    names::PUBLISH_ORDER,
+    names::NO_OVERWRITE,
+];
+
+/// `journal_checks` skipped, each with `why` (a backend without a journal).
+pub fn journal_skipped(why: &str) -> Vec<Check> {
+    JOURNAL_CHECKS.iter().map(|n| Check::skip(n, why)).collect()
+}
+
 /// SSE as requested, publish order and no overwrite, from the journal and
 /// the S3 state read after the run.
 pub fn journal_checks(
@@ -140,6 +152,12 @@ mod tests {
         );
         let j = Journal::default();
         let jc = journal_checks(&j, &state, &f.layout, "AES256");
-        assert_eq!(jc.len(), 3);
+        let jc_names: Vec<&str> = jc.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(jc_names, JOURNAL_CHECKS);
+        let skipped = journal_skipped("no journal here");
+        assert_eq!(skipped.len(), JOURNAL_CHECKS.len());
+        assert!(skipped
+            .iter()
+            .all(|c| c.verdict == Verdict::Skip("no journal here".into())));
     }
 }

@@ -121,7 +121,12 @@ pub fn journal(s: &Session) -> Result<Arc<Journal>> {
     s.endpoint
         .as_ref()
         .map(|e| e.journal().clone())
-        .ok_or_else(|| anyhow!("this scenario needs the embedded endpoint's journal"))
+        .ok_or_else(|| {
+            anyhow!(
+                "this scenario needs the embedded endpoint's journal ({})",
+                s.profile.s3.journal_missing().unwrap_or_default()
+            )
+        })
 }
 
 /// The highest sequence number so far (requests after it are "new").

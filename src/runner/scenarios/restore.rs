@@ -76,7 +76,8 @@ impl Scenario for Restore {
 }
 
 /// One verdict for a restore made of several checks: pass when every part
-/// passed; else fail with `failing` and the first part that did not pass.
+/// passed or was skipped (the skips named); else fail with `failing` and the
+/// first part that failed or warned.
 /// The parts go into the evidence (an object) as `checks`.
 pub(super) fn all_passed(
     name: &str,
@@ -85,13 +86,23 @@ pub(super) fn all_passed(
     ok: &str,
     failing: &str,
 ) -> Check {
+    use crate::verify::Verdict;
     let failed = parts
         .iter()
-        .find(|c| c.verdict != crate::verify::Verdict::Pass)
+        .find(|c| matches!(c.verdict, Verdict::Fail | Verdict::Warn))
         .map(|c| c.diagnosis.clone());
+    // A part skipped for a reason of the backend's (no journal) is not a failure.
+    let skipped: Vec<String> = parts
+        .iter()
+        .filter_map(|c| match &c.verdict {
+            Verdict::Skip(why) => Some(format!("{} skipped: {why}", c.name)),
+            _ => None,
+        })
+        .collect();
     evidence["checks"] = json!(parts);
     match failed {
-        None => Check::pass(name, evidence, ok),
+        None if skipped.is_empty() => Check::pass(name, evidence, ok),
+        None => Check::pass(name, evidence, format!("{ok} ({})", skipped.join("; "))),
         Some(why) => Check::fail(name, evidence, format!("{failing}: {why}")),
     }
 }
@@ -298,11 +309,17 @@ pub(super) fn restore_one(
     let missing: Vec<&String> = chain.iter().filter(|k| !fetched.contains(*k)).collect();
     let manifests = head.map(|h| chain_of(docs, h).len()).unwrap_or(0);
     let evidence = json!({"head": head, "manifests_in_chain": manifests, "chunks_in_chain": chain.len(), "not_fetched": missing});
+    let no_journal = s.profile.s3.journal_missing();
     checks.push(if head.is_none() {
         Check::fail(
             RESTORE_CHAIN,
             evidence,
             "no current.json names a manifest for this subvolume",
+        )
+    } else if let Some(why) = no_journal {
+        Check::skip(
+            RESTORE_CHAIN,
+            format!("what the restore fetched is unknown: {why}"),
         )
     } else if missing.is_empty() && !chain.is_empty() {
         Check::pass(
