@@ -2,6 +2,7 @@
 //! reports, and the exit code.
 
 mod access;
+mod backend_fit;
 pub mod background;
 mod case;
 mod objects;
@@ -46,6 +47,9 @@ pub fn run_group(
         None => profile.scenarios.run.clone(),
     };
     let chosen = choose(&list, profile_path)?;
+    if let Some(why) = backend_fit::refusal(profile.s3.backend, &chosen, profile_path) {
+        anyhow::bail!(why);
+    }
     std::fs::create_dir_all(&opts.runs_dir)?;
     let t = Instant::now();
     crate::image::ensure(&profile.vm.image)?;

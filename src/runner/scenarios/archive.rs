@@ -46,6 +46,9 @@ pub fn unrestored_reads(records: &[Record], chunks: &[String]) -> Vec<String> {
 }
 
 impl Scenario for ArchiveRestore {
+    fn needs_embedded(&self) -> Option<&'static str> {
+        Some("the archive simulation and the journal")
+    }
     fn name(&self) -> &'static str {
         "archive-restore"
     }

@@ -28,6 +28,9 @@ const VERIFY_MODES: [&str; 3] = ["full", "sample", "none"];
 pub struct CliFlags;
 
 impl Scenario for CliFlags {
+    fn needs_embedded(&self) -> Option<&'static str> {
+        Some("the journal, to see what each flag uploaded")
+    }
     fn name(&self) -> &'static str {
         "cli-flags"
     }

@@ -31,6 +31,9 @@ fn per_variant(c: &str, sig: &str) -> String {
 }
 
 impl Scenario for Interrupt {
+    fn needs_embedded(&self) -> Option<&'static str> {
+        Some("the stall fault, to hold the backup mid-upload")
+    }
     fn name(&self) -> &'static str {
         "interrupt"
     }

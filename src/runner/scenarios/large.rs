@@ -24,6 +24,9 @@ pub const RESTORE: &str = "verify.large.restore";
 pub struct Large;
 
 impl Scenario for Large {
+    fn needs_embedded(&self) -> Option<&'static str> {
+        Some("the journal, to count each chunk's multipart parts")
+    }
     fn name(&self) -> &'static str {
         "large"
     }

@@ -20,6 +20,9 @@ pub const STALE_RECOVERED: &str = "verify.lock.stale_recovered";
 pub struct LockContention;
 
 impl Scenario for LockContention {
+    fn needs_embedded(&self) -> Option<&'static str> {
+        Some("the stall fault, to hold the first backup mid-upload")
+    }
     fn name(&self) -> &'static str {
         "lock-contention"
     }

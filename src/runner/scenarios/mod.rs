@@ -26,6 +26,11 @@ pub trait Scenario {
     fn expected_checks(&self, s: &Session) -> Vec<String>;
     /// Err: the harness could not carry it out (exit 2), not a tool failure.
     fn run(&self, s: &mut Session) -> Result<Vec<Check>>;
+    /// What it needs that only the embedded endpoint has (faults, the
+    /// journal, the archive simulation); None: it runs on any backend.
+    fn needs_embedded(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The scenario called `name`, if it is implemented.
