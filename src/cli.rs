@@ -56,6 +56,14 @@ pub enum Command {
     Vm(VmCommand),
     /// Remove what killed runs left behind (QEMU processes, disks, sockets).
     Gc,
+    /// Empty the profile's S3 prefix: delete every object under it and abort
+    /// its incomplete multipart uploads (aws/endpoint backends; an embedded
+    /// run's store lives in its run directory).
+    Cleanup {
+        /// Profile file (default: config/test.toml).
+        #[arg(long)]
+        profile: Option<PathBuf>,
+    },
     /// The embedded S3 endpoint, standalone (for developers of backup tools, and to debug).
     #[command(subcommand)]
     S3(S3Command),

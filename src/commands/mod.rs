@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns an `Outcome` or an error.
 
 mod bench;
+mod cleanup;
 mod doctor;
 pub(crate) mod gc;
 mod image;
@@ -19,6 +20,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
         Command::Image(c) => image::run(c),
         Command::Vm(c) => vm::run(c),
         Command::Gc => gc::run(),
+        Command::Cleanup { profile } => cleanup::run(profile.as_deref()),
         Command::S3(crate::cli::S3Command::Serve(args)) => {
             Ok(Outcome::Code(crate::s3::cli::run_serve(args)))
         }
