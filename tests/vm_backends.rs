@@ -88,6 +88,38 @@ fn embedded_only_scenarios_are_refused_before_booting() {
 }
 
 #[test]
+fn an_endpoint_the_guest_or_host_cannot_reach_is_refused_before_booting() {
+    let runs = runs_dir();
+    let ep = TestEndpoint::start();
+    let profile = endpoint_profile(runs.path(), &ep.ep, &["setup"]);
+    let p = profile.display().to_string();
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let url = ep.ep.url();
+    for (bad_url, expected) in [
+        (url.replace("http://", "https://"), "TLS"),
+        (
+            "http://127.0.0.1:9".to_owned(),
+            "not reachable from the host",
+        ),
+    ] {
+        std::fs::write(&profile, text.replace(&url, &bad_url)).unwrap();
+        let out = run_with(runs.path(), &ep.ep, &["run-all", "--profile", &p]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&p) && err.contains(expected), "{err}");
+        assert!(!err.contains("VM ready"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(runs.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "endpoint.toml")
+            .collect();
+        assert!(left.is_empty(), "no run directory left: {left:?}");
+    }
+    ep.shutdown();
+}
+
+#[test]
 fn run_all_on_an_external_endpoint_then_cleanup() {
     if !vm_tests_enabled() {
         return;

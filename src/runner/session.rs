@@ -100,7 +100,10 @@ impl Session {
             .with_context(|| format!("creating {}", run_dir.display()))?;
         let run_dir = run_dir.canonicalize()?;
         let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-        let s3 = super::access::open(&profile, profile_path, &run_dir, &rt)?;
+        let s3 = super::access::open(&profile, profile_path, &run_dir, &rt).inspect_err(|_| {
+            // Refused before anything ran: leave no empty run directory.
+            let _ = std::fs::remove_dir(&run_dir);
+        })?;
         let tool = tool::invocation(&profile, opts.cmd_override.as_deref(), s3.tool_env)?;
         let mut plan = plan::plan_boot(&profile, &opts.overrides, &run_dir, &run_id)?;
         let exe = relay_exe(&run_dir)?;
