@@ -23,32 +23,15 @@ impl Remote {
         s: &S3Section,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Remote>, BackendError> {
-        let url = match (s.backend, &s.endpoint_url) {
-            (Backend::Embedded, _) => return Ok(None),
-            (Backend::Endpoint, Some(u)) => u.clone(),
-            (Backend::Endpoint, None) => {
-                return Err(BackendError::Unreachable {
-                    key: "endpoint_url",
-                    url: String::new(),
-                    why: "required when backend = \"endpoint\"".to_owned(),
-                })
-            }
-            (Backend::Aws, _) => aws_url(&s.region),
+        let Some(url) = remote_url(s)? else {
+            return Ok(None);
         };
-        let Some(g) = &s.guest_credentials else {
-            return Err(BackendError::GuestEnv(
-                "(none named: [s3.guest_credentials] is missing)".to_owned(),
-            ));
-        };
-        let get = |name: &str| lookup(name).ok_or_else(|| BackendError::GuestEnv(name.to_owned()));
+        let (credentials, session_token) = named_credentials(s, lookup)?;
         Ok(Some(Remote {
             backend: s.backend,
             url,
-            credentials: Credentials {
-                access_key_id: get(&g.access_key_id_env)?,
-                secret_access_key: get(&g.secret_access_key_env)?,
-            },
-            session_token: g.session_token_env.as_deref().map(get).transpose()?,
+            credentials,
+            session_token,
         }))
     }
 
@@ -86,14 +69,71 @@ impl Remote {
         out
     }
 
-    /// The host-side client. `aws_profile`, when set, gives its credentials
-    /// (aws-config); otherwise an endpoint uses the named credentials and
-    /// AWS the default credential chain.
+    /// The host-side client (see [`host_uses_named_credentials`]).
     pub async fn client(&self, s: &S3Section) -> Result<S3Client, S3ClientError> {
-        let static_credentials = (s.aws_profile.is_none() && self.backend == Backend::Endpoint)
-            .then_some(&self.credentials);
-        S3Client::for_remote(s, static_credentials).await
+        let credentials = host_uses_named_credentials(s).then_some(&self.credentials);
+        S3Client::for_remote(s, credentials).await
     }
+}
+
+/// The profile's S3 URL on a remote backend (`endpoint_url`, or AWS's from
+/// the region); None for the embedded backend.
+pub fn remote_url(s: &S3Section) -> Result<Option<String>, BackendError> {
+    match (s.backend, &s.endpoint_url) {
+        (Backend::Embedded, _) => Ok(None),
+        (Backend::Endpoint, Some(u)) => Ok(Some(u.clone())),
+        (Backend::Endpoint, None) => Err(BackendError::Unreachable {
+            key: "endpoint_url",
+            url: String::new(),
+            why: "required when backend = \"endpoint\"".to_owned(),
+        }),
+        (Backend::Aws, _) => Ok(Some(aws_url(&s.region))),
+    }
+}
+
+/// The credentials (and session token) `[s3.guest_credentials]` names.
+fn named_credentials(
+    s: &S3Section,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(Credentials, Option<String>), BackendError> {
+    let Some(g) = &s.guest_credentials else {
+        return Err(BackendError::GuestEnv(
+            "(none named: [s3.guest_credentials] is missing)".to_owned(),
+        ));
+    };
+    let get = |name: &str| lookup(name).ok_or_else(|| BackendError::GuestEnv(name.to_owned()));
+    let credentials = Credentials {
+        access_key_id: get(&g.access_key_id_env)?,
+        secret_access_key: get(&g.secret_access_key_env)?,
+    };
+    Ok((
+        credentials,
+        g.session_token_env.as_deref().map(get).transpose()?,
+    ))
+}
+
+/// The host's own client uses the named credentials on an endpoint without
+/// `aws_profile`; otherwise aws-config's (the profile `aws_profile` names,
+/// or on AWS the default chain).
+fn host_uses_named_credentials(s: &S3Section) -> bool {
+    s.aws_profile.is_none() && s.backend == Backend::Endpoint
+}
+
+/// The host-side client of a remote backend and its URL, for work without a
+/// guest (`vmharness cleanup`): the named credentials are read only when the
+/// host uses them. None on the embedded backend.
+pub async fn host_client(
+    s: &S3Section,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<(String, S3Client)>> {
+    let Some(url) = remote_url(s)? else {
+        return Ok(None);
+    };
+    let named = match host_uses_named_credentials(s) {
+        true => Some(named_credentials(s, lookup)?.0),
+        false => None,
+    };
+    Ok(Some((url, S3Client::for_remote(s, named.as_ref()).await?)))
 }
 
 /// AWS's S3 URL for `region`.
@@ -201,5 +241,28 @@ mod tests {
         assert_eq!(r.url, "https://s3.eu-west-1.amazonaws.com");
         let e = r.relay_upstream().unwrap_err().to_string();
         assert!(e.contains("backend = \"aws\"") && e.contains("TLS"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_host_client_reads_the_named_variables_only_when_it_uses_them() {
+        let aws = section(
+            r#"
+            backend = "aws"
+            [guest_credentials]
+            access_key_id_env = "K"
+            secret_access_key_env = "S"
+            "#,
+        );
+        let (url, _) = host_client(&aws, |_| None)
+            .await
+            .expect("aws: aws-config's chain")
+            .expect("remote");
+        assert_eq!(url, "https://s3.us-east-1.amazonaws.com");
+        let e = host_client(&section(ENDPOINT), |_| None).await.err();
+        assert!(e.is_some_and(|e| e.to_string().contains("variable K")));
+        assert!(host_client(&S3Section::default(), |_| None)
+            .await
+            .expect("ok")
+            .is_none());
     }
 }
