@@ -98,7 +98,6 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
         ),
     );
     let a_uuid = run(&mut a.vm, "cat /proc/sys/kernel/random/uuid");
-    let a_target = a.vm.state().target().unwrap();
     a.vm.shutdown().expect("shutdown A");
 
     let mut b = ep.boot_vm("resume-b");
@@ -133,10 +132,6 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
             "{who} still logs in"
         );
     }
-    assert_ne!(
-        a_target.addr, b_target.addr,
-        "same SSH port as the first run"
-    );
     // Nothing the first run wrote: not its credentials, not its fixture.
     let found = run(
         &mut b.vm,
