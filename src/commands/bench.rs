@@ -3,6 +3,7 @@
 use crate::cli::BenchCommand;
 use crate::exit::Outcome;
 use crate::plan::{self, BootOverrides};
+use crate::report::benchmark::met;
 use crate::stats::summarize;
 use crate::vm::{files, BootTimeline, Vm};
 use anyhow::Result;
@@ -189,11 +190,7 @@ fn bench_boot(boot: &crate::cli::BootArgs, runs: usize, cold_runs: usize) -> Res
             println!(
                 "  target: resume to SSH-ready <= {RESUME_TARGET_S:.1}s median: {:.2}s {}",
                 s.median,
-                if s.median <= RESUME_TARGET_S {
-                    "OK"
-                } else {
-                    "MISS"
-                }
+                met(s.median <= RESUME_TARGET_S)
             );
         }
         print_summary("+ fixture + mkfs", "s", &with_fixture);
@@ -218,24 +215,17 @@ fn suite_figures(
     suite: &crate::runner::suite::SuiteReport,
     reports: &[crate::report::RunReport],
 ) -> SuiteFigures {
+    let mut work = crate::report::WorkSeconds::default();
+    for r in reports {
+        work.add(&r.work);
+    }
     let wall: f64 = reports.iter().map(|r| r.seconds).sum();
-    let work: f64 = reports.iter().map(|r| r.work.tool + r.work.fixture).sum();
-    let starts: u32 = reports.iter().map(|r| r.work.vm_starts).sum();
-    let boot: f64 = reports
-        .iter()
-        .flat_map(|r| &r.phases)
-        .filter(|p| p.name == "boot")
-        .map(|p| p.seconds)
-        .sum();
+    let boot: f64 = reports.iter().map(|r| r.boot_seconds()).sum();
     SuiteFigures {
         wall: suite.seconds,
-        overhead_share: if wall > 0.0 {
-            ((wall - work) / wall).clamp(0.0, 1.0)
-        } else {
-            0.0
-        },
-        boot_per_start: if starts > 0 {
-            boot / f64::from(starts)
+        overhead_share: work.overhead_share(wall),
+        boot_per_start: if work.vm_starts > 0 {
+            boot / f64::from(work.vm_starts)
         } else {
             0.0
         },
@@ -290,7 +280,6 @@ fn bench_run_all(boot: &crate::cli::BootArgs, runs: usize, jobs: Option<usize>) 
         profiles.len(),
         names.join(", ")
     );
-    let ok = |met: bool| if met { "OK" } else { "MISS" };
     let median = |v: Vec<f64>| summarize(&v).map_or(0.0, |s| s.median);
     for (j, figs) in &figures {
         print_summary(
@@ -307,7 +296,7 @@ fn bench_run_all(boot: &crate::cli::BootArgs, runs: usize, jobs: Option<usize>) 
         println!(
             "  target: -j {n} not slower than -j 1: {b:.1}s vs {a:.1}s ({:.2}x) {}",
             a / b.max(f64::MIN_POSITIVE),
-            ok(b <= a)
+            met(b <= a)
         );
     } else {
         println!("  (one core or memory for one VM: no parallel figure)");
@@ -318,12 +307,12 @@ fn bench_run_all(boot: &crate::cli::BootArgs, runs: usize, jobs: Option<usize>) 
         "  harness overhead share median {:.0}% (target <= {:.0}%): {}",
         share * 100.0,
         OVERHEAD_TARGET * 100.0,
-        ok(share <= OVERHEAD_TARGET)
+        met(share <= OVERHEAD_TARGET)
     );
     let per = median(all.iter().map(|f| f.boot_per_start).collect());
     println!(
         "  boot per VM start median {per:.1}s (target <= {BOOT_PER_START_TARGET_S:.0} s): {}",
-        ok(per <= BOOT_PER_START_TARGET_S)
+        met(per <= BOOT_PER_START_TARGET_S)
     );
     Ok(outcome)
 }

@@ -401,12 +401,11 @@ pub fn render(r: &MatrixReport) -> String {
     }
     if r.vm_starts > 0 {
         let per = r.boot_seconds / f64::from(r.vm_starts);
-        let target = crate::report::benchmark::BOOT_PER_START_TARGET_S;
-        out.push_str(&format!(
-            "boot {per:.1} s per VM start over {} start(s) (target <= {target:.0} s): {}\n",
+        out.push_str(&crate::report::benchmark::boot_per_start_line(
+            per,
             r.vm_starts,
-            if per <= target { "OK" } else { "MISS" }
         ));
+        out.push('\n');
     }
     let held = r.cases.iter().filter(|c| c.held()).count();
     out.push_str(&format!(

@@ -57,6 +57,24 @@ pub const OVERHEAD_TARGET: f64 = 0.25;
 /// Boot seconds per VM start (issue 7's target).
 pub const BOOT_PER_START_TARGET_S: f64 = 3.0;
 
+/// The word printed after a figure and its target.
+pub fn met(ok: bool) -> &'static str {
+    if ok {
+        "OK"
+    } else {
+        "MISS"
+    }
+}
+
+/// The boot-per-start figure next to its target, as run-all and the defect
+/// matrix print it.
+pub fn boot_per_start_line(per: f64, starts: u32) -> String {
+    format!(
+        "boot {per:.1} s per VM start over {starts} start(s) (target <= {BOOT_PER_START_TARGET_S:.0} s): {}",
+        met(per <= BOOT_PER_START_TARGET_S)
+    )
+}
+
 impl Benchmark {
     pub fn from_report(r: &RunReport) -> Benchmark {
         Benchmark {
@@ -78,15 +96,8 @@ impl Benchmark {
             total_seconds: r.seconds,
             work: r.work.clone(),
             overhead_share: round3(r.work.overhead_share(r.seconds)),
-            boot_seconds_per_start: (r.work.vm_starts > 0).then(|| {
-                let boot: f64 = r
-                    .phases
-                    .iter()
-                    .filter(|p| p.name == "boot")
-                    .map(|p| p.seconds)
-                    .sum();
-                round3(boot / f64::from(r.work.vm_starts))
-            }),
+            boot_seconds_per_start: (r.work.vm_starts > 0)
+                .then(|| round3(r.boot_seconds() / f64::from(r.work.vm_starts))),
         }
     }
 }

@@ -46,7 +46,25 @@ pub struct WorkSeconds {
     pub vm_starts: u32,
 }
 
+impl RunReport {
+    /// Seconds of the run's "boot" phase.
+    pub fn boot_seconds(&self) -> f64 {
+        self.phases
+            .iter()
+            .filter(|p| p.name == "boot")
+            .map(|p| p.seconds)
+            .sum()
+    }
+}
+
 impl WorkSeconds {
+    /// Add another run's seconds and starts (the groups of a suite).
+    pub fn add(&mut self, other: &WorkSeconds) {
+        self.tool += other.tool;
+        self.fixture += other.fixture;
+        self.vm_starts += other.vm_starts;
+    }
+
     /// Overhead's share of `wall` seconds (0 when `wall` is 0).
     pub fn overhead_share(&self, wall: f64) -> f64 {
         if wall <= 0.0 {

@@ -96,7 +96,6 @@ pub fn render(r: &RunReport) -> String {
             let _ = writeln!(out, "  phase   {:<23} {:>9.3} s", p.name, p.seconds);
         }
         let _ = writeln!(out, "  total   {:<23} {:>9.3} s", "", r.seconds);
-        let ok = |met: bool| if met { "OK" } else { "MISS" };
         let _ = writeln!(
             out,
             "  harness overhead {:.0}% of wall (tool {:.1} s, fixture {:.1} s; target <= {:.0}%): {}",
@@ -104,15 +103,13 @@ pub fn render(r: &RunReport) -> String {
             b.work.tool,
             b.work.fixture,
             super::benchmark::OVERHEAD_TARGET * 100.0,
-            ok(b.overhead_share <= super::benchmark::OVERHEAD_TARGET)
+            super::benchmark::met(b.overhead_share <= super::benchmark::OVERHEAD_TARGET)
         );
         if let Some(per) = b.boot_seconds_per_start {
             let _ = writeln!(
                 out,
-                "  boot {per:.1} s per VM start over {} start(s) (target <= {:.0} s): {}",
-                b.work.vm_starts,
-                super::benchmark::BOOT_PER_START_TARGET_S,
-                ok(per <= super::benchmark::BOOT_PER_START_TARGET_S)
+                "  {}",
+                super::benchmark::boot_per_start_line(per, b.work.vm_starts)
             );
         }
     }
