@@ -49,9 +49,14 @@ pub fn decide(
     }
 }
 
-/// `MemAvailable` of /proc/meminfo in MiB (0 when unreadable: one VM).
-pub fn available_mib() -> u64 {
-    read_available_mib().unwrap_or(0)
+/// `decide` with this host's cores and available memory (unreadable: one VM).
+pub fn here(requested: Option<usize>, vm_memory_mib: u32) -> Jobs {
+    decide(
+        requested,
+        cores(),
+        read_available_mib().unwrap_or(0),
+        u64::from(vm_memory_mib),
+    )
 }
 
 /// `MemAvailable` of /proc/meminfo in MiB, if it can be read.

@@ -240,25 +240,12 @@ fn bench_run_all(boot: &crate::cli::BootArgs, runs: usize, jobs: Option<usize>) 
     } else {
         boot.profile.clone()
     };
-    let mut single = boot.clone();
-    single.profile.clear();
-    let opts = crate::runner::RunOptions {
-        overrides: single.overrides()?,
-        cmd_override: std::env::var(crate::profile::tool::CMD_ENV).ok(),
-        runs_dir: crate::paths::runs_dir(),
-        plain_progress: true,
-    };
+    let opts = super::run::suite_options(boot)?;
     let mut memory = 0;
     for p in &profiles {
         memory = memory.max(crate::profile::load(p)?.vm.memory_mib);
     }
-    let parallel = crate::jobs::decide(
-        jobs,
-        crate::jobs::cores(),
-        crate::jobs::available_mib(),
-        u64::from(memory),
-    )
-    .n;
+    let parallel = crate::jobs::here(jobs, memory).n;
     let mut outcome = Outcome::Passed;
     let mut figures: Vec<(usize, Vec<SuiteFigures>)> = vec![(1, Vec::new())];
     if parallel > 1 {

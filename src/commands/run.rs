@@ -23,10 +23,15 @@ pub fn run_all(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
         return run(&a.boot, None);
     }
     crate::signals::install();
-    let mut single = a.boot.clone();
-    single.profile.clear();
-    let opts = options(single.overrides()?);
-    runner::suite::run(&a.boot.profile, &opts, a.jobs)
+    runner::suite::run(&a.boot.profile, &suite_options(&a.boot)?, a.jobs)
+}
+
+/// The options every group of a suite shares: the command line's, without
+/// its profiles (each group has its own).
+pub(crate) fn suite_options(boot: &BootArgs) -> Result<RunOptions> {
+    let mut shared = boot.clone();
+    shared.profile.clear();
+    Ok(options(shared.overrides()?))
 }
 
 fn options(overrides: BootOverrides) -> RunOptions {

@@ -118,12 +118,7 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     for profile in groups.keys() {
         vm_memory = vm_memory.max(crate::profile::load(&config.join(profile))?.vm.memory_mib);
     }
-    let jobs = crate::jobs::decide(
-        opts.jobs,
-        crate::jobs::cores(),
-        crate::jobs::available_mib(),
-        u64::from(vm_memory),
-    );
+    let jobs = crate::jobs::here(opts.jobs, vm_memory);
     let workers = jobs.n.min(units.len()).max(1);
     eprintln!(
         "[matrix] {} case(s) on {workers} VM(s) at once: {}",

@@ -63,12 +63,7 @@ pub fn run_suite(
         crate::profile::tool::tool_command(&profile.tool.cmd, opts.cmd_override.as_deref())?;
         memory = memory.max(profile.vm.memory_mib);
     }
-    let jobs = crate::jobs::decide(
-        jobs,
-        crate::jobs::cores(),
-        crate::jobs::available_mib(),
-        u64::from(memory),
-    );
+    let jobs = crate::jobs::here(jobs, memory);
     let suite_id = crate::vm::files::new_run_id();
     let dir = opts.runs_dir.join(format!("suite-{suite_id}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
