@@ -572,12 +572,7 @@ impl Vm {
             .phase(PHASE)?;
         let _ = self.qmp.quit();
         if let Some(mut child) = self.child.take() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !matches!(child.try_wait(), Ok(Some(_))) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            kill_group(child.id());
-            let _ = child.wait();
+            let _ = reap(&mut child, Duration::from_secs(10));
         }
         let disk = dir.join(super::saved::DISK);
         std::fs::rename(self.cfg.run_dir.join(files::OVERLAY), &disk).phase(PHASE)?;
@@ -661,7 +656,6 @@ impl Vm {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let mut result = Ok(());
         if self.cfg.keep_disks {
             let _ = self.ssh.exec(&crate::ssh::Exec {
                 command: "sync; systemctl poweroff --no-block",
@@ -669,33 +663,16 @@ impl Vm {
                 timeout: Duration::from_secs(10),
                 echo: false,
             });
-            let deadline =
-                Instant::now() + Duration::from_secs(30) * self.cfg.accel.timeout_factor();
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
         } else if let Err(e) = self.qmp.quit() {
             tracing::debug!("QMP quit: {e:#}");
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    kill_group(child.id());
-                    if let Err(e) = child.wait() {
-                        result = Err(e).phase("stopping QEMU");
-                    }
-                    break;
-                }
-            }
-        }
+        // A guest powering off (kept disks) gets its shutdown time first.
+        let shutdown = if self.cfg.keep_disks {
+            Duration::from_secs(30) * self.cfg.accel.timeout_factor()
+        } else {
+            Duration::ZERO
+        };
+        let result = reap(&mut child, shutdown + Duration::from_secs(5)).phase("stopping QEMU");
         if self.cfg.keep_disks {
             let _ = std::fs::write(self.cfg.run_dir.join(files::KEPT), "disks kept by --keep\n");
         }
@@ -764,6 +741,22 @@ pub fn spawn_owned(cmd: &mut Command) -> anyhow::Result<Child> {
     cmd.stdin(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {:?}", cmd.get_program()))
+}
+
+/// Wait up to `grace` for QEMU to exit by itself, then SIGKILL its process
+/// group and collect it.
+fn reap(child: &mut Child, grace: Duration) -> std::io::Result<()> {
+    let deadline = Instant::now() + grace;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                kill_group(child.id());
+                return child.wait().map(|_| ());
+            }
+        }
+    }
 }
 
 /// SIGKILL a whole process group.
