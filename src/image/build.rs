@@ -156,10 +156,7 @@ pub fn build(r: &ResolvedRecipe, images_dir: &Path) -> Result<Entry> {
         .with_context(|| format!("creating image cache {}", images_dir.display()))?;
     // One builder per key; a second one waits, then finds the entry ready.
     let lock_path = images_dir.join(format!(".{}.lock", r.entry_name()));
-    let lock_file = std::fs::File::create(&lock_path)
-        .with_context(|| format!("creating {}", lock_path.display()))?;
-    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| anyhow::anyhow!("locking {}: {e}", lock_path.display()))?;
+    let _lock = crate::util::lock_exclusive(&lock_path)?;
     if let Some(e) = Entry::open(&final_dir)? {
         return Ok(e);
     }

@@ -19,9 +19,7 @@ pub struct EntryMeta {
 
 impl EntryMeta {
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let p = dir.join(META);
-        std::fs::write(&p, serde_json::to_vec_pretty(self)?)
-            .with_context(|| format!("writing {}", p.display()))
+        crate::util::write_json(&dir.join(META), self)
     }
 }
 
@@ -36,16 +34,12 @@ impl Entry {
     /// The entry at `dir`, or None when there is none (a build moves a
     /// finished directory into place, so a present one is complete).
     pub fn open(dir: &Path) -> Result<Option<Entry>> {
-        let p = dir.join(META);
-        if !p.is_file() {
-            return Ok(None);
-        }
-        let meta: EntryMeta = serde_json::from_slice(&std::fs::read(&p)?)
-            .with_context(|| format!("reading {}", p.display()))?;
-        Ok(Some(Entry {
-            dir: dir.to_path_buf(),
-            meta,
-        }))
+        Ok(
+            crate::util::read_json_if_file(&dir.join(META))?.map(|meta| Entry {
+                dir: dir.to_path_buf(),
+                meta,
+            }),
+        )
     }
     pub fn base(&self) -> PathBuf {
         self.dir.join("base.qcow2")

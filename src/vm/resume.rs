@@ -55,13 +55,8 @@ pub fn ensure_state(cfg: &VmConfig, store: &Path) -> Result<SavedState> {
     let slot = slot_for(cfg, store)?;
     std::fs::create_dir_all(&slot.dir)
         .with_context(|| format!("creating {}", slot.dir.display()))?;
-    let lock_path = slot.dir.join("lock");
-    let lock_file = std::fs::File::create(&lock_path)
-        .with_context(|| format!("creating {}", lock_path.display()))?;
     // A concurrent run building the same state: wait for it, then use it.
-    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .with_context(|| format!("locking {}", lock_path.display()))?;
+    let _lock = crate::util::lock_exclusive(&slot.dir.join("lock"))?;
     let dir = slot.state_dir();
     if let Some(state) = SavedState::open(&dir)? {
         let complete = [state.disk(), state.memory(), state.provision_key()]

@@ -79,22 +79,16 @@ impl SavedState {
 
     /// The slot at `dir` if it is complete (meta.json is written last).
     pub fn open(dir: &Path) -> Result<Option<SavedState>> {
-        let p = dir.join(META);
-        if !p.is_file() {
-            return Ok(None);
-        }
-        let meta: StateMeta = serde_json::from_slice(&std::fs::read(&p)?)
-            .with_context(|| format!("reading {}", p.display()))?;
-        Ok(Some(SavedState {
-            dir: dir.to_path_buf(),
-            meta,
-        }))
+        Ok(
+            crate::util::read_json_if_file(&dir.join(META))?.map(|meta| SavedState {
+                dir: dir.to_path_buf(),
+                meta,
+            }),
+        )
     }
 
     pub fn write_meta(dir: &Path, meta: &StateMeta) -> Result<()> {
-        let p = dir.join(META);
-        std::fs::write(&p, serde_json::to_vec_pretty(meta)?)
-            .with_context(|| format!("writing {}", p.display()))
+        crate::util::write_json(&dir.join(META), meta)
     }
 }
 
