@@ -181,6 +181,10 @@ pub struct DefectsArgs {
     /// VMs running cases at once (default: one per core, as many as memory holds).
     #[arg(short, long)]
     pub jobs: Option<usize>,
+    /// Write the detection table (defect -> the check that caught it) into
+    /// the project's README.md, between its detection-table markers.
+    #[arg(long)]
+    pub update_readme: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -46,3 +46,15 @@ pub fn lock_exclusive(path: &std::path::Path) -> anyhow::Result<nix::fcntl::Floc
         .map_err(|(_, e)| e)
         .with_context(|| format!("locking {}", path.display()))
 }
+
+/// The guest command that sets its clock to `now` (to the nanosecond).
+pub fn set_clock_command(now: std::time::SystemTime) -> anyhow::Result<String> {
+    let d = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| anyhow::anyhow!("the host clock is before 1970"))?;
+    Ok(format!(
+        "date -s @{}.{:09} >/dev/null",
+        d.as_secs(),
+        d.subsec_nanos()
+    ))
+}

@@ -65,5 +65,8 @@ pub fn defects(a: &crate::cli::DefectsArgs) -> Result<Outcome> {
         catalogue,
         only: a.only.clone(),
         jobs: a.jobs,
+        update_readme: a
+            .update_readme
+            .then(|| crate::paths::project_dir().join("README.md")),
     })
 }

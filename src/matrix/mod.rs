@@ -2,9 +2,10 @@
 //! (`reference-tool/DEFECTS.md`) run through the scenarios that must catch
 //! it, on one VM per profile, each case on a copy of one seeded fixture.
 
+pub mod detection;
 pub mod judge;
 pub mod recipe;
-mod run;
+pub mod run;
 pub mod table;
 
 pub use run::{run, MatrixOptions};

@@ -31,6 +31,13 @@ pub fn recipe(scenario: &str) -> Option<Recipe> {
             "archive.toml",
             &["full", "mutate", "incremental", "archive-restore", "verify"],
         ),
+        // The fault scenarios make their own backups.
+        "ordering" => ("defects.toml", &["ordering"]),
+        "no-credentials" => ("defects.toml", &["no-credentials"]),
+        "rapid-runs" => ("defects.toml", &["rapid-runs"]),
+        "missing-parent" => ("defects.toml", &["missing-parent"]),
+        "corruption" => ("defects.toml", &["corruption"]),
+        "s3-errors" => ("defects.toml", &["s3-errors"]),
         _ => return None,
     };
     let r = Recipe { profile, scenarios };
@@ -51,6 +58,12 @@ const ORDER: &[&str] = &[
     "archive-restore",
     "cli-flags",
     "lock-contention",
+    "ordering",
+    "no-credentials",
+    "rapid-runs",
+    "missing-parent",
+    "corruption",
+    "s3-errors",
     "verify",
 ];
 
@@ -81,7 +94,7 @@ mod tests {
             let r = recipe(sc).unwrap_or_else(|| panic!("{sc} has no recipe"));
             assert!(r.scenarios.contains(&sc) || sc == "full", "{sc}: {r:?}");
         }
-        assert_eq!(recipe("power-loss"), None);
+        assert_eq!(recipe("no-such-scenario"), None);
     }
 
     #[test]

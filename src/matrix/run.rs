@@ -23,6 +23,8 @@ pub struct MatrixOptions {
     pub only: Vec<String>,
     /// VMs at once (None: from cores and memory).
     pub jobs: Option<usize>,
+    /// Write the detection table into this README (between its markers).
+    pub update_readme: Option<PathBuf>,
 }
 
 /// A defect whose catching scenario this build does not have.
@@ -151,6 +153,12 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     report.seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report)? + "\n";
     std::fs::write(dir.join("matrix.json"), json)?;
+    let table = super::detection::render(&report, &crate::util::now_rfc3339()[..10]);
+    std::fs::write(dir.join("detection.md"), &table)?;
+    if let Some(readme) = &opts.update_readme {
+        super::detection::update_readme(readme, &table)?;
+        eprintln!("[matrix] detection table written to {}", readme.display());
+    }
     println!("{}", render(&report));
     println!("reports: {}", dir.display());
     Ok(report.outcome())

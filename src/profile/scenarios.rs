@@ -5,7 +5,8 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// Every scenario name the harness knows (issue 6's list and the faults group).
+/// Every scenario name the harness knows (issue 6's list, the fault
+/// scenarios, and `faults`, the group of them all).
 pub const KNOWN: &[&str] = &[
     "setup",
     "seed",
@@ -28,6 +29,7 @@ pub const KNOWN: &[&str] = &[
     "rapid-runs",
     "ordering",
     "no-credentials",
+    "faults",
     "cleanup",
 ];
 

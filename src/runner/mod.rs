@@ -104,7 +104,8 @@ pub fn choose(
 ) -> Result<Vec<Box<dyn scenarios::Scenario>>> {
     let mut unknown = Vec::new();
     let mut chosen = Vec::new();
-    for n in names.iter().map(AsRef::as_ref) {
+    for n in expand(names) {
+        let n = n.as_str();
         match scenarios::find(n) {
             Some(s) => chosen.push(s),
             None => unknown.push(n.to_string()),
@@ -118,6 +119,25 @@ pub fn choose(
         );
     }
     Ok(chosen)
+}
+
+/// The names with each group replaced by its scenarios: `faults` is the
+/// fault scenarios, after `setup` and `seed` unless the list ran them before.
+pub fn expand(names: &[impl AsRef<str>]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names.iter().map(AsRef::as_ref) {
+        if n == scenarios::faults::GROUP {
+            for pre in ["setup", "seed"] {
+                if !out.iter().any(|o| o == pre) {
+                    out.push(pre.into());
+                }
+            }
+            out.extend(scenarios::faults::SCENARIOS.iter().map(|s| s.to_string()));
+        } else {
+            out.push(n.to_string());
+        }
+    }
+    out
 }
 
 /// Run scenarios in order on a live session. A scenario the harness could
@@ -224,4 +244,24 @@ fn tool_version(s: &Session) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand;
+
+    #[test]
+    fn the_faults_group_expands_after_setup_and_seed() {
+        let got = expand(&["faults"]);
+        assert_eq!(&got[..2], ["setup", "seed"]);
+        assert_eq!(&got[2..], scenarios::faults::SCENARIOS);
+        let got = expand(&["setup", "seed", "full", "faults", "verify"]);
+        assert_eq!(&got[..3], ["setup", "seed", "full"]);
+        assert_eq!(got.last().map(String::as_str), Some("verify"));
+        assert_eq!(got.iter().filter(|n| *n == "setup").count(), 1);
+        for n in scenarios::faults::SCENARIOS {
+            assert!(scenarios::find(n).is_some(), "{n} is not implemented");
+        }
+    }
+    use super::scenarios;
 }

@@ -230,6 +230,33 @@ impl Endpoint {
         Some(bucket.data_path(&meta))
     }
 
+    /// The stored metadata and bytes of `key` (None: no such object).
+    pub fn object(&self, key: &str) -> Option<(super::store::ObjectMeta, Vec<u8>)> {
+        let bucket = self.store.bucket(&self.bucket).ok()?;
+        let (meta, mut f) = bucket.open(key).ok()?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut bytes).ok()?;
+        Some(((*meta).clone(), bytes))
+    }
+
+    /// Put `bytes` in place of the object `template` describes (its key,
+    /// attributes and ETag), bypassing the S3 API and the journal: the
+    /// corruption and missing-object faults, and putting things back after them.
+    pub async fn tamper(
+        &self,
+        template: &super::store::ObjectMeta,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let bucket = self.store.bucket(&self.bucket)?;
+        bucket.replace_bytes(template, bytes).await.map(|_| ())
+    }
+
+    /// Remove `key` bypassing the S3 API and the journal (an object that
+    /// vanished); true when it existed.
+    pub async fn vanish(&self, key: &str) -> Result<bool, StoreError> {
+        self.store.bucket(&self.bucket)?.delete(key).await
+    }
+
     /// Environment for a boto3 tool talking to this endpoint through
     /// `url` (the address the guest sees; pass `self.url()` on the host).
     pub fn tool_env(&self, url: &str) -> Vec<(String, String)> {

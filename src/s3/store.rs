@@ -359,6 +359,33 @@ impl Bucket {
         Ok(meta)
     }
 
+    /// Store `bytes` as `key` with `template`'s attributes and ETag, outside
+    /// the S3 API: what rot on the disk or an operator's hand does to an
+    /// object (a corruption fault's tool, never a request's path).
+    pub async fn replace_bytes(
+        &self,
+        template: &ObjectMeta,
+        bytes: Vec<u8>,
+    ) -> StoreResult<Arc<ObjectMeta>> {
+        let data_file = uuid::Uuid::new_v4().simple().to_string();
+        let target = self.dir.join("data").join(&data_file);
+        let to = target.clone();
+        let size = bytes.len() as u64;
+        blocking(move || {
+            std::fs::write(&to, &bytes).map_err(|e| DurableError::io("write", &to, e))
+        })
+        .await?;
+        let meta = ObjectMeta {
+            key: template.key.clone(),
+            size,
+            data_file,
+            checksum: None,
+            last_modified_ms: now_ms(),
+            ..template.clone()
+        };
+        self.commit(meta).await
+    }
+
     /// Delete `key`; deleting a missing key is not an error (as on S3).
     pub async fn delete(&self, key: &str) -> StoreResult<bool> {
         let _guard = self.commit.lock().await;

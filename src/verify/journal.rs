@@ -131,6 +131,12 @@ impl Journal {
         Journal::from_records(records)
     }
 
+    /// Only the requests that arrived after `seq` (one scenario's stretch).
+    pub fn since(mut self, seq: u64) -> Journal {
+        self.entries.retain(|e| e.r.seq > seq);
+        self
+    }
+
     /// Entries whose key is under `prefix`.
     pub fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
         self.entries

@@ -102,21 +102,18 @@ impl Layout {
 }
 
 /// A regular expression (for the endpoint's fault rules, which match keys
-/// by pattern) for the full keys of the profile's chunks, with the named
-/// groups in `pins` replaced by literal values, e.g. `[("subvol", "data"),
-/// ("index", "1")]`: "chunk 1 of data, any kind and TS".
-pub fn chunk_key_regex(
-    layout_chunk_pattern: &str,
-    prefix: &str,
-    pins: &[(&str, &str)],
-) -> Result<String> {
-    let mut pattern = layout_chunk_pattern.to_string();
+/// by pattern) for the full keys of one of the profile's layout patterns
+/// (chunk, manifest, pointer), with the named groups in `pins` replaced by
+/// literal values, e.g. `[("subvol", "data"), ("index", "1")]` on the chunk
+/// pattern: "chunk 1 of data, any kind and TS".
+pub fn key_regex(layout_pattern: &str, prefix: &str, pins: &[(&str, &str)]) -> Result<String> {
+    let mut pattern = layout_pattern.to_string();
     for (group, value) in pins {
         pattern = pin_group(&pattern, group, &regex::escape(value))
-            .ok_or_else(|| anyhow::anyhow!("the chunk pattern has no group (?P<{group}>...)"))?;
+            .ok_or_else(|| anyhow::anyhow!("the layout pattern has no group (?P<{group}>...)"))?;
     }
     let full = format!("^{}(?:{pattern})$", regex::escape(prefix));
-    regex::Regex::new(&full).map_err(|e| anyhow::anyhow!("pinned chunk pattern {full}: {e}"))?;
+    regex::Regex::new(&full).map_err(|e| anyhow::anyhow!("pinned layout pattern {full}: {e}"))?;
     Ok(full)
 }
 
@@ -231,7 +228,7 @@ pub(crate) mod tests {
     #[test]
     fn pinned_chunk_regex() {
         let p = crate::profile::Profile::default();
-        let re = chunk_key_regex(
+        let re = key_regex(
             &p.layout.chunk,
             "backups/",
             &[("subvol", "data"), ("index", "1")],
@@ -243,7 +240,7 @@ pub(crate) mod tests {
         assert!(!re.is_match("backups/subvol/data/full/chunk-20240101T000000Z-11.bin"));
         assert!(!re.is_match("backups/subvol/root/full/chunk-20240101T000000Z-1.bin"));
         assert!(!re.is_match("x/backups/subvol/data/full/chunk-20240101T000000Z-1.bin"));
-        let any = chunk_key_regex(&p.layout.chunk, "b.k/", &[("subvol", "a.b")]).unwrap();
+        let any = key_regex(&p.layout.chunk, "b.k/", &[("subvol", "a.b")]).unwrap();
         let any = regex::Regex::new(&any).unwrap();
         assert!(any.is_match("b.k/subvol/a.b/full/chunk-20240101T000000Z-7.bin"));
         assert!(!any.is_match("bxk/subvol/a.b/full/chunk-20240101T000000Z-7.bin"));
@@ -256,7 +253,7 @@ pub(crate) mod tests {
             pin_group(r"(?P<a>\)x)", "a", "Z").as_deref(),
             Some("(?P<a>Z)")
         );
-        assert!(chunk_key_regex(&p.layout.chunk, "p/", &[("nope", "1")]).is_err());
+        assert!(key_regex(&p.layout.chunk, "p/", &[("nope", "1")]).is_err());
     }
 
     #[test]

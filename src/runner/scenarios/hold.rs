@@ -5,7 +5,7 @@ use crate::runner::background::BackgroundRun;
 use crate::runner::session::Session;
 use crate::s3::faults::{FaultKind, FaultRule, RuleId};
 use crate::s3::journal::{Journal, Record};
-use crate::verify::layout::{chunk_key_regex, KeyClass, Layout};
+use crate::verify::layout::{key_regex, KeyClass, Layout};
 use anyhow::{anyhow, bail, Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +45,7 @@ impl Stall {
             .endpoint
             .as_ref()
             .ok_or_else(|| anyhow!("holding a request needs the embedded endpoint"))?;
-        let key_regex = chunk_key_regex(
+        let key_regex = key_regex(
             &s.profile.layout.chunk,
             &s.profile.s3.normalized_prefix(),
             pins,
@@ -89,6 +89,53 @@ impl Stall {
 impl Drop for Stall {
     fn drop(&mut self) {
         self.release_now();
+    }
+}
+
+/// Fault rules added for one stretch of a scenario, removed (and their
+/// stalls released) when dropped, so no error on the way leaves them in
+/// place for later scenarios.
+pub struct Rules {
+    faults: Arc<crate::s3::faults::Faults>,
+    ids: Vec<RuleId>,
+}
+
+impl Rules {
+    pub fn new(s: &Session) -> Result<Rules> {
+        let ep = s
+            .endpoint
+            .as_ref()
+            .ok_or_else(|| anyhow!("injecting S3 faults needs the embedded endpoint"))?;
+        Ok(Rules {
+            faults: ep.faults().clone(),
+            ids: Vec::new(),
+        })
+    }
+
+    pub fn add(&mut self, rule: FaultRule) -> Result<RuleId> {
+        let what = format!("{rule:?}");
+        let id = self
+            .faults
+            .add(rule)
+            .with_context(|| format!("adding the fault rule {what}"))?;
+        self.ids.push(id);
+        Ok(id)
+    }
+
+    /// How often the rules fired so far.
+    pub fn fired(&self) -> u64 {
+        self.ids
+            .iter()
+            .filter_map(|id| self.faults.fired(*id))
+            .sum()
+    }
+}
+
+impl Drop for Rules {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            self.faults.remove(id);
+        }
     }
 }
 

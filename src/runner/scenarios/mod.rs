@@ -4,6 +4,7 @@ mod archive;
 mod backup;
 mod cleanup;
 mod cli_flags;
+pub mod faults;
 mod fixture;
 mod guest;
 mod hold;
@@ -56,7 +57,7 @@ pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
         "archive-restore" => Box::new(archive::ArchiveRestore),
         "verify" => Box::new(verify::Verify),
         "cleanup" => Box::new(cleanup::Cleanup),
-        _ => return None,
+        other => return faults::find(other),
     })
 }
 

@@ -1,0 +1,189 @@
+//! missing-parent: the parent of the next incremental disappears before it
+//! runs: the parent snapshot in the guest (variant `snapshot`), or the
+//! parent manifest in S3 (variant `manifest`, removed behind the S3 API and
+//! put back afterwards). The tool must back up a full or fail clearly
+//! (non-zero, the pointer unchanged), never publish an incremental nobody
+//! can restore; whatever it published is restored to prove it.
+
+use super::super::{first_subvolume, guest, Scenario};
+use crate::runner::session::{Session, ToolRun};
+use crate::ssh::shell_quote;
+use crate::verify::layout::Layout;
+use crate::verify::manifest::Documents;
+use crate::verify::Check;
+use anyhow::{anyhow, bail, Result};
+use serde_json::json;
+use std::time::Duration;
+
+pub const FALLBACK: &str = "verify.missing_parent.fallback";
+
+const VARIANTS: [&str; 2] = ["snapshot", "manifest"];
+
+pub struct MissingParent;
+
+impl Scenario for MissingParent {
+    fn name(&self) -> &'static str {
+        "missing-parent"
+    }
+    fn needs_embedded(&self) -> Option<&'static str> {
+        Some("removing a manifest behind the S3 API")
+    }
+    fn expected_checks(&self, _s: &Session) -> Vec<String> {
+        VARIANTS
+            .iter()
+            .map(|v| super::variant(FALLBACK, v))
+            .collect()
+    }
+    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+        let layout = Layout::from_profile(&s.profile)?;
+        let sv = first_subvolume(s)?;
+        let mut checks = Vec::new();
+        for v in VARIANTS {
+            let mut c = one(s, &layout, &sv, v)?;
+            c.name = super::variant(FALLBACK, v);
+            checks.push(c);
+        }
+        Ok(checks)
+    }
+}
+
+fn one(s: &mut Session, layout: &Layout, sv: &str, v: &str) -> Result<Check> {
+    let (_, parent_key) = super::good_backup(
+        s,
+        "missing-parent",
+        sv,
+        &format!("missing-parent-{v}-parent"),
+    )?;
+    let parent_snapshot = super::snapshot_of(s, &parent_key)
+        .ok_or_else(|| anyhow!("the parent backup {parent_key} reported no snapshot"))?;
+    let state = guest::state_text(s)?.unwrap_or_default();
+    if !state.contains(&parent_snapshot) {
+        bail!("the tool's state does not name the parent snapshot {parent_snapshot}, so removing it would not be noticed by an incremental: {}", crate::programs::tail(&state, 5));
+    }
+    let mut put_back = None;
+    let removed = match v {
+        "snapshot" => {
+            s.vm.ssh().run(
+                "missing-parent-delete-snapshot",
+                &format!(
+                    "btrfs -q subvolume delete {0} && ! test -e {0}",
+                    shell_quote(&parent_snapshot)
+                ),
+                Duration::from_secs(120),
+            )?;
+            parent_snapshot.clone()
+        }
+        _ => {
+            let ep = s
+                .endpoint
+                .as_ref()
+                .ok_or_else(|| anyhow!("removing a manifest needs the embedded endpoint"))?;
+            let saved = ep
+                .object(&parent_key)
+                .ok_or_else(|| anyhow!("{parent_key} is not stored"))?;
+            if !s.rt.block_on(ep.vanish(&parent_key))? {
+                bail!("{parent_key} was not removed");
+            }
+            put_back = Some(saved);
+            parent_key.clone()
+        }
+    };
+    guest::add_random_file(s, sv, &format!("missing-parent-{v}.bin"), 64 * 1024)?;
+    let run = super::backup(s, "missing-parent", sv, &format!("missing-parent-{v}"))?;
+    let verdict = judge(s, layout, sv, v, &parent_key, &removed, &run);
+    if let Some((meta, bytes)) = put_back {
+        if let Some(ep) = s.endpoint.as_ref() {
+            s.rt.block_on(ep.tamper(&meta, bytes))
+                .map_err(|e| anyhow!("putting {parent_key} back: {e}"))?;
+        }
+    }
+    verdict
+}
+
+fn judge(
+    s: &mut Session,
+    layout: &Layout,
+    sv: &str,
+    v: &str,
+    parent_key: &str,
+    removed: &str,
+    run: &ToolRun,
+) -> Result<Check> {
+    let state = guest::s3_state(s, layout)?;
+    let docs = Documents::from_state(&state, layout);
+    let pointer = format!(
+        "{}subvol/{sv}/current.json",
+        s.profile.s3.normalized_prefix()
+    );
+    let head = docs.pointer_targets().get(&pointer).cloned();
+    let new_key = run.field("backup_uploaded", "manifest_key");
+    let mut evidence = json!({
+        "removed": removed,
+        "status": run.status_text(),
+        "parent_missing_events": run.log.events("parent_missing").map(|r| format!("{r:?}")).collect::<Vec<_>>(),
+        "manifest_key": new_key,
+        "pointer_names": head,
+        "stderr_tail": crate::programs::tail(&run.output.stderr_text(), 10),
+    });
+    if !run.succeeded() {
+        let unchanged = head.as_deref() == Some(parent_key);
+        return Ok(if unchanged {
+            Check::pass(
+                FALLBACK,
+                evidence,
+                format!(
+                    "with the parent {v} gone the backup failed ({}) and published nothing",
+                    run.status_text()
+                ),
+            )
+        } else {
+            Check::fail(
+                FALLBACK,
+                evidence,
+                format!(
+                    "the backup failed ({}) but the pointer moved from {parent_key} to {head:?}",
+                    run.status_text()
+                ),
+            )
+        });
+    }
+    let Some(key) = new_key else {
+        return Ok(Check::fail(
+            FALLBACK,
+            evidence,
+            "the backup exited 0 without naming the manifest it uploaded",
+        ));
+    };
+    let parent = match docs.manifests.get(&key) {
+        Some(Ok(m)) => m.parent_manifest.clone(),
+        _ => {
+            return Ok(Check::fail(
+                FALLBACK,
+                evidence,
+                format!("the backup exited 0 but {key} is not stored or unreadable"),
+            ))
+        }
+    };
+    evidence["parent_manifest"] = json!(parent);
+    let source = super::snapshot_of(s, &key);
+    let restored = super::restore_check(
+        s,
+        FALLBACK,
+        sv,
+        &key,
+        source.as_deref(),
+        &format!("missing-{v}"),
+    )?;
+    let restore_ok = restored.verdict == crate::verify::Verdict::Pass;
+    evidence["restore"] = json!(restored);
+    Ok(match (parent, restore_ok) {
+        (None, true) => Check::pass(FALLBACK, evidence, format!("with the parent {v} gone the tool backed up a full, and it restores")),
+        (Some(p), _) if p == parent_key && v == "manifest" => Check::fail(
+            FALLBACK,
+            evidence,
+            format!("published an incremental on the vanished parent manifest {p}: nobody can restore it (restore {})", if restore_ok { "passed?" } else { "failed" }),
+        ),
+        (Some(p), true) => Check::pass(FALLBACK, evidence, format!("with the parent {v} gone the tool backed up an incremental on {p}, and it restores")),
+        (_, false) => Check::fail(FALLBACK, evidence, format!("with the parent {v} gone the tool published {key}, which does not restore: {}", restored.diagnosis)),
+    })
+}

@@ -1,0 +1,121 @@
+//! The `faults` group (issue 8): what the tool must survive beyond a kill:
+//! power loss, a network cut, S3 errors, corrupt chunks, a missing parent,
+//! back-to-back runs, publish ordering, missing credentials. Each scenario
+//! makes its own backups of the profile's first subvolume, proves its
+//! perturbation landed mid-operation (else the harness failed, never the
+//! tool), and names the broken promise in its checks.
+
+mod corruption;
+mod missing_parent;
+mod no_credentials;
+mod ordering;
+mod rapid_runs;
+mod s3_errors;
+
+use super::guest::note_backups;
+use super::Scenario;
+use crate::runner::session::{Session, ToolRun};
+use anyhow::Result;
+
+/// The group's name in a run list (`vmharness run faults`).
+pub const GROUP: &str = "faults";
+
+/// The group's scenarios, in the order the group runs them (cheap first,
+/// the VM-level faults last).
+pub const SCENARIOS: &[&str] = &[
+    "ordering",
+    "no-credentials",
+    "rapid-runs",
+    "missing-parent",
+    "corruption",
+    "s3-errors",
+    "network-cut",
+    "power-loss",
+];
+
+/// The fault scenario called `name`.
+pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
+    Some(match name {
+        "ordering" => Box::new(ordering::Ordering),
+        "no-credentials" => Box::new(no_credentials::NoCredentials),
+        "rapid-runs" => Box::new(rapid_runs::RapidRuns),
+        "missing-parent" => Box::new(missing_parent::MissingParent),
+        "corruption" => Box::new(corruption::Corruption),
+        "s3-errors" => Box::new(s3_errors::S3Errors),
+        _ => return None,
+    })
+}
+
+/// One backup of `sv` now, recorded for later scenarios.
+pub(super) fn backup(s: &mut Session, scenario: &str, sv: &str, label: &str) -> Result<ToolRun> {
+    let line = s.tool.backup_now(sv);
+    let run = s.run_tool(label, &line)?;
+    note_backups(s, scenario, &run);
+    Ok(run)
+}
+
+/// A backup that must succeed for the scenario to mean anything (the
+/// ground it perturbs): a failure here is reported as the scenario's
+/// error with the tool's log tail.
+pub(super) fn good_backup(
+    s: &mut Session,
+    scenario: &str,
+    sv: &str,
+    label: &str,
+) -> Result<(ToolRun, String)> {
+    let run = backup(s, scenario, sv, label)?;
+    let key = run.field("backup_uploaded", "manifest_key");
+    match (run.succeeded(), key) {
+        (true, Some(k)) => Ok((run, k)),
+        _ => anyhow::bail!(
+            "the backup {scenario} starts from failed ({}), so its fault cannot be judged: {}",
+            run.status_text(),
+            crate::programs::tail(&run.output.stderr_text(), 10)
+        ),
+    }
+}
+
+/// `check[variant]`.
+pub(super) fn variant(check: &str, v: &str) -> String {
+    format!("{check}[{v}]")
+}
+
+/// The snapshot a backup of `manifest_key` came from, as the tool reported it.
+pub(super) fn snapshot_of(s: &Session, manifest_key: &str) -> Option<String> {
+    s.backups
+        .iter()
+        .rev()
+        .find(|b| b.manifest_key == manifest_key)
+        .map(|b| b.snapshot_path.clone())
+}
+
+/// Restore `manifest_key` (by key; None: through the pointer) of `sv` into
+/// `<restore_dir>/<sv>-<suffix>` and compare it with `source`; one verdict
+/// named `name` over the restore's own checks.
+pub(super) fn restore_check(
+    s: &mut Session,
+    name: &str,
+    sv: &str,
+    manifest_key: &str,
+    source: Option<&str>,
+    suffix: &str,
+) -> Result<crate::verify::Check> {
+    let docs = super::restore::documents(s)?;
+    let target = format!("{}/{sv}-{suffix}", s.layout.restore_dir());
+    let (parts, _) = super::restore::restore_one(
+        s,
+        &docs,
+        sv,
+        Some(manifest_key),
+        Some(manifest_key),
+        source,
+        &target,
+    )?;
+    Ok(super::restore::all_passed(
+        name,
+        parts,
+        serde_json::json!({"manifest_key": manifest_key, "target": target}),
+        &format!("{manifest_key} restored equal to its snapshot"),
+        &format!("restoring {manifest_key}"),
+    ))
+}

@@ -1,0 +1,58 @@
+//! ordering: a backup of several chunks, then, from the journal, every
+//! `current.json` write must come after every chunk and the manifest it
+//! names were completely stored (`verify.publish_order`).
+
+use super::super::{first_subvolume, guest, hold, Scenario};
+use crate::runner::session::Session;
+use crate::verify::journal::verify_publish_order;
+use crate::verify::layout::Layout;
+use crate::verify::manifest::Documents;
+use crate::verify::{names, Check};
+use anyhow::{bail, Result};
+
+pub struct Ordering;
+
+impl Scenario for Ordering {
+    fn name(&self) -> &'static str {
+        "ordering"
+    }
+    fn needs_embedded(&self) -> Option<&'static str> {
+        Some("the request journal, to order the pointer write after its objects")
+    }
+    fn expected_checks(&self, _s: &Session) -> Vec<String> {
+        vec![names::PUBLISH_ORDER.into()]
+    }
+    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+        let layout = Layout::from_profile(&s.profile)?;
+        let sv = first_subvolume(s)?;
+        // One and a half chunks of new data: the backup spans at least two chunks.
+        let chunk = s.profile.backup.chunk_size_bytes;
+        guest::add_random_file(s, &sv, "ordering.bin", chunk + chunk / 2)?;
+        let start = hold::mark(s)?;
+        let run = super::backup(s, "ordering", &sv, "ordering-backup")?;
+        let journal = s.journal()?.since(start);
+        let chunks_stored = journal
+            .entries
+            .iter()
+            .filter(|e| e.is_store() && e.ok() && layout.is_chunk(e.key()))
+            .count();
+        if chunks_stored < 2 {
+            bail!(
+                "the ordering backup stored {chunks_stored} chunk(s) ({}), so there is no order to check: {}",
+                run.status_text(),
+                crate::programs::tail(&run.output.stderr_text(), 10)
+            );
+        }
+        let state = guest::s3_state(s, &layout)?;
+        let docs = Documents::from_state(&state, &layout);
+        let mut check = verify_publish_order(
+            &journal,
+            &layout,
+            &docs.chunk_lists(),
+            &docs.pointer_targets(),
+        );
+        check.evidence["backup_status"] = run.status_text().into();
+        check.evidence["chunks_stored"] = chunks_stored.into();
+        Ok(vec![check])
+    }
+}
