@@ -13,7 +13,9 @@ log = logs.get("s3")
 
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 30
-BOTO_MAX_ATTEMPTS = 3
+# botocore's `total_max_attempts` counts the first attempt; its
+# `max_attempts` counts only the retries (1 would still retry once).
+BOTO_TOTAL_ATTEMPTS = 4
 OUTER_ATTEMPTS = 4
 
 
@@ -26,13 +28,13 @@ def make_retrier():
 def client_config_kwargs():
     """Keyword arguments for botocore's Config (kept pure for tests)."""
     kwargs = {
-        "retries": {"mode": "standard", "max_attempts": BOTO_MAX_ATTEMPTS},
+        "retries": {"mode": "standard", "total_max_attempts": BOTO_TOTAL_ATTEMPTS},
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "read_timeout": READ_TIMEOUT_SECONDS,
         "tcp_keepalive": True,
     }
     if defects.enabled("no-retry"):
-        kwargs["retries"] = {"mode": "standard", "max_attempts": 1}
+        kwargs["retries"] = {"mode": "standard", "total_max_attempts": 1}
     if defects.enabled("no-timeout"):
         kwargs.update(connect_timeout=None, read_timeout=None, tcp_keepalive=False)
     return kwargs

@@ -68,7 +68,8 @@ class ClientSettingsTest(unittest.TestCase):
         kwargs = s3client.client_config_kwargs()
         self.assertEqual(kwargs["connect_timeout"], s3client.CONNECT_TIMEOUT_SECONDS)
         self.assertEqual(kwargs["read_timeout"], s3client.READ_TIMEOUT_SECONDS)
-        self.assertGreater(kwargs["retries"]["max_attempts"], 1)
+        self.assertGreater(kwargs["retries"]["total_max_attempts"], 1)
+        self.assertNotIn("max_attempts", kwargs["retries"])
         self.assertGreater(s3client.make_retrier().attempts, 1)
 
     def test_defects(self):
@@ -77,7 +78,8 @@ class ClientSettingsTest(unittest.TestCase):
             self.assertIsNone(kwargs["connect_timeout"])
             self.assertIsNone(kwargs["read_timeout"])
         with defects.activated("no-retry"):
-            self.assertEqual(s3client.client_config_kwargs()["retries"]["max_attempts"], 1)
+            # total_max_attempts: botocore's max_attempts = 1 would retry once.
+            self.assertEqual(s3client.client_config_kwargs()["retries"], {"mode": "standard", "total_max_attempts": 1})
             self.assertEqual(s3client.make_retrier().attempts, 1)
 
 

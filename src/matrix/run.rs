@@ -325,7 +325,8 @@ fn run_case(
     also: &Also,
 ) -> Result<CaseResult> {
     let name = unit.row.map_or("baseline", |r| r.defect.as_str());
-    let case_dir = s.run_dir.join("cases").join(name);
+    // Under the VM's own run directory (the session's moves to each case's).
+    let case_dir = s.vm.config().run_dir.join("cases").join(name);
     let defect = unit.row.map_or(String::new(), |r| r.defect.clone());
     eprintln!("[matrix vm{w}] case {name}: {}", unit.scenarios.join(" "));
     let started_at = crate::util::now_rfc3339();

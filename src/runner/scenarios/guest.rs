@@ -80,12 +80,7 @@ pub fn published_complete(
 ) -> std::result::Result<Value, (String, Value)> {
     let key = run.field("backup_uploaded", "manifest_key");
     let docs = Documents::from_state(state, layout);
-    let pointer = docs
-        .pointers
-        .iter()
-        .find(|(k, _)| matches!(layout.classify(k), KeyClass::Pointer { subvol } if subvol == sv))
-        .and_then(|(_, p)| p.as_ref().ok())
-        .map(|p| p.manifest_key.clone());
+    let pointer = pointer_of(&docs, layout, sv);
     let mut evidence = json!({"manifest_key": key, "pointer_names": pointer});
     let Some(key) = key else {
         return Err(("no backup_uploaded event names a manifest".into(), evidence));
@@ -101,12 +96,7 @@ pub fn published_complete(
         Some(Err(e)) => return Err((format!("{key} is unreadable: {e}"), evidence)),
         None => return Err((format!("{key} is not stored"), evidence)),
     };
-    let missing: Vec<String> = manifest
-        .chunks
-        .iter()
-        .filter(|c| state.objects.get(&c.key).map(|o| o.size) != Some(c.size))
-        .map(|c| c.key.clone())
-        .collect();
+    let missing = missing_chunks(manifest, state);
     evidence["chunks"] = json!(manifest.chunks.len());
     evidence["missing_or_wrong_size"] = json!(missing);
     if missing.is_empty() {
@@ -121,6 +111,28 @@ pub fn published_complete(
             evidence,
         ))
     }
+}
+
+/// The manifest key the pointer of `sv` names (None: no readable pointer).
+pub fn pointer_of(docs: &Documents, layout: &Layout, sv: &str) -> Option<String> {
+    docs.pointers
+        .iter()
+        .find(|(k, _)| matches!(layout.classify(k), KeyClass::Pointer { subvol } if subvol == sv))
+        .and_then(|(_, p)| p.as_ref().ok())
+        .map(|p| p.manifest_key.clone())
+}
+
+/// The chunks of `manifest` that are not stored with their size.
+pub fn missing_chunks(
+    manifest: &crate::verify::manifest::Manifest,
+    state: &S3State,
+) -> Vec<String> {
+    manifest
+        .chunks
+        .iter()
+        .filter(|c| state.objects.get(&c.key).map(|o| o.size) != Some(c.size))
+        .map(|c| c.key.clone())
+        .collect()
 }
 
 /// A check that `run` (`what`, e.g. "the rerun") exited 0 and published a

@@ -17,7 +17,10 @@ use std::time::Duration;
 
 pub const FALLBACK: &str = "verify.missing_parent.fallback";
 
-const VARIANTS: [&str; 2] = ["snapshot", "manifest"];
+// The manifest first: a tool that wedges after a missing snapshot
+// (every later backup failing) must still show what it does with a
+// missing manifest.
+const VARIANTS: [&str; 2] = ["manifest", "snapshot"];
 
 pub struct MissingParent;
 
@@ -111,11 +114,7 @@ fn judge(
 ) -> Result<Check> {
     let state = guest::s3_state(s, layout)?;
     let docs = Documents::from_state(&state, layout);
-    let pointer = format!(
-        "{}subvol/{sv}/current.json",
-        s.profile.s3.normalized_prefix()
-    );
-    let head = docs.pointer_targets().get(&pointer).cloned();
+    let head = guest::pointer_of(&docs, layout, sv);
     let new_key = run.field("backup_uploaded", "manifest_key");
     let mut evidence = json!({
         "removed": removed,

@@ -231,9 +231,8 @@ fn completes_restore(
 /// Every manifest upload fails: non-zero exit, the pointer unchanged.
 fn fatal(s: &mut Session, layout: &Layout, sv: &str, prefix: &str) -> Result<Check> {
     let name = super::variant(EXIT_CODE, "fatal");
-    let pointer = format!("{prefix}subvol/{sv}/current.json");
     let docs = crate::verify::manifest::Documents::from_state(&guest::s3_state(s, layout)?, layout);
-    let before = docs.pointer_targets().get(&pointer).cloned();
+    let before = guest::pointer_of(&docs, layout, sv);
     guest::add_random_file(s, sv, "s3-errors-fatal.bin", 4096)?;
     let manifests = key_regex(&s.profile.layout.manifest, prefix, &[("subvol", sv)])?;
     let mut rules = hold::Rules::new(s)?;
@@ -245,7 +244,7 @@ fn fatal(s: &mut Session, layout: &Layout, sv: &str, prefix: &str) -> Result<Che
     let (run, fired) = faulted(s, &rules, "s3-errors-fatal", &s.tool.backup_now(sv))?;
     drop(rules);
     let docs = crate::verify::manifest::Documents::from_state(&guest::s3_state(s, layout)?, layout);
-    let after = docs.pointer_targets().get(&pointer).cloned();
+    let after = guest::pointer_of(&docs, layout, sv);
     let evidence = json!({"faults_fired": fired, "status": run.status_text(), "pointer_before": before, "pointer_after": after,
         "stderr_tail": crate::programs::tail(&run.output.stderr_text(), 8)});
     Ok(if run.succeeded() {
