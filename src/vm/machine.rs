@@ -521,8 +521,9 @@ impl Vm {
 
     /// Over the session the provisioning key opened: set the guest's clock
     /// from the host's (the saved guest is behind by the time since the
-    /// save), make this run's key the only one root accepts, and log in
-    /// again with it.
+    /// save), make this run's key the only one root accepts (synced: the
+    /// ext4 root loses its last seconds of writes at a power cut), and log
+    /// in again with it.
     fn adopt_run_key(&mut self, key: &KeyPair) -> Result<(), VmError> {
         const PHASE: &str = "installing the run's key in the resumed guest";
         let now = std::time::SystemTime::now()
@@ -532,7 +533,7 @@ impl Vm {
         let cmd = format!(
             "date -s @{}.{:09} >/dev/null && umask 077 && \
              printf '%s\\n' {} > /root/.ssh/authorized_keys.new && \
-             mv -f /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys",
+             mv -f /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys && sync",
             now.as_secs(),
             now.subsec_nanos(),
             crate::ssh::shell_quote(&key.public_line)
