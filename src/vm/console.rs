@@ -28,6 +28,8 @@ const FAULTS: &[(&str, &str)] = &[
     ("BTRFS error", "Btrfs error"),
     ("BTRFS: error", "Btrfs error"),
     ("Failed to mount /sysroot", "root filesystem not mounted"),
+    // The initramfs (e.g. when another disk took /dev/vda).
+    ("as root file system.", "root filesystem not mounted"),
     (
         "Gave up waiting for root file system device",
         "root filesystem not found",
@@ -161,6 +163,10 @@ mod tests {
                 "[ 1.0] Oops: general protection fault, probably for non-canonical address",
                 "kernel oops",
             ),
+            (
+                "Failed to mount /dev/vda as root file system.",
+                "root filesystem not mounted",
+            ),
         ] {
             assert_eq!(detect_fault(line).map(|f| f.kind), Some(kind), "{line}");
         }
@@ -170,6 +176,14 @@ mod tests {
         );
         assert_eq!(
             detect_fault("BTRFS info (device vdc): first mount of filesystem"),
+            None
+        );
+        assert_eq!(
+            detect_fault("Warning: fsck not present, so skipping root file system"),
+            None
+        );
+        assert_eq!(
+            detect_fault("Begin: Mounting root file system ... done."),
             None
         );
     }

@@ -66,6 +66,15 @@ pub fn leftovers(run_dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Where a log `launch` would overwrite (`console.log`, `qemu.stderr`,
+/// `qemu.argv`) is set aside at power cut `n`: `console-before-cut-1.log`.
+pub fn before_cut(name: &str, n: u32) -> String {
+    match name.split_once('.') {
+        Some((stem, ext)) => format!("{stem}-before-cut-{n}.{ext}"),
+        None => format!("{name}-before-cut-{n}"),
+    }
+}
+
 /// Read a pid file.
 pub fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
@@ -113,6 +122,13 @@ mod tests {
         remove_disposable(d.path(), false);
         assert!(leftovers(d.path()).is_empty());
         assert!(d.path().join(CONSOLE).exists(), "logs stay");
+    }
+
+    #[test]
+    fn logs_set_aside_at_a_cut_keep_their_extension() {
+        assert_eq!(before_cut(CONSOLE, 1), "console-before-cut-1.log");
+        assert_eq!(before_cut(QEMU_STDERR, 2), "qemu-before-cut-2.stderr");
+        assert_eq!(before_cut("x", 3), "x-before-cut-3");
     }
 
     #[test]

@@ -6,7 +6,9 @@ use super::console::ConsoleWatch;
 use super::error::{PhaseContext, VmError};
 use super::files;
 use super::keys::KeyPair;
-use super::qemu_args::{kernel_append, qemu_args, BootSource, QemuSpec, SEED_NODE};
+use super::qemu_args::{
+    kernel_append, qemu_args, BootDisk, BootSource, QemuSpec, FIXTURE_NODE, SEED_NODE,
+};
 use super::qmp::Qmp;
 use super::saved::SavedState;
 use super::seed;
@@ -20,7 +22,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The immutable description of one VM (built from a validated profile).
 #[derive(Debug, Clone)]
@@ -120,6 +122,40 @@ pub struct Vm {
     log: CommandLog,
     /// When QEMU started (the timeline's zero).
     started: Instant,
+    /// Power cuts so far (numbers the logs set aside at each).
+    cuts: u32,
+    /// Torn down already (Drop has nothing left to do).
+    stopped: bool,
+}
+
+/// What `Vm::power_cut` did, and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct PowerCut {
+    /// 1 for this VM's first cut, 2 for the next...
+    pub number: u32,
+    /// Wall clock when QMP `stop` returned: the guest ran no instruction after.
+    pub frozen_at: SystemTime,
+    /// Seconds from sending `stop` until it returned (in-flight disk requests
+    /// are drained first).
+    pub stop_seconds: f64,
+    /// Seconds from sending `stop` until QEMU was gone (reaped).
+    pub gone_seconds: f64,
+    /// Where the console log up to the cut was moved.
+    pub console_log: PathBuf,
+}
+
+/// What `Vm::restart_same_disks` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestartFacts {
+    /// Seconds from QEMU's start until SSH answered the run's key (the
+    /// fixture's device included, when there is one).
+    pub seconds: f64,
+    /// The new boot's milestones (the VM's `state().timeline` stays the
+    /// first boot's).
+    pub timeline: BootTimeline,
+    /// `/dev/disk/by-id/virtio-<serial>` of the fixture re-attached at boot
+    /// (not mounted), if the VM had one.
+    pub fixture_device: Option<String>,
 }
 
 /// A free TCP port on 127.0.0.1 (QEMU binds it right after; a collision is retried).
@@ -201,7 +237,8 @@ impl Vm {
                 key_path: cfg.run_dir.join(files::USER_KEY),
                 host_key: host_key.public_blob.clone(),
             };
-            Self::launch(cfg, source, &login, None)
+            let log = CommandLog::open(&cfg.run_dir).phase("opening ssh.jsonl")?;
+            Self::launch(cfg, source, &login, None, &log)
         })
     }
 
@@ -220,7 +257,8 @@ impl Vm {
                 file: state.memory(),
                 mapped_ram: state.meta.mapped_ram,
             };
-            let mut vm = Self::launch(cfg, BootSource::Incoming, &login, Some(&incoming))?;
+            let log = CommandLog::open(&cfg.run_dir).phase("opening ssh.jsonl")?;
+            let mut vm = Self::launch(cfg, BootSource::Incoming, &login, Some(&incoming), &log)?;
             vm.adopt_run_key(&user_key)?;
             Ok(vm)
         })
@@ -281,12 +319,13 @@ impl Vm {
     }
 
     /// Start QEMU (retrying when the chosen SSH port was taken) and wait
-    /// until SSH answers.
+    /// until SSH answers. Guest commands are recorded in `log`.
     fn launch(
         cfg: &VmConfig,
         source: BootSource,
         login: &Login,
         incoming: Option<&Incoming>,
+        log: &CommandLog,
     ) -> Result<Vm, VmError> {
         let qemu = programs::require(programs::QEMU).phase("starting QEMU")?;
         let mut last_err = String::new();
@@ -310,7 +349,7 @@ impl Vm {
                 .phase("starting QEMU")?;
             std::fs::write(cfg.run_dir.join(files::QEMU_PID), child.id().to_string())
                 .phase("starting QEMU")?;
-            match Self::await_ready(cfg, child, started, &spec, login, incoming) {
+            match Self::await_ready(cfg, child, started, &spec, login, incoming, log) {
                 Ok(vm) => return Ok(vm),
                 Err(VmError::QemuExited { stderr_tail, .. })
                     if stderr_tail.contains("host forwarding") && attempt < 5 =>
@@ -334,6 +373,7 @@ impl Vm {
         spec: &QemuSpec,
         login: &Login,
         incoming: Option<&Incoming>,
+        log: &CommandLog,
     ) -> Result<Vm, VmError> {
         let port = spec.ssh_port;
         let mut console = ConsoleWatch::new(&spec.console_log);
@@ -349,7 +389,6 @@ impl Vm {
             key_path: login.key_path.clone(),
             host_key: login.host_key.clone(),
         };
-        let log = CommandLog::open(&cfg.run_dir).phase("opening ssh.jsonl")?;
         let kill = |child: &mut Child| {
             kill_group(child.id());
             let _ = child.wait();
@@ -461,8 +500,10 @@ impl Vm {
                         ssh,
                         console,
                         state,
-                        log,
+                        log: log.clone(),
                         started,
+                        cuts: 0,
+                        stopped: false,
                     });
                 }
                 Err(e) => {
@@ -489,8 +530,204 @@ impl Vm {
         &self.log
     }
 
+    /// The SSH session and the QMP connection at once, e.g. to cut the
+    /// network (`Qmp::set_link`) from one thread while a command runs over
+    /// the session in another.
+    pub fn ssh_and_qmp(&mut self) -> (&mut Ssh, &mut Qmp) {
+        (&mut self.ssh, &mut self.qmp)
+    }
+
+    /// Unplug (`false`) or plug back (`true`) the guest's network cable (QMP
+    /// `set_link` on `net0`). While it is down the guest has no carrier, no
+    /// address and no route: new connections fail at once with ENETUNREACH,
+    /// established ones (this VM's SSH session included) stall and resume
+    /// after it is back. Do not open new SSH sessions meanwhile (each one
+    /// hangs until its connect timeout); after plugging back, call
+    /// `reconnect_ssh` before the next guest command.
+    pub fn set_link(&mut self, up: bool) -> Result<(), VmError> {
+        const PHASE: &str = "switching the guest's network link";
+        self.check_alive(PHASE)?;
+        self.qmp.set_link(up).phase(PHASE)
+    }
+
+    /// Wait until the guest answers on SSH again and log in afresh (the run's
+    /// key, the VM's host key), replacing the session. The banner is polled
+    /// with fresh connections and a short timeout: right after the link
+    /// comes back, a SYN sent before the guest has its address again is
+    /// lost and would cost slirp's ~6 s retry. Returns the time until the
+    /// new session ran its first command.
+    pub fn reconnect_ssh(&mut self, timeout: Duration) -> Result<Duration, VmError> {
+        const PHASE: &str = "reconnecting to the guest over SSH";
+        let start = Instant::now();
+        let target = self.ssh.target().clone();
+        let mut last_error;
+        loop {
+            self.check_alive(PHASE)?;
+            if crate::signals::interrupted() {
+                return Err(VmError::Interrupted { phase: PHASE });
+            }
+            match banner_ready(target.addr, Duration::from_millis(500)) {
+                Ok(()) => {
+                    let left = timeout.saturating_sub(start.elapsed());
+                    let connect = Duration::from_secs(15)
+                        .min(left)
+                        .max(Duration::from_secs(1));
+                    match Ssh::connect(&target, connect, Some(self.log.clone()))
+                        .and_then(|mut ssh| ssh.run("ready", "true", connect).map(|_| ssh))
+                    {
+                        Ok(ssh) => {
+                            let mut old = std::mem::replace(&mut self.ssh, ssh);
+                            old.disconnect();
+                            return Ok(start.elapsed());
+                        }
+                        Err(e) => last_error = format!("{e:#}"),
+                    }
+                }
+                Err(e) => last_error = e,
+            }
+            if start.elapsed() > timeout {
+                return Err(VmError::Timeout {
+                    phase: PHASE,
+                    waited: start.elapsed(),
+                    last_error,
+                    console_tail: self.console.tail(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Cut the power: QMP `stop` (the guest freezes; what it had submitted
+    /// to its disks is drained to the images, its page cache is lost) then
+    /// `quit`, no guest shutdown, no sync. The overlay and fixture images
+    /// stay for `restart_same_disks`; the console log, QEMU's stderr and
+    /// argv are set aside as `*-before-cut-N.*`. Until the restart the SSH
+    /// session is dead and `check_alive` fails; dropping or shutting the VM
+    /// down then removes its files as usual.
+    pub fn power_cut(&mut self) -> Result<PowerCut, VmError> {
+        const PHASE: &str = "cutting the power";
+        let Some(mut child) = self.child.take() else {
+            return Err(VmError::Other {
+                phase: PHASE,
+                source: anyhow::anyhow!("the VM is not running"),
+            });
+        };
+        self.cuts += 1;
+        let sent = Instant::now();
+        let stop = self.qmp.stop();
+        let stop_seconds = sent.elapsed().as_secs_f64();
+        let frozen_at = SystemTime::now();
+        if stop.is_ok() {
+            if let Err(e) = self.qmp.quit() {
+                // QEMU may close the socket before its reply arrives.
+                tracing::debug!("QMP quit: {e:#}");
+            }
+        }
+        let reaped = reap(&mut child, Duration::from_secs(5));
+        let gone_seconds = sent.elapsed().as_secs_f64();
+        self.console.poll();
+        let run_dir = self.cfg.run_dir.clone();
+        for name in [files::CONSOLE, files::QEMU_STDERR, files::QEMU_ARGV] {
+            let _ = std::fs::rename(
+                run_dir.join(name),
+                run_dir.join(files::before_cut(name, self.cuts)),
+            );
+        }
+        stop.context("QMP stop").phase(PHASE)?;
+        reaped.context("collecting QEMU").phase(PHASE)?;
+        Ok(PowerCut {
+            number: self.cuts,
+            frozen_at,
+            stop_seconds,
+            gone_seconds,
+            console_log: run_dir.join(files::before_cut(files::CONSOLE, self.cuts)),
+        })
+    }
+
+    /// Boot cold again on the same overlay after `power_cut`: the image's
+    /// kernel, no seed, cloud-init disabled (so the host key and the run's
+    /// `authorized_keys` stay), the fixture (if the VM had one) attached at
+    /// boot with the same serial, not mounted. Logs in with the run's key
+    /// and the VM's host key; the VM is then as before (same `state()`
+    /// except `ssh_port` and `qemu_pid`), and shutdown/Drop stop this QEMU.
+    /// Waits up to the boot timeout. On failure QEMU is stopped and the VM
+    /// stays powered off.
+    pub fn restart_same_disks(&mut self) -> Result<RestartFacts, VmError> {
+        const PHASE: &str = "restarting on the same disks";
+        if self.child.is_some() || self.stopped {
+            return Err(VmError::Other {
+                phase: PHASE,
+                source: anyhow::anyhow!("the VM is not powered off (power_cut first)"),
+            });
+        }
+        let fixture = match &self.state.fixture_serial {
+            Some(serial) => {
+                let file = self.cfg.run_dir.join(files::FIXTURE);
+                if !file.is_file() {
+                    return Err(VmError::Other {
+                        phase: PHASE,
+                        source: anyhow::anyhow!("the fixture disk {} is gone", file.display()),
+                    });
+                }
+                Some(BootDisk {
+                    file,
+                    serial: serial.clone(),
+                })
+            }
+            None => None,
+        };
+        let source = BootSource::Reboot {
+            kernel: self.cfg.kernel.clone(),
+            initrd: self.cfg.initrd.clone(),
+            append: kernel_append(&self.cfg.extra_append),
+            fixture,
+        };
+        let login = Login {
+            key_path: self.state.key_path.clone(),
+            host_key: hex::decode(&self.state.host_key_hex)
+                .context("bad host key")
+                .phase(PHASE)?,
+        };
+        let mut new = Self::launch(&self.cfg, source, &login, None, &self.log)?;
+        // The new QEMU, its QMP, session and console become this VM's; the
+        // husk keeps the dead ones and must not tear anything down.
+        new.console.fatal = self.console.fatal;
+        std::mem::swap(&mut self.child, &mut new.child);
+        std::mem::swap(&mut self.qmp, &mut new.qmp);
+        std::mem::swap(&mut self.ssh, &mut new.ssh);
+        std::mem::swap(&mut self.console, &mut new.console);
+        new.stopped = true;
+        self.state.ssh_port = new.state.ssh_port;
+        self.state.qemu_pid = new.state.qemu_pid;
+        let timeline = new.state.timeline.clone();
+        let started = new.started;
+        drop(new);
+        if self.cfg.run_dir.join(files::VM_STATE).exists() {
+            // `vm ssh` and friends read it.
+            self.state.write(&self.cfg.run_dir).phase(PHASE)?;
+        }
+        let fixture_device = match self.state.fixture_serial.clone() {
+            Some(serial) => Some(self.await_disk(&serial, PHASE)?),
+            None => None,
+        };
+        Ok(RestartFacts {
+            seconds: started.elapsed().as_secs_f64(),
+            timeline,
+            fixture_device,
+        })
+    }
+
     /// Fail fast if the guest died or the console shows a fault.
     pub fn check_alive(&mut self, phase: &'static str) -> Result<(), VmError> {
+        if self.child.is_none() && !self.stopped {
+            return Err(VmError::Other {
+                phase,
+                source: anyhow::anyhow!(
+                    "the VM is powered off (cut {} was not followed by a restart)",
+                    self.cuts
+                ),
+            });
+        }
         if let Some(child) = self.child.as_mut() {
             if let Ok(Some(status)) = child.try_wait() {
                 self.console.poll();
@@ -521,8 +758,9 @@ impl Vm {
 
     /// Over the session the provisioning key opened: set the guest's clock
     /// from the host's (the saved guest is behind by the time since the
-    /// save), make this run's key the only one root accepts, and log in
-    /// again with it.
+    /// save), make this run's key the only one root accepts (synced: the
+    /// ext4 root loses its last seconds of writes at a power cut), and log
+    /// in again with it.
     fn adopt_run_key(&mut self, key: &KeyPair) -> Result<(), VmError> {
         const PHASE: &str = "installing the run's key in the resumed guest";
         let now = std::time::SystemTime::now()
@@ -532,7 +770,7 @@ impl Vm {
         let cmd = format!(
             "date -s @{}.{:09} >/dev/null && umask 077 && \
              printf '%s\\n' {} > /root/.ssh/authorized_keys.new && \
-             mv -f /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys",
+             mv -f /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys && sync",
             now.as_secs(),
             now.subsec_nanos(),
             crate::ssh::shell_quote(&key.public_line)
@@ -583,6 +821,7 @@ impl Vm {
         )
         .phase(PHASE)?;
         files::remove_disposable(&self.cfg.run_dir, false);
+        self.stopped = true;
         Ok(mapped_ram)
     }
 
@@ -608,6 +847,13 @@ impl Vm {
         self.qmp
             .hotplug_disk(FIXTURE_NODE, &path, serial)
             .phase(PHASE)?;
+        let dev = self.await_disk(serial, PHASE)?;
+        self.state.fixture_serial = Some(serial.to_string());
+        Ok(dev)
+    }
+
+    /// Wait until the guest shows `/dev/disk/by-id/virtio-<serial>`; that path.
+    fn await_disk(&mut self, serial: &str, phase: &'static str) -> Result<String, VmError> {
         let dev = format!("/dev/disk/by-id/virtio-{serial}");
         let wait = self.cfg.accel.timeout_factor() * 10;
         let cmd = format!(
@@ -621,9 +867,8 @@ impl Vm {
                 Duration::from_secs(u64::from(wait) + 30),
             )
             .with_context(|| format!("waiting for {dev} in the guest"))
-            .phase(PHASE)?;
-        self.check_alive(PHASE)?;
-        self.state.fixture_serial = Some(serial.to_string());
+            .phase(phase)?;
+        self.check_alive(phase)?;
         Ok(dev)
     }
 
@@ -653,7 +898,12 @@ impl Vm {
     }
 
     fn stop(&mut self) -> Result<(), VmError> {
+        if std::mem::replace(&mut self.stopped, true) {
+            return Ok(());
+        }
         let Some(mut child) = self.child.take() else {
+            // Powered off by a cut and not restarted: only files are left.
+            self.remove_files();
             return Ok(());
         };
         if self.cfg.keep_disks {
@@ -673,24 +923,24 @@ impl Vm {
             Duration::ZERO
         };
         let result = reap(&mut child, shutdown + Duration::from_secs(5)).phase("stopping QEMU");
+        self.remove_files();
+        result
+    }
+
+    /// The teardown's files: disposable ones removed (disks kept with `--keep`).
+    fn remove_files(&self) {
         if self.cfg.keep_disks {
             let _ = std::fs::write(self.cfg.run_dir.join(files::KEPT), "disks kept by --keep\n");
         }
         files::remove_disposable(&self.cfg.run_dir, self.cfg.keep_disks);
-        result
     }
 }
 
 impl Drop for Vm {
     fn drop(&mut self) {
-        if self.child.is_some() {
-            let _ = self.stop();
-        }
+        let _ = self.stop();
     }
 }
-
-/// The QMP node name of the fixture disk.
-const FIXTURE_NODE: &str = "fixture";
 
 /// What a new fixture disk starts as.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,4 +13,4 @@ pub mod saved;
 pub mod seed;
 
 pub use error::VmError;
-pub use machine::{BootTimeline, Vm, VmConfig, VmState};
+pub use machine::{BootTimeline, PowerCut, RestartFacts, Vm, VmConfig, VmState};

@@ -34,7 +34,37 @@ pub enum BootSource {
     /// Wait for a saved state (`-incoming defer`); the seed was unplugged
     /// before it was saved, so slot 5 is empty.
     Incoming,
+    /// Boot this kernel again on a disk that was already provisioned (after a
+    /// power cut): no seed, `cloud-init=disabled` appended to `append` (with
+    /// no seed cloud-init would become a new instance and regenerate the
+    /// host keys), and the fixture, if any, attached at boot in slot 7.
+    Reboot {
+        kernel: PathBuf,
+        initrd: PathBuf,
+        append: String,
+        fixture: Option<BootDisk>,
+    },
 }
+
+/// A qcow2 disk attached at boot as the fixture: node `fixture`, device
+/// `dev-fixture` (the names hot-plug uses, so it unplugs the same way), at a
+/// pinned PCI address. Unpinned it would take slot 2, enumerate before the
+/// root disk and become /dev/vda: the boot would fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootDisk {
+    pub file: PathBuf,
+    /// The virtio serial (`/dev/disk/by-id/virtio-<serial>`).
+    pub serial: String,
+}
+
+/// The PCI slot of a fixture attached at boot.
+pub const FIXTURE_BOOT_ADDR: &str = "0x7";
+
+/// The id of the VM's one netdev (what QMP `set_link` names).
+pub const NETDEV: &str = "net0";
+
+/// The QMP node name of the fixture disk (its device is `dev-fixture`).
+pub const FIXTURE_NODE: &str = "fixture";
 
 /// The kernel command line for a guest booted from our images.
 pub fn kernel_append(extra: &str) -> String {
@@ -46,6 +76,12 @@ pub fn kernel_append(extra: &str) -> String {
     } else {
         format!("{base} {extra}")
     }
+}
+
+/// The kernel command line of a reboot on provisioned disks: cloud-init
+/// stays off, so the host keys and `authorized_keys` stay as they are.
+pub fn reboot_append(append: &str) -> String {
+    format!("{append} cloud-init=disabled")
 }
 
 /// The argv after the program name.
@@ -74,23 +110,38 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
     push(&s.memory_mib.to_string());
     push("-smp");
     push(&s.cpus.to_string());
-    if let BootSource::Kernel {
-        kernel,
-        initrd,
-        append,
-        ..
-    } = &s.source
-    {
-        push("-kernel");
-        push(&kernel.to_string_lossy());
-        push("-initrd");
-        push(&initrd.to_string_lossy());
-        push("-append");
-        push(append);
+    match &s.source {
+        BootSource::Kernel {
+            kernel,
+            initrd,
+            append,
+            ..
+        } => {
+            push("-kernel");
+            push(&kernel.to_string_lossy());
+            push("-initrd");
+            push(&initrd.to_string_lossy());
+            push("-append");
+            push(append);
+        }
+        BootSource::Reboot {
+            kernel,
+            initrd,
+            append,
+            ..
+        } => {
+            push("-kernel");
+            push(&kernel.to_string_lossy());
+            push("-initrd");
+            push(&initrd.to_string_lossy());
+            push("-append");
+            push(&reboot_append(append));
+        }
+        BootSource::Incoming => {}
     }
     // NIC first, at a pinned address, so its name never changes (ens3).
     let mut netdev = format!(
-        "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{}-:22",
+        "user,id={NETDEV},restrict=on,hostfwd=tcp:127.0.0.1:{}-:22",
         s.ssh_port
     );
     for fwd in &s.guestfwd {
@@ -100,7 +151,7 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
     push("-netdev");
     push(&netdev);
     push("-device");
-    push("virtio-net-pci,netdev=net0,addr=0x3");
+    push(&format!("virtio-net-pci,netdev={NETDEV},addr=0x3"));
     // Root disk before the seed so that it is /dev/vda.
     push("-blockdev");
     push(&format!(
@@ -122,6 +173,22 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
     }
     push("-device");
     push("virtio-rng-pci,addr=0x6");
+    if let BootSource::Reboot {
+        fixture: Some(disk),
+        ..
+    } = &s.source
+    {
+        push("-blockdev");
+        push(&format!(
+            "driver=qcow2,node-name={FIXTURE_NODE},discard=unmap,file.driver=file,file.filename={}",
+            disk.file.to_string_lossy()
+        ));
+        push("-device");
+        push(&format!(
+            "virtio-blk-pci,id=dev-{FIXTURE_NODE},drive={FIXTURE_NODE},serial={},addr={FIXTURE_BOOT_ADDR}",
+            disk.serial
+        ));
+    }
     // A new generation id at every start: a guest resumed from a saved state
     // reseeds its random number generator instead of repeating the last run's.
     push("-device");
@@ -233,6 +300,64 @@ mod tests {
         }
         expected.extend(["-incoming".to_string(), "defer".to_string()]);
         assert_eq!(resume, expected);
+    }
+
+    fn reboot(fixture: Option<BootDisk>) -> QemuSpec {
+        let mut s = spec(Accel::Tcg);
+        s.source = BootSource::Reboot {
+            kernel: "/c/vmlinuz".into(),
+            initrd: "/c/initrd.img".into(),
+            append: kernel_append(""),
+            fixture,
+        };
+        s
+    }
+
+    #[test]
+    fn reboot_has_no_seed_and_disables_cloud_init() {
+        let cold = strings(qemu_args(&spec(Accel::Tcg)));
+        let got = strings(qemu_args(&reboot(None)));
+        assert!(!got.iter().any(|a| a.contains("seed")), "{got:?}");
+        let append = &got[got.iter().position(|a| a == "-append").unwrap() + 1];
+        assert_eq!(
+            *append,
+            format!("{} cloud-init=disabled", kernel_append(""))
+        );
+        // Otherwise the cold boot's argv without the seed's two options.
+        let mut want: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < cold.len() {
+            if cold.get(i + 1).is_some_and(|v| v.contains("seed")) {
+                i += 2;
+                continue;
+            }
+            want.push(if cold[i] == kernel_append("") {
+                append.clone()
+            } else {
+                cold[i].clone()
+            });
+            i += 1;
+        }
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn reboot_attaches_the_fixture_at_a_pinned_slot_after_the_root_disk() {
+        let got = strings(qemu_args(&reboot(Some(BootDisk {
+            file: "/r/fixture.qcow2".into(),
+            serial: "vmh-fixture".into(),
+        }))));
+        let dev = "virtio-blk-pci,id=dev-fixture,drive=fixture,serial=vmh-fixture,addr=0x7";
+        let node = "driver=qcow2,node-name=fixture,discard=unmap,file.driver=file,file.filename=/r/fixture.qcow2";
+        let at = |w: &str| got.iter().position(|a| a == w).unwrap();
+        assert_eq!(got[at(node) - 1], "-blockdev");
+        assert_eq!(got[at(dev) - 1], "-device");
+        assert!(at(dev) > at("virtio-blk-pci,drive=root,addr=0x4"));
+        // Nothing else differs from a reboot without a fixture.
+        let mut rest = got.clone();
+        rest.drain(at(dev) - 1..=at(dev));
+        rest.drain(at(node) - 1..=at(node));
+        assert_eq!(rest, strings(qemu_args(&reboot(None))));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A small synchronous QMP client (JSON lines over a unix socket).
 
+use super::qemu_args::NETDEV;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -197,6 +198,18 @@ impl Qmp {
                 }
             }
         }
+    }
+
+    /// Plug or unplug the network cable of the netdev `net0` (the guest's
+    /// NIC loses or regains its carrier at once).
+    pub fn set_link(&mut self, up: bool) -> Result<()> {
+        self.execute("set_link", json!({ "name": NETDEV, "up": up }))
+            .map(|_| ())
+    }
+
+    /// Freeze the guest's CPUs (in-flight disk requests are drained first).
+    pub fn stop(&mut self) -> Result<()> {
+        self.execute("stop", json!({})).map(|_| ())
     }
 
     /// Stop QEMU at once (no guest shutdown).
