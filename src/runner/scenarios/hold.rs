@@ -92,6 +92,16 @@ impl Drop for Stall {
     }
 }
 
+/// The request that carries a chunk's data for chunks of `chunk_size`:
+/// `UploadPart` when they go by multipart, else `PutObject`.
+pub fn chunk_data_op(chunk_size: u64) -> &'static str {
+    if chunk_size > crate::verify::multipart::SINGLE_PUT_MAX {
+        "UploadPart"
+    } else {
+        "PutObject"
+    }
+}
+
 /// Fault rules added for one stretch of a scenario, removed (and their
 /// stalls released) when dropped, so no error on the way leaves them in
 /// place for later scenarios.

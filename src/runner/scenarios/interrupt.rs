@@ -9,7 +9,6 @@ use super::hold::{self, Stall};
 use super::Scenario;
 use crate::runner::session::{Session, ToolRun};
 use crate::verify::layout::{KeyClass, Layout};
-use crate::verify::multipart::SINGLE_PUT_MAX;
 use crate::verify::objects::verify_orphans;
 use crate::verify::{names, Check};
 use anyhow::{bail, Context, Result};
@@ -78,11 +77,7 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<
 
     // Hold the upload of chunk number `after` (0-based): chunks before it are stored.
     let after = b.interrupt_after_chunks.to_string();
-    let op = if b.chunk_size_bytes > SINGLE_PUT_MAX {
-        "UploadPart"
-    } else {
-        "PutObject"
-    };
+    let op = hold::chunk_data_op(b.chunk_size_bytes);
     let stall = Stall::chunks(s, Some(op), &[("subvol", sv), ("index", &after)], false)?;
     let start = hold::mark(s)?;
     let line = s.tool.backup_now(sv);

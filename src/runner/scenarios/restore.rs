@@ -189,6 +189,37 @@ fn older_backup(s: &mut Session, sv: &str) -> Result<crate::runner::session::Bac
         .ok_or_else(|| anyhow!("no older backup of {sv}"))
 }
 
+/// `verify.restore.digest`: the tree at `target` (a restore of `head`'s
+/// chain) against `source`; both digests are kept in the run directory.
+pub(super) fn digest_check(
+    s: &mut Session,
+    docs: &Documents,
+    sv: &str,
+    head: Option<&str>,
+    source: &str,
+    target: &str,
+) -> Result<Check> {
+    let timeout = s.timeout();
+    let ignore = s.profile.fixture.ignore_xattrs.clone();
+    let a = crate::fixture::digest(s.vm.ssh(), source, &ignore, timeout)?;
+    let b = crate::fixture::digest(s.vm.ssh(), target, &ignore, timeout)?;
+    std::fs::write(s.run_dir.join(format!("digest-{sv}-source.txt")), &a)?;
+    std::fs::write(
+        s.run_dir.join(format!(
+            "digest-{sv}-{}.txt",
+            target.rsplit('/').next().unwrap_or("target")
+        )),
+        &b,
+    )?;
+    let incremental = head.is_some_and(|h| chain_of(docs, h).len() > 1);
+    let options = CompareOptions {
+        incremental,
+        ignore_xattrs: ignore.iter().map(|x| x.as_bytes().to_vec()).collect(),
+        ..CompareOptions::default()
+    };
+    Ok(verify_restore_digest(&a, &b, &options)?)
+}
+
 /// Restore one subvolume and check exit, target, digest and the chain
 /// fetched. Returns the checks and the last journal sequence number before
 /// the restore started.
@@ -258,28 +289,8 @@ pub(super) fn restore_one(
     });
 
     // The tree equals its source snapshot.
-    let timeout = s.timeout();
-    let ignore = s.profile.fixture.ignore_xattrs.clone();
     checks.push(match (source_snapshot, ok && show.is_ok()) {
-        (Some(src), true) => {
-            let a = crate::fixture::digest(s.vm.ssh(), src, &ignore, timeout)?;
-            let b = crate::fixture::digest(s.vm.ssh(), target, &ignore, timeout)?;
-            std::fs::write(s.run_dir.join(format!("digest-{sv}-source.txt")), &a)?;
-            std::fs::write(
-                s.run_dir.join(format!(
-                    "digest-{sv}-{}.txt",
-                    target.rsplit('/').next().unwrap_or("target")
-                )),
-                &b,
-            )?;
-            let incremental = head.is_some_and(|h| chain_of(docs, h).len() > 1);
-            let options = CompareOptions {
-                incremental,
-                ignore_xattrs: ignore.iter().map(|x| x.as_bytes().to_vec()).collect(),
-                ..CompareOptions::default()
-            };
-            verify_restore_digest(&a, &b, &options)?
-        }
+        (Some(src), true) => digest_check(s, docs, sv, head, src, target)?,
         (None, _) => Check::fail(
             names::RESTORE_DIGEST,
             json!({}),

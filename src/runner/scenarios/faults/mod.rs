@@ -7,8 +7,10 @@
 
 mod corruption;
 mod missing_parent;
+mod network_cut;
 mod no_credentials;
 mod ordering;
+mod power_loss;
 mod rapid_runs;
 mod s3_errors;
 
@@ -42,6 +44,8 @@ pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
         "missing-parent" => Box::new(missing_parent::MissingParent),
         "corruption" => Box::new(corruption::Corruption),
         "s3-errors" => Box::new(s3_errors::S3Errors),
+        "network-cut" => Box::new(network_cut::NetworkCut),
+        "power-loss" => Box::new(power_loss::PowerLoss),
         _ => return None,
     })
 }

@@ -272,7 +272,10 @@ fn stall(s: &mut Session, sv: &str) -> Result<Check> {
     let name = super::variant(NO_HANG, "stall");
     let chunk = s.profile.backup.chunk_size_bytes;
     guest::add_random_file(s, sv, "s3-errors-stall.bin", chunk / 2)?;
-    let held = hold::Stall::chunks(s, None, &[("subvol", sv), ("index", "0")], true)?;
+    // The data upload, not the multipart creation: a creation answered
+    // after the tool gave up on it would leave an upload nobody completes.
+    let op = hold::chunk_data_op(chunk);
+    let held = hold::Stall::chunks(s, Some(op), &[("subvol", sv), ("index", "0")], true)?;
     let line = s.tool.backup_now(sv);
     let (bg, held) = hold::start_held(s, held, "s3-errors-stall", &line, "at chunk 0")?;
     let t = Instant::now();
