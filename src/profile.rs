@@ -306,6 +306,7 @@ mod tests {
             [
                 "archive.toml",
                 "defects.toml",
+                "faults.toml",
                 "large.toml",
                 "spool.toml",
                 "test.toml"
