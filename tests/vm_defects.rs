@@ -84,7 +84,21 @@ fn every_covered_defect_is_caught_by_its_named_check() {
             "the correct tool passes everything: {b}"
         );
     }
-    assert!(covered >= 22, "{covered} defects covered");
+    assert_eq!(
+        covered,
+        rows.len(),
+        "every defect of the catalogue has its scenario"
+    );
+    assert!(m["not_covered"].as_array().unwrap().is_empty());
+    let with_faults = cases
+        .iter()
+        .filter(|c| c["case"] == "baseline")
+        .filter(|c| faults_group_held(Path::new(c["report_dir"].as_str().unwrap())))
+        .count();
+    assert_eq!(
+        with_faults, 1,
+        "one baseline (config/defects.toml) ran the faults group"
+    );
     // Two profiles, at least one VM each; with -j above 1 more VMs may start,
     // never more than one per case.
     let jobs = m["jobs"].as_u64().unwrap();
@@ -99,4 +113,86 @@ fn every_covered_defect_is_caught_by_its_named_check() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(out.status.code(), Some(0), "every case held: exit 0");
     assert!(stdout(&out).contains(&format!("{}/{} case(s) held", cases.len(), cases.len())));
+}
+
+/// The baseline of config/defects.toml ran the whole faults group against
+/// the correct tool: every fault scenario passed, each proved its
+/// perturbation landed (its evidence), and `verify` still found the bucket
+/// sound afterwards.
+/// False when this baseline did not run the group (another profile's).
+fn faults_group_held(report_dir: &Path) -> bool {
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("results.json")).unwrap())
+            .unwrap();
+    let scenarios = v["scenarios"].as_array().unwrap();
+    let ran: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    if !ran.contains(&"power-loss") {
+        return false;
+    }
+    for sc in vmharness::runner::scenarios::faults::SCENARIOS {
+        assert!(ran.contains(sc), "the baseline ran {sc}: {ran:?}");
+    }
+    let check = |name: &str| -> &Value {
+        scenarios
+            .iter()
+            .flat_map(|s| s["checks"].as_array().unwrap())
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name} ran"))
+    };
+    let pl = &check("verify.power_loss.fixture_intact")["evidence"]["power_cut"];
+    assert!(
+        pl["chunks_stored_before_cut"].as_u64().unwrap() >= 1,
+        "{pl}"
+    );
+    assert!(
+        !pl["writes_before_cut"].as_array().unwrap().is_empty(),
+        "{pl}"
+    );
+    for c in [
+        "verify.power_loss.rerun_succeeds",
+        "verify.power_loss.restore",
+        "verify.network_cut.backup",
+        "verify.network_cut.restore",
+    ] {
+        assert_eq!(check(c)["verdict"], "pass", "{}", check(c));
+    }
+    let nc = check("verify.network_cut.backup")["evidence"].to_string();
+    assert!(nc.contains("cut_seconds"), "{nc}");
+    let stall = &check("verify.s3_errors.no_hang[stall]")["evidence"];
+    assert_eq!(stall["ended_within_bound"], true, "{stall}");
+    for v in ["backup", "restore", "mixed"] {
+        let c = &check(&format!("verify.s3_errors.completes[{v}]"))["evidence"];
+        assert!(c["faults_fired"].as_u64().unwrap() >= 1, "{v}: {c}");
+    }
+    for v in ["flip", "truncate", "swap"] {
+        let c = &check(&format!("verify.corruption.integrity_error[{v}]"))["evidence"];
+        assert!(
+            !c["reads_of_altered"].as_array().unwrap().is_empty(),
+            "{v}: {c}"
+        );
+    }
+    let runs = check("verify.rapid_runs.no_overwrite")["evidence"]["runs"].clone();
+    let held = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("clock").is_some())
+        .count();
+    assert_eq!(held, 2, "two runs with the clock held: {runs}");
+    for c in [
+        "verify.publish_order",
+        "verify.manifest.parent_chain",
+        "verify.manifest.sha256",
+    ] {
+        assert_eq!(
+            check(c)["verdict"],
+            "pass",
+            "{c} after the faults: {}",
+            check(c)
+        );
+    }
+    true
 }

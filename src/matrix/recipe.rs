@@ -64,16 +64,28 @@ const ORDER: &[&str] = &[
     "missing-parent",
     "corruption",
     "s3-errors",
+    "network-cut",
+    "power-loss",
     "verify",
 ];
 
-/// The baseline of a profile (the correct tool): every scenario any of its
-/// recipes runs, in the order of the profiles' default run list.
-pub fn baseline(recipes: &[&Recipe]) -> Vec<&'static str> {
+/// Scenarios no defect of the catalogue needs that a profile's baseline
+/// runs anyway, so the correct tool is held to them in the same run: the
+/// rest of the faults group.
+const BASELINE_ALSO: &[(&str, &[&str])] = &[("defects.toml", &["network-cut", "power-loss"])];
+
+/// The baseline of `profile` (the correct tool): every scenario any of its
+/// recipes runs, and its [`BASELINE_ALSO`], in the order of the profiles'
+/// default run list.
+pub fn baseline(profile: &str, recipes: &[&Recipe]) -> Vec<&'static str> {
+    let also: &[&str] = BASELINE_ALSO
+        .iter()
+        .find(|(p, _)| *p == profile)
+        .map_or(&[], |(_, a)| a);
     ORDER
         .iter()
         .copied()
-        .filter(|n| recipes.iter().any(|r| r.scenarios.contains(n)))
+        .filter(|n| also.contains(n) || recipes.iter().any(|r| r.scenarios.contains(n)))
         .collect()
 }
 
@@ -116,7 +128,7 @@ mod tests {
         let b = recipe("interrupt").unwrap();
         let c = recipe("full").unwrap();
         assert_eq!(
-            baseline(&[&a, &b, &c]),
+            baseline("archive.toml", &[&a, &b, &c]),
             [
                 "full",
                 "mutate",
@@ -126,5 +138,13 @@ mod tests {
                 "verify"
             ]
         );
+        // The faults the catalogue does not need still run in the defects baseline.
+        let got = baseline("defects.toml", &[&c]);
+        assert_eq!(got, ["full", "network-cut", "power-loss", "verify"]);
+        for (_, also) in BASELINE_ALSO {
+            for sc in *also {
+                assert!(crate::runner::scenarios::find(sc).is_some(), "{sc}");
+            }
+        }
     }
 }

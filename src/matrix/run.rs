@@ -189,7 +189,7 @@ fn units(groups: &Groups) -> Vec<Unit<'_>> {
             order: out.len(),
             profile,
             row: None,
-            scenarios: recipe::baseline(&recipes),
+            scenarios: recipe::baseline(profile, &recipes),
             soft,
         });
         for (row, r) in cases {

@@ -173,6 +173,15 @@ pub fn start_held(
     Ok((bg, stall))
 }
 
+/// Fail unless `bg` is still running in the guest: a perturbation about to
+/// hit an operation that already ended would prove nothing.
+pub fn still_running(s: &mut Session, bg: &BackgroundRun, what: &str) -> Result<()> {
+    if bg.finished(s)? {
+        bail!("{} had already ended when {what} was to hit it", bg.label);
+    }
+    Ok(())
+}
+
 /// The endpoint's journal (the embedded backend is required).
 pub fn journal(s: &Session) -> Result<Arc<Journal>> {
     s.endpoint

@@ -44,8 +44,7 @@ impl Scenario for Corruption {
     fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
         let layout = Layout::from_profile(&s.profile)?;
         let sv = first_subvolume(s)?;
-        let chunk = s.profile.backup.chunk_size_bytes;
-        guest::add_random_file(s, &sv, "corruption.bin", chunk + chunk / 2)?;
+        super::add_chunk_and_a_half(s, &sv, "corruption.bin")?;
         let (_, key) = super::good_backup(s, "corruption", &sv, "corruption-backup")?;
         let docs = Documents::from_state(&guest::s3_state(s, &layout)?, &layout);
         let chunks: Vec<String> = match docs.manifests.get(&key) {

@@ -79,6 +79,14 @@ pub(super) fn good_backup(
     }
 }
 
+/// Add a chunk and a half of incompressible data to `sv` as file `name`:
+/// the next backup spans two chunks, the first full-size (multipart when
+/// the profile's chunks are over 5 MiB).
+pub(super) fn add_chunk_and_a_half(s: &mut Session, sv: &str, name: &str) -> Result<String> {
+    let chunk = s.profile.backup.chunk_size_bytes;
+    super::guest::add_random_file(s, sv, name, chunk + chunk / 2)
+}
+
 /// `check[variant]`.
 pub(super) fn variant(check: &str, v: &str) -> String {
     format!("{check}[{v}]")

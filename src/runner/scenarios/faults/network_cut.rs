@@ -72,7 +72,7 @@ fn cut_while_held(s: &mut Session, stall: hold::Stall) -> Result<serde_json::Val
 
 fn backup(s: &mut Session, layout: &Layout, sv: &str) -> Result<Check> {
     let chunk = s.profile.backup.chunk_size_bytes;
-    guest::add_random_file(s, sv, "network-cut.bin", chunk + chunk / 2)?;
+    super::add_chunk_and_a_half(s, sv, "network-cut.bin")?;
     let op = hold::chunk_data_op(chunk);
     let stall = hold::Stall::chunks(s, Some(op), &[("subvol", sv), ("index", "1")], true)?;
     let start = hold::mark(s)?;
@@ -82,6 +82,7 @@ fn backup(s: &mut Session, layout: &Layout, sv: &str) -> Result<Check> {
     if !hold::pointer_writes(layout, &at_cut, sv).is_empty() {
         bail!("the backup had already published when the link was to be cut");
     }
+    hold::still_running(s, &bg, "the network cut")?;
     let cut = cut_while_held(s, stall)?;
     let timeout = s.timeout();
     let run = bg.wait(s, timeout)?;
@@ -191,6 +192,7 @@ fn restore(s: &mut Session, layout: &Layout, sv: &str, key: &str) -> Result<Chec
             run.status_text()
         );
     }
+    hold::still_running(s, &bg, "the network cut")?;
     let cut = cut_while_held(s, stall)?;
     let run = bg.wait(s, timeout)?;
     s.note_restore("network-cut", sv, &run);

@@ -26,8 +26,7 @@ impl Scenario for Ordering {
         let layout = Layout::from_profile(&s.profile)?;
         let sv = first_subvolume(s)?;
         // One and a half chunks of new data: the backup spans at least two chunks.
-        let chunk = s.profile.backup.chunk_size_bytes;
-        guest::add_random_file(s, &sv, "ordering.bin", chunk + chunk / 2)?;
+        super::add_chunk_and_a_half(s, &sv, "ordering.bin")?;
         let start = hold::mark(s)?;
         let run = super::backup(s, "ordering", &sv, "ordering-backup")?;
         let journal = s.journal()?.since(start);

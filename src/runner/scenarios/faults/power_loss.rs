@@ -39,7 +39,7 @@ impl Scenario for PowerLoss {
         let layout = Layout::from_profile(&s.profile)?;
         let sv = first_subvolume(s)?;
         let chunk = s.profile.backup.chunk_size_bytes;
-        guest::add_random_file(s, &sv, "power-loss.bin", chunk + chunk / 2)?;
+        super::add_chunk_and_a_half(s, &sv, "power-loss.bin")?;
         let op = hold::chunk_data_op(chunk);
         let stall = hold::Stall::chunks(s, Some(op), &[("subvol", &sv), ("index", "1")], true)?;
         let start = hold::mark(s)?;
@@ -53,6 +53,7 @@ impl Scenario for PowerLoss {
             .iter()
             .filter(|r| hold::is_chunk_stored(&layout, r, &sv))
             .count();
+        hold::still_running(s, &bg, "the power cut")?;
         let cut = s.vm.power_cut()?;
         stall.release();
         // The backup died with the guest: nothing to wait for.
@@ -62,8 +63,12 @@ impl Scenario for PowerLoss {
         let cut_evidence = json!({
             "chunks_stored_before_cut": chunks_stored,
             "writes_before_cut": hold::writes(&at_cut),
-            "cut": format!("{cut:?}"),
-            "restart": format!("{restart:?}"),
+            "stop_seconds": cut.stop_seconds,
+            "gone_seconds": cut.gone_seconds,
+            "console_tail_before_cut": std::fs::read_to_string(&cut.console_log)
+                .map(|t| crate::programs::tail(&t, 10))
+                .unwrap_or_default(),
+            "restart_seconds": restart.seconds,
         });
 
         // The fixture, unmounted, as the cut left it.

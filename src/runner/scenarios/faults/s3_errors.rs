@@ -65,7 +65,7 @@ impl Scenario for S3Errors {
         let mut checks = Vec::new();
 
         // backup: transient faults, each once, on every write and head.
-        guest::add_random_file(s, &sv, "s3-errors.bin", chunk + chunk / 2)?;
+        super::add_chunk_and_a_half(s, &sv, "s3-errors.bin")?;
         let mut rules = hold::Rules::new(s)?;
         for (op, kind, skip) in [
             ("PutObject", FaultKind::SlowDown, 0),
@@ -271,7 +271,7 @@ fn fatal(s: &mut Session, layout: &Layout, sv: &str, prefix: &str) -> Result<Che
 fn stall(s: &mut Session, sv: &str) -> Result<Check> {
     let name = super::variant(NO_HANG, "stall");
     let chunk = s.profile.backup.chunk_size_bytes;
-    guest::add_random_file(s, sv, "s3-errors-stall.bin", chunk / 2)?;
+    super::add_chunk_and_a_half(s, sv, "s3-errors-stall.bin")?;
     // The data upload, not the multipart creation: a creation answered
     // after the tool gave up on it would leave an upload nobody completes.
     let op = hold::chunk_data_op(chunk);
