@@ -28,7 +28,12 @@ pub enum Command {
     RunAll(RunAllArgs),
     /// Run some scenarios by name, in the order given.
     ///
+    /// `faults` names the faults group (power-loss, network-cut, s3-errors,
+    /// corruption, missing-parent, rapid-runs, ordering, no-credentials),
+    /// after setup and seed unless they were named before it.
+    ///
     /// Example: vmharness run setup seed full restore verify
+    /// Example: vmharness run faults
     Run {
         #[command(flatten)]
         boot: BootArgs,

@@ -32,7 +32,9 @@ pub struct JournalRecord {
     pub bytes_in: u64,
     #[serde(default)]
     pub bytes_out: u64,
-    pub status: u16,
+    /// None: no answer went out (the connection was reset or died).
+    #[serde(default)]
+    pub status: Option<u16>,
     #[serde(default)]
     pub error_code: Option<String>,
     #[serde(default)]
@@ -61,7 +63,7 @@ pub struct Entry {
 
 impl Entry {
     pub fn ok(&self) -> bool {
-        (200..300).contains(&self.r.status)
+        self.r.status.is_some_and(|c| (200..300).contains(&c))
     }
 
     pub fn faulted(&self) -> bool {

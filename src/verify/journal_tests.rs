@@ -21,7 +21,7 @@ fn rec(seq: u64, t: u32, op: &str, key: &str, sse: Option<&str>) -> JournalRecor
         part: None,
         bytes_in: 10,
         bytes_out: 0,
-        status: 200,
+        status: Some(200),
         error_code: None,
         storage_class: None,
         sse: sse.map(str::to_string),
@@ -157,7 +157,7 @@ fn recorded_pointer_target_is_used() {
 fn failed_pointer_writes_do_not_count() {
     let mut r = good();
     let mut early = rec(0, 0, "PutObject", PTR, Some("AES256"));
-    early.status = 503;
+    early.status = Some(503);
     r.insert(0, early);
     let (chunks, ptrs) = lists();
     assert_eq!(
@@ -191,4 +191,11 @@ fn retried_store_after_fault_is_not_an_overwrite() {
     let c = verify_no_overwrite(&journal(r), &layout());
     assert_eq!(c.verdict, Verdict::Pass, "{}", c.diagnosis);
     assert_eq!(c.evidence["faulted_stores"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_request_that_got_no_answer_parses_and_is_not_ok() {
+    let line = r#"{"seq":9,"start":"2026-11-27T21:39:57.360581680Z","end":"2026-11-27T21:39:57.453279853Z","op":"CreateMultipartUpload","key":"p/c","status":null,"fault":"stall"}"#;
+    let j = Journal::parse_jsonl(line).expect("a reset or cut connection is a record");
+    assert!(!j.entries[0].ok() && j.entries[0].faulted());
 }

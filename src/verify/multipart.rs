@@ -237,7 +237,7 @@ mod tests {
             part,
             bytes_in: 0,
             bytes_out: 0,
-            status: 200,
+            status: Some(200),
             error_code: None,
             storage_class: None,
             sse: None,
@@ -251,7 +251,7 @@ mod tests {
     /// two, chunk 2 one PUT; an upload of chunk 1 aborted and redone.
     fn records() -> Vec<JournalRecord> {
         let mut failed = rec(4, "UploadPart", C0, Some("u0"), Some(2));
-        failed.status = 503;
+        failed.status = Some(503);
         vec![
             rec(1, "CreateMultipartUpload", C0, Some("u0"), None),
             rec(2, "UploadPart", C0, Some("u0"), Some(1)),
