@@ -116,15 +116,8 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
             initrd,
             append,
             ..
-        } => {
-            push("-kernel");
-            push(&kernel.to_string_lossy());
-            push("-initrd");
-            push(&initrd.to_string_lossy());
-            push("-append");
-            push(append);
         }
-        BootSource::Reboot {
+        | BootSource::Reboot {
             kernel,
             initrd,
             append,
@@ -135,7 +128,11 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
             push("-initrd");
             push(&initrd.to_string_lossy());
             push("-append");
-            push(&reboot_append(append));
+            if matches!(s.source, BootSource::Reboot { .. }) {
+                push(&reboot_append(append));
+            } else {
+                push(append);
+            }
         }
         BootSource::Incoming => {}
     }

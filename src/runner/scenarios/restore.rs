@@ -189,6 +189,26 @@ fn older_backup(s: &mut Session, sv: &str) -> Result<crate::runner::session::Bac
         .ok_or_else(|| anyhow!("no older backup of {sv}"))
 }
 
+/// The tool's restore command for `sv` into `target` (by `manifest_key`,
+/// or through the pointer), with the profile's `[restore]` settings.
+pub(super) fn restore_line(
+    s: &Session,
+    sv: &str,
+    target: &str,
+    manifest_key: Option<&str>,
+) -> String {
+    let r = &s.profile.restore;
+    s.tool.restore(&RestoreArgs {
+        subvolume: sv.into(),
+        target: target.into(),
+        manifest_key: manifest_key.map(str::to_string),
+        wait_restore: Some(r.wait_for_restore),
+        restore_timeout_secs: Some(r.restore_timeout_seconds),
+        verify: Some(r.verify_mode.clone()),
+        log_level: None,
+    })
+}
+
 /// `verify.restore.digest`: the tree at `target` (a restore of `head`'s
 /// chain) against `source`; both digests are kept in the run directory.
 pub(super) fn digest_check(
@@ -232,17 +252,7 @@ pub(super) fn restore_one(
     source_snapshot: Option<&str>,
     target: &str,
 ) -> Result<(Vec<Check>, u64)> {
-    let r = &s.profile.restore;
-    let args = RestoreArgs {
-        subvolume: sv.into(),
-        target: target.into(),
-        manifest_key: manifest_key.map(str::to_string),
-        wait_restore: Some(r.wait_for_restore),
-        restore_timeout_secs: Some(r.restore_timeout_seconds),
-        verify: Some(r.verify_mode.clone()),
-        log_level: None,
-    };
-    let line = s.tool.restore(&args);
+    let line = restore_line(s, sv, target, manifest_key);
     let seq_before = s
         .endpoint
         .as_ref()

@@ -10,7 +10,6 @@ use super::super::{first_subvolume, guest, hold, Scenario};
 use crate::runner::session::Session;
 use crate::s3::store::ObjectMeta;
 use crate::ssh::shell_quote;
-use crate::tool::RestoreArgs;
 use crate::verify::layout::Layout;
 use crate::verify::manifest::Documents;
 use crate::verify::Check;
@@ -97,16 +96,7 @@ fn variant(s: &mut Session, sv: &str, key: &str, chunks: &[String], v: &str) -> 
             .map_err(|e| anyhow!("altering {}: {e}", chunks[i]))?;
     }
     let target = format!("{}/{sv}-corrupt-{v}", s.layout.restore_dir());
-    let r = &s.profile.restore;
-    let line = s.tool.restore(&RestoreArgs {
-        subvolume: sv.into(),
-        target: target.clone(),
-        manifest_key: Some(key.into()),
-        wait_restore: Some(r.wait_for_restore),
-        restore_timeout_secs: Some(r.restore_timeout_seconds),
-        verify: Some(r.verify_mode.clone()),
-        log_level: None,
-    });
+    let line = super::super::restore::restore_line(s, sv, &target, Some(key));
     let start = hold::mark(s)?;
     let run = s.run_tool(&format!("corruption-restore-{v}"), &line);
     // Put the chunks back before judging, so nothing later sees the damage.

@@ -8,7 +8,6 @@
 use super::super::{first_subvolume, guest, hold, Scenario};
 use crate::runner::background::BackgroundRun;
 use crate::runner::session::Session;
-use crate::tool::RestoreArgs;
 use crate::verify::layout::{KeyClass, Layout};
 use crate::verify::{Check, Verdict};
 use anyhow::{anyhow, bail, Result};
@@ -172,16 +171,7 @@ fn restore(s: &mut Session, layout: &Layout, sv: &str, key: &str) -> Result<Chec
         true,
     )?;
     let target = format!("{}/{sv}-network-cut", s.layout.restore_dir());
-    let r = &s.profile.restore;
-    let line = s.tool.restore(&RestoreArgs {
-        subvolume: sv.into(),
-        target: target.clone(),
-        manifest_key: Some(key.into()),
-        wait_restore: Some(r.wait_for_restore),
-        restore_timeout_secs: Some(r.restore_timeout_seconds),
-        verify: Some(r.verify_mode.clone()),
-        log_level: None,
-    });
+    let line = super::super::restore::restore_line(s, sv, &target, Some(key));
     let bg = BackgroundRun::start(s, "network-cut-restore", &line)?;
     let timeout = s.timeout();
     if let Err(e) = stall.wait_held(s, timeout) {

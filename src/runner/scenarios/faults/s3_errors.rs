@@ -66,46 +66,36 @@ impl Scenario for S3Errors {
 
         // backup: transient faults, each once, on every write and head.
         super::add_chunk_and_a_half(s, &sv, "s3-errors.bin")?;
-        let mut rules = hold::Rules::new(s)?;
-        for (op, kind, skip) in [
-            ("PutObject", FaultKind::SlowDown, 0),
-            ("PutObject", FaultKind::InternalError, 1),
-            ("PutObject", FaultKind::Reset, 2),
-            ("HeadObject", FaultKind::SlowDown, 0),
-            ("ListObjectsV2", FaultKind::InternalError, 0),
-            ("CreateMultipartUpload", FaultKind::SlowDown, 0),
-            ("UploadPart", FaultKind::Reset, 0),
-            ("CompleteMultipartUpload", FaultKind::InternalError, 0),
-        ] {
-            rules.add(
-                FaultRule::new(kind)
-                    .op(op)
-                    .key_glob(&under)
-                    .skip(skip)
-                    .times(1),
-            )?;
-        }
+        let rules = once_each(
+            s,
+            &under,
+            &[
+                ("PutObject", FaultKind::SlowDown, 0),
+                ("PutObject", FaultKind::InternalError, 1),
+                ("PutObject", FaultKind::Reset, 2),
+                ("HeadObject", FaultKind::SlowDown, 0),
+                ("ListObjectsV2", FaultKind::InternalError, 0),
+                ("CreateMultipartUpload", FaultKind::SlowDown, 0),
+                ("UploadPart", FaultKind::Reset, 0),
+                ("CompleteMultipartUpload", FaultKind::InternalError, 0),
+            ],
+        )?;
         let (run, faults) = faulted(s, &rules, "s3-errors-backup", &s.tool.backup_now(&sv))?;
         drop(rules);
         let backup_key = run.field("backup_uploaded", "manifest_key");
         checks.push(completes_backup(s, &layout, &sv, &run, faults, "backup")?);
 
         // restore: transient faults on gets and heads.
-        let mut rules = hold::Rules::new(s)?;
-        for (op, kind, skip) in [
-            ("GetObject", FaultKind::SlowDown, 0),
-            ("GetObject", FaultKind::Reset, 1),
-            ("GetObject", FaultKind::InternalError, 2),
-            ("HeadObject", FaultKind::SlowDown, 0),
-        ] {
-            rules.add(
-                FaultRule::new(kind)
-                    .op(op)
-                    .key_glob(&under)
-                    .skip(skip)
-                    .times(1),
-            )?;
-        }
+        let rules = once_each(
+            s,
+            &under,
+            &[
+                ("GetObject", FaultKind::SlowDown, 0),
+                ("GetObject", FaultKind::Reset, 1),
+                ("GetObject", FaultKind::InternalError, 2),
+                ("HeadObject", FaultKind::SlowDown, 0),
+            ],
+        )?;
         checks.push(match backup_key {
             Some(key) => completes_restore(s, &rules, &sv, &key, "restore")?,
             None => Check::fail(
@@ -157,6 +147,22 @@ impl Scenario for S3Errors {
         checks.push(stall(s, &sv)?);
         Ok(checks)
     }
+}
+
+/// Each `(op, fault, skip)` once, on keys matching `under`, after letting
+/// `skip` matches through.
+fn once_each(s: &Session, under: &str, faults: &[(&str, FaultKind, u64)]) -> Result<hold::Rules> {
+    let mut rules = hold::Rules::new(s)?;
+    for (op, kind, skip) in faults {
+        rules.add(
+            FaultRule::new(*kind)
+                .op(op)
+                .key_glob(under)
+                .skip(*skip)
+                .times(1),
+        )?;
+    }
+    Ok(rules)
 }
 
 /// Run `line` with `rules` in place; the run and how many faults fired
