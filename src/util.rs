@@ -58,3 +58,15 @@ pub fn set_clock_command(now: std::time::SystemTime) -> anyhow::Result<String> {
         d.subsec_nanos()
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_clock_command_has_seconds_and_nanoseconds() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_795_812_780, 5);
+        assert_eq!(
+            super::set_clock_command(t).unwrap(),
+            "date -s @1795812780.000000005 >/dev/null"
+        );
+    }
+}

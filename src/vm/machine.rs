@@ -763,16 +763,11 @@ impl Vm {
     /// in again with it.
     fn adopt_run_key(&mut self, key: &KeyPair) -> Result<(), VmError> {
         const PHASE: &str = "installing the run's key in the resumed guest";
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .context("the host clock is before 1970")
-            .phase(PHASE)?;
+        let clock = crate::util::set_clock_command(std::time::SystemTime::now()).phase(PHASE)?;
         let cmd = format!(
-            "date -s @{}.{:09} >/dev/null && umask 077 && \
+            "{clock} && umask 077 && \
              printf '%s\\n' {} > /root/.ssh/authorized_keys.new && \
              mv -f /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys && sync",
-            now.as_secs(),
-            now.subsec_nanos(),
             crate::ssh::shell_quote(&key.public_line)
         );
         self.ssh
