@@ -324,3 +324,26 @@ async fn clear_removes_all_rules() {
     f.ep.faults().clear();
     put(&f, "c").await.expect("no faults left");
 }
+
+#[tokio::test]
+async fn the_harness_client_is_never_faulted_and_does_not_use_up_the_schedule() {
+    let f = start().await;
+    put(&f, "h/obj").await.expect("put");
+    f.ep.faults()
+        .add(FaultRule::new(FaultKind::SlowDown).op("GetObject").times(1))
+        .expect("rule");
+    // The harness's client (the observer key) reads through the rule...
+    let harness = vmharness::s3::S3Client::for_endpoint(&f.ep);
+    assert_eq!(
+        harness.get_bytes("h/obj").await.expect("not faulted"),
+        vec![1, 2, 3]
+    );
+    // ...and leaves its one fault for the tool's key.
+    let e = f
+        .client
+        .get_bytes("h/obj")
+        .await
+        .expect_err("the tool's GET is faulted");
+    assert!(format!("{e:#}").contains("SlowDown"), "{e:#}");
+    f.client.get_bytes("h/obj").await.expect("only once");
+}

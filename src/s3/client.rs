@@ -161,10 +161,11 @@ pub fn sdk_client(
 }
 
 impl S3Client {
-    /// A client for the embedded endpoint (from the host side).
+    /// The harness's client for the embedded endpoint (from the host side,
+    /// with the key the endpoint never faults).
     pub fn for_endpoint(ep: &Endpoint) -> S3Client {
         S3Client {
-            sdk: sdk_client(&ep.url(), ep.credentials(), ep.region(), 3),
+            sdk: sdk_client(&ep.url(), ep.observer_credentials(), ep.region(), 3),
             bucket: ep.bucket().to_owned(),
             has_journal: true,
         }

@@ -113,6 +113,8 @@ pub enum EndpointError {
 pub struct Endpoint {
     addr: SocketAddr,
     credentials: Credentials,
+    /// The harness's key (never faulted).
+    observer: Credentials,
     bucket: String,
     region: String,
     store: Arc<Store>,
@@ -149,13 +151,19 @@ impl Endpoint {
                 region: config.region.clone(),
             },
         };
+        // The harness's own key: its requests (verification reads, cleanup)
+        // are journaled but never faulted, so a fault schedule meant for the
+        // tool neither hits nor is used up by the harness.
+        let observer = Credentials::random();
+        let mut auth = s3s::auth::SimpleAuth::new();
+        for c in [&credentials, &observer] {
+            auth.register(c.access_key_id.clone(), c.secret_access_key.clone().into());
+        }
         let mut builder = s3s::service::S3ServiceBuilder::new(service);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(
-            credentials.access_key_id.clone(),
-            credentials.secret_access_key.clone(),
-        ));
+        builder.set_auth(auth);
         builder.set_access(Gate {
             faults: faults.clone(),
+            exempt_access_key: observer.access_key_id.clone(),
         });
         let app = Arc::new(App {
             s3: builder.build(),
@@ -174,6 +182,7 @@ impl Endpoint {
         Ok(Endpoint {
             addr,
             credentials,
+            observer,
             bucket: config.bucket,
             region: config.region,
             store,
@@ -199,6 +208,12 @@ impl Endpoint {
 
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
+    }
+
+    /// The harness's own credentials: requests signed with them are never
+    /// given an injected fault.
+    pub fn observer_credentials(&self) -> &Credentials {
+        &self.observer
     }
 
     pub fn bucket(&self) -> &str {
