@@ -9,8 +9,8 @@ use serde_json::Value;
 use std::path::Path;
 use vmharness::matrix::{recipe, table};
 
-fn matrix_json(runs: &Path) -> Value {
-    let dir = std::fs::read_dir(runs)
+fn matrix_dir(runs: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(runs)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -18,7 +18,11 @@ fn matrix_json(runs: &Path) -> Value {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("matrix-"))
         })
-        .expect("a matrix-<id> directory");
+        .expect("a matrix-<id> directory")
+}
+
+fn matrix_json(runs: &Path) -> Value {
+    let dir = matrix_dir(runs);
     serde_json::from_str(&std::fs::read_to_string(dir.join("matrix.json")).unwrap())
         .expect("matrix.json is JSON")
 }
@@ -34,6 +38,14 @@ fn every_covered_defect_is_caught_by_its_named_check() {
     let runs = runs_dir();
     let out = vmharness(runs.path(), &["defects"]);
     let m = matrix_json(runs.path());
+    // CI prints the detection table (README: "What the matrix caught").
+    if let Some(out) = std::env::var_os("VMHARNESS_TEST_OUTPUT") {
+        let dir = matrix_dir(runs.path());
+        let _ = std::fs::copy(
+            dir.join("detection.md"),
+            Path::new(&out).join("detection.md"),
+        );
+    }
     let cases = m["cases"].as_array().unwrap();
     let case = |name: &str| cases.iter().find(|c| c["case"] == name);
     let mut problems = Vec::new();

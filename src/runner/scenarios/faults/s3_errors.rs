@@ -110,7 +110,7 @@ impl Scenario for S3Errors {
         guest::add_random_file(s, &sv, "s3-errors-mixed.bin", chunk / 2)?;
         let seed = s.profile.fixture.seed;
         let mut rules = hold::Rules::new(s)?;
-        // One certain fault, so the variant never passes without a fault.
+        // One certain fault for the backup, so the variant never passes without one.
         rules.add(
             FaultRule::new(FaultKind::SlowDown)
                 .op("PutObject")
@@ -128,6 +128,13 @@ impl Scenario for S3Errors {
         let mut mixed = completes_backup(s, &layout, &sv, &run, faults, "mixed")?;
         if mixed.verdict == crate::verify::Verdict::Pass {
             if let Some(key) = run.field("backup_uploaded", "manifest_key") {
+                // One certain fault for the restore too.
+                rules.add(
+                    FaultRule::new(FaultKind::SlowDown)
+                        .op("GetObject")
+                        .key_glob(&under)
+                        .times(1),
+                )?;
                 let restored = completes_restore(s, &rules, &sv, &key, "mixed")?;
                 mixed.evidence["restore"] = json!(restored);
                 if restored.verdict != crate::verify::Verdict::Pass {
