@@ -115,11 +115,7 @@ fn variant(s: &mut Session, sv: &str, key: &str, chunks: &[String], v: &str) -> 
         })
         .map(hold::describe)
         .collect();
-    let target_state = match crate::fixture::subvolume_show(s.vm.ssh(), &target) {
-        Ok(sh) if sh.readonly() => "a read-only subvolume",
-        Ok(_) => "a writable subvolume",
-        Err(_) => "no subvolume",
-    };
+    let target_state = guest::left_at(s, &target);
     let stderr = run.output.stderr_text();
     let lower = stderr.to_lowercase();
     let integrity = INTEGRITY_WORDS.iter().any(|w| lower.contains(w));
@@ -151,7 +147,7 @@ fn variant(s: &mut Session, sv: &str, key: &str, chunks: &[String], v: &str) -> 
     }
     Ok(if !integrity {
         Check::fail(INTEGRITY_ERROR, evidence, format!("the restore failed ({}) without an integrity error: the {v} chunk was not detected by its SHA-256", run.status_text()))
-    } else if target_state == "a writable subvolume" {
+    } else if target_state == guest::WRITABLE_SUBVOLUME {
         Check::fail(
             INTEGRITY_ERROR,
             evidence,

@@ -9,6 +9,7 @@ use super::super::{first_subvolume, guest, hold, Scenario};
 use crate::runner::background::BackgroundRun;
 use crate::runner::session::Session;
 use crate::verify::layout::{KeyClass, Layout};
+use crate::verify::source::S3State;
 use crate::verify::{Check, Verdict};
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
@@ -106,8 +107,7 @@ fn backup(s: &mut Session, layout: &Layout, sv: &str) -> Result<Check> {
     if let Ok(p) = guest::published_complete(&run, sv, &state, layout) {
         evidence["published"] = p;
     }
-    let half = pointer_names_incomplete(s, layout, sv)?;
-    if let Some(why) = half {
+    if let Some(why) = pointer_names_incomplete(&state, layout, sv) {
         return Ok(Check::fail(
             BACKUP,
             evidence,
@@ -119,7 +119,7 @@ fn backup(s: &mut Session, layout: &Layout, sv: &str) -> Result<Check> {
     }
     let rerun = super::backup(s, "network-cut", sv, "network-cut-rerun")?;
     let state = guest::s3_state(s, layout)?;
-    let mut c = guest::published_check(
+    let c = guest::published_check(
         BACKUP,
         "the rerun after the backup failed across the network cut",
         &rerun,
@@ -127,27 +127,33 @@ fn backup(s: &mut Session, layout: &Layout, sv: &str) -> Result<Check> {
         &state,
         layout,
     );
-    c.evidence["cut_run"] = evidence;
-    if c.verdict == Verdict::Pass {
-        c.diagnosis = format!(
-            "the backup failed cleanly across the cut ({}) and {}",
-            run.status_text(),
-            c.diagnosis
-        );
-    }
-    Ok(c)
+    Ok(after_clean_failure(
+        c,
+        evidence,
+        &format!(
+            "the backup failed cleanly across the cut ({}) and",
+            run.status_text()
+        ),
+    ))
 }
 
-/// Why the subvolume's pointer names an incomplete backup, if it does.
-fn pointer_names_incomplete(s: &Session, layout: &Layout, sv: &str) -> Result<Option<String>> {
-    let state = guest::s3_state(s, layout)?;
-    let docs = crate::verify::manifest::Documents::from_state(&state, layout);
-    let Some(key) = guest::pointer_of(&docs, layout, sv) else {
-        return Ok(None);
-    };
-    Ok(match docs.manifests.get(&key) {
+/// The rerun's check `c` after an operation failed cleanly across the cut:
+/// the failed run's evidence kept, and on a pass the diagnosis says both.
+fn after_clean_failure(mut c: Check, cut_run: serde_json::Value, failed: &str) -> Check {
+    c.evidence["cut_run"] = cut_run;
+    if c.verdict == Verdict::Pass {
+        c.diagnosis = format!("{failed} {}", c.diagnosis);
+    }
+    c
+}
+
+/// Why the subvolume's pointer names an incomplete backup in `state`, if it does.
+fn pointer_names_incomplete(state: &S3State, layout: &Layout, sv: &str) -> Option<String> {
+    let docs = crate::verify::manifest::Documents::from_state(state, layout);
+    let key = guest::pointer_of(&docs, layout, sv)?;
+    match docs.manifests.get(&key) {
         Some(Ok(m)) => {
-            let missing = guest::missing_chunks(m, &state);
+            let missing = guest::missing_chunks(m, state);
             (!missing.is_empty()).then(|| {
                 format!(
                     "current.json names {key}, {} of whose chunks are missing",
@@ -156,7 +162,7 @@ fn pointer_names_incomplete(s: &Session, layout: &Layout, sv: &str) -> Result<Op
             })
         }
         _ => Some(format!("current.json names {key}, which is not stored")),
-    })
+    }
 }
 
 fn restore(s: &mut Session, layout: &Layout, sv: &str, key: &str) -> Result<Check> {
@@ -213,20 +219,16 @@ fn restore(s: &mut Session, layout: &Layout, sv: &str, key: &str) -> Result<Chec
             )
         });
     }
-    let left = crate::fixture::subvolume_show(s.vm.ssh(), &target)
-        .map(|sh| !sh.readonly())
-        .unwrap_or(false);
-    if left {
+    if guest::left_at(s, &target) == guest::WRITABLE_SUBVOLUME {
         return Ok(Check::fail(RESTORE, evidence, format!("the restore failed across the cut ({}) but left a writable subvolume at the target", run.status_text())));
     }
-    let mut c = super::restore_check(s, RESTORE, sv, key, Some(&source), "network-cut-rerun")?;
-    c.evidence["cut_run"] = evidence;
-    if c.verdict == Verdict::Pass {
-        c.diagnosis = format!(
-            "the restore failed cleanly across the cut ({}) and the rerun {}",
-            run.status_text(),
-            c.diagnosis
-        );
-    }
-    Ok(c)
+    let c = super::restore_check(s, RESTORE, sv, key, Some(&source), "network-cut-rerun")?;
+    Ok(after_clean_failure(
+        c,
+        evidence,
+        &format!(
+            "the restore failed cleanly across the cut ({}) and the rerun",
+            run.status_text()
+        ),
+    ))
 }
