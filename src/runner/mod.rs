@@ -166,6 +166,7 @@ pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Ex
         }
         let step = progress::Step::start(mode, &format!("[run {}] scenario {name}", s.run_id));
         let t = Instant::now();
+        s.scenario = name.clone();
         let result = sc.run(s);
         let seconds = t.elapsed().as_secs_f64();
         phases.push(Phase {

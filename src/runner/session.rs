@@ -87,6 +87,8 @@ pub struct Session {
     /// The tool's and the fixture's own seconds (the rest is overhead).
     pub work: crate::report::WorkSeconds,
     pub plain_progress: bool,
+    /// The scenario running now (its transfers are labelled with it).
+    pub scenario: String,
 }
 
 impl Session {
@@ -150,6 +152,7 @@ impl Session {
                 ..Default::default()
             },
             plain_progress: opts.plain_progress,
+            scenario: String::new(),
         })
     }
 
