@@ -13,6 +13,7 @@ pub mod matrix;
 pub mod paths;
 pub mod plan;
 pub mod profile;
+pub mod repro;
 pub mod programs;
 pub mod report;
 pub mod runner;
