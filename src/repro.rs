@@ -83,8 +83,7 @@ impl Repro {
 
 /// Lower-case hex SHA-256 of a file's content.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut h = Sha256::new();
     std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
     Ok(hex::encode(h.finalize()))
@@ -112,8 +111,13 @@ pub fn differences(then: &Repro, now: &Repro) -> Vec<String> {
         v.as_deref().unwrap_or("(none)")
     }
     fn hash(f: &Option<FileHash>) -> Option<String> {
-        f.as_ref()
-            .map(|f| format!("{} sha256 {}", f.path, f.sha256.as_deref().unwrap_or("(unreadable)")))
+        f.as_ref().map(|f| {
+            format!(
+                "{} sha256 {}",
+                f.path,
+                f.sha256.as_deref().unwrap_or("(unreadable)")
+            )
+        })
     }
     let mut out = Vec::new();
     let mut diff = |what: &str, a: &str, b: &str| {
@@ -121,8 +125,16 @@ pub fn differences(then: &Repro, now: &Repro) -> Vec<String> {
             out.push(format!("{what} differs: the run had {a}, now {b}"));
         }
     };
-    diff("vmharness version", &then.vmharness_version, &now.vmharness_version);
-    diff("profile sha256", text(&then.profile_sha256), text(&now.profile_sha256));
+    diff(
+        "vmharness version",
+        &then.vmharness_version,
+        &now.vmharness_version,
+    );
+    diff(
+        "profile sha256",
+        text(&then.profile_sha256),
+        text(&now.profile_sha256),
+    );
     diff("image recipe", &then.image_recipe, &now.image_recipe);
     diff("image recipe hash", &then.recipe_hash, &now.recipe_hash);
     diff(
@@ -130,9 +142,21 @@ pub fn differences(then: &Repro, now: &Repro) -> Vec<String> {
         text(&then.image_lock_sha256),
         text(&now.image_lock_sha256),
     );
-    diff("--kernel", text(&hash(&then.kernel_file)), text(&hash(&now.kernel_file)));
-    diff("--initrd", text(&hash(&then.initrd_file)), text(&hash(&now.initrd_file)));
-    diff("tool version", text(&then.tool_version), text(&now.tool_version));
+    diff(
+        "--kernel",
+        text(&hash(&then.kernel_file)),
+        text(&hash(&now.kernel_file)),
+    );
+    diff(
+        "--initrd",
+        text(&hash(&then.initrd_file)),
+        text(&hash(&now.initrd_file)),
+    );
+    diff(
+        "tool version",
+        text(&then.tool_version),
+        text(&now.tool_version),
+    );
     out
 }
 
@@ -179,9 +203,20 @@ mod tests {
         now.kernel_file.as_mut().unwrap().sha256 = None;
         let d = differences(&then, &now);
         assert_eq!(d.len(), 3, "{d:?}");
-        assert!(d[0].starts_with("image lock (packages.lock) sha256 differs") && d[0].contains("l1") && d[0].contains("l2"), "{d:?}");
-        assert!(d[1].contains("--kernel") && d[1].contains("(unreadable)"), "{d:?}");
-        assert!(d[2].contains("v1-3-gabc") && d[2].contains("v1-4-gdef-dirty"), "{d:?}");
+        assert!(
+            d[0].starts_with("image lock (packages.lock) sha256 differs")
+                && d[0].contains("l1")
+                && d[0].contains("l2"),
+            "{d:?}"
+        );
+        assert!(
+            d[1].contains("--kernel") && d[1].contains("(unreadable)"),
+            "{d:?}"
+        );
+        assert!(
+            d[2].contains("v1-3-gabc") && d[2].contains("v1-4-gdef-dirty"),
+            "{d:?}"
+        );
         // Inputs a rerun takes from the record itself are not "differences".
         now = sample();
         now.seed = 7;

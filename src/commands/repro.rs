@@ -32,7 +32,10 @@ pub fn run(run: Option<&str>, debug: &crate::cli::DebugArgs) -> Result<Outcome> 
     })?;
     let saved = dir.join(repro::PROFILE_COPY);
     if !saved.is_file() {
-        anyhow::bail!("{} is missing: the run's profile was not saved", saved.display());
+        anyhow::bail!(
+            "{} is missing: the run's profile was not saved",
+            saved.display()
+        );
     }
     let mut opts = options(&then, saved.clone(), runs);
     opts.keep_on_failure = runner::keep::from_env(debug.keep_on_failure);

@@ -60,7 +60,9 @@ pub fn shell(boot: &BootArgs) -> Result<Outcome> {
     let status = status?;
     finished.context("stopping the VM")?;
     eprintln!("[shell] run {run_id}: the VM is stopped");
-    Ok(Outcome::Code(status.code().unwrap_or(Outcome::HarnessFailed.code())))
+    Ok(Outcome::Code(
+        status.code().unwrap_or(Outcome::HarnessFailed.code()),
+    ))
 }
 
 /// The `setup` scenario, the tool's environment for login shells, and
@@ -68,7 +70,10 @@ pub fn shell(boot: &BootArgs) -> Result<Outcome> {
 fn prepare(s: &mut Session) -> Result<()> {
     let setup = scenarios::find("setup").context("the setup scenario is missing")?;
     let checks = setup.run(s).context("the setup scenario")?;
-    for c in checks.iter().filter(|c| c.verdict != crate::verify::Verdict::Pass) {
+    for c in checks
+        .iter()
+        .filter(|c| c.verdict != crate::verify::Verdict::Pass)
+    {
         eprintln!("[shell] {}: {:?}: {}", c.name, c.verdict, c.diagnosis);
     }
     shell_env::install(s)?;

@@ -217,6 +217,8 @@ pub fn live_runs() -> Vec<PathBuf> {
         .into_iter()
         .flatten()
         .flatten()
+        // Not `latest`, a symlink to a run listed under its own name.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
         .filter(|p| VmState::read(p).is_ok_and(|s| files::pid_alive(s.owner_pid as i32)))
         .collect();

@@ -87,9 +87,15 @@ pub fn kept_message(run_id: &str, failed: &str, s3_url: Option<&str>) -> String 
 /// signal; then stop the VM and the endpoint. `failed` names what failed.
 pub fn hold(mut s: Session, failed: &str) -> Result<()> {
     if let Err(e) = super::shell_env::install(&mut s) {
-        eprintln!("[run {}] the shell's tool environment was not written: {e:#}", s.run_id);
+        eprintln!(
+            "[run {}] the shell's tool environment was not written: {e:#}",
+            s.run_id
+        );
     }
-    let url = s.endpoint.as_ref().map(|ep| format!("http://127.0.0.1:{}", ep.port()));
+    let url = s
+        .endpoint
+        .as_ref()
+        .map(|ep| format!("http://127.0.0.1:{}", ep.port()));
     println!("{}", kept_message(&s.run_id, failed, url.as_deref()));
     let _ = std::io::stdout().flush();
     let served = crate::commands::vm::serve_until_down(&mut s.vm, &s.run_dir);
@@ -123,12 +129,20 @@ mod tests {
             panic!("no terminal on stderr must disable it")
         };
         assert!(why.contains("stderr"), "{why}");
-        assert_eq!(decide(true, false, false, Some("true"), true), Decision::On, "forced (tests)");
+        assert_eq!(
+            decide(true, false, false, Some("true"), true),
+            Decision::On,
+            "forced (tests)"
+        );
     }
 
     #[test]
     fn the_message_names_the_ssh_command_and_the_way_out() {
-        let m = kept_message("r1", "full: verify.backup.exit[data]", Some("http://127.0.0.1:9"));
+        let m = kept_message(
+            "r1",
+            "full: verify.backup.exit[data]",
+            Some("http://127.0.0.1:9"),
+        );
         assert!(m.contains("vmharness ssh r1\n"), "{m}");
         assert!(m.contains("vmharness vm down --run r1"), "{m}");
         assert!(m.contains("http://127.0.0.1:9"), "{m}");

@@ -229,7 +229,9 @@ pub fn execute_until(
         let strict = s.profile.scenarios.strict;
         let failing: Vec<&str> = checks
             .iter()
-            .filter(|c| report::effective_verdict(&c.verdict, strict) == crate::verify::Verdict::Fail)
+            .filter(|c| {
+                report::effective_verdict(&c.verdict, strict) == crate::verify::Verdict::Fail
+            })
             .map(|c| c.name.as_str())
             .collect();
         let failed = failing.len();

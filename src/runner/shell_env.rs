@@ -11,8 +11,14 @@ use anyhow::Result;
 pub const GUEST_PATH: &str = "/etc/profile.d/vmharness.sh";
 
 /// The script: exports, the `bts3` function, and a banner for interactive shells.
-pub fn profile_script(inv: &ToolInvocation, run_id: &str, mount: &str, subvolumes: &[String]) -> String {
-    let mut s = String::from("# Written by vmharness for a person in a shell: the tool's environment.\n");
+pub fn profile_script(
+    inv: &ToolInvocation,
+    run_id: &str,
+    mount: &str,
+    subvolumes: &[String],
+) -> String {
+    let mut s =
+        String::from("# Written by vmharness for a person in a shell: the tool's environment.\n");
     for (k, v) in &inv.env {
         s.push_str(&format!("export {k}={}\n", shell_quote(v)));
     }
@@ -68,13 +74,22 @@ mod tests {
             ],
         };
         let s = profile_script(&inv, "r1", "/mnt/fixture", &["data".into()]);
-        assert!(s.contains("export AWS_ENDPOINT_URL_S3=http://10.0.2.100:80\n"), "{s}");
-        assert!(s.contains(&format!("export X={}\n", shell_quote("a b'c"))), "{s}");
+        assert!(
+            s.contains("export AWS_ENDPOINT_URL_S3=http://10.0.2.100:80\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains(&format!("export X={}\n", shell_quote("a b'c"))),
+            "{s}"
+        );
         assert!(
             s.contains("bts3() { python3 -m btrfs_to_s3 \"$@\" --config /etc/b/config.toml; }"),
             "{s}"
         );
-        assert!(s.contains("Btrfs at /mnt/fixture (subvolumes: data)"), "{s}");
+        assert!(
+            s.contains("Btrfs at /mnt/fixture (subvolumes: data)"),
+            "{s}"
+        );
         assert!(s.contains("bts3 backup --subvolume data --once"), "{s}");
         assert!(s.contains("S3: http://10.0.2.100:80"), "{s}");
         assert!(s.trim_end().ends_with("esac"), "{s}");
@@ -93,6 +108,10 @@ mod tests {
             .args(["-n", "-c", &s])
             .output()
             .expect("running sh");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

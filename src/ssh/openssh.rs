@@ -55,9 +55,19 @@ mod tests {
     fn an_interactive_shell() {
         let a = argv(&target(), &[], true);
         let line = a.join(" ");
-        assert!(line.starts_with("-i /runs/r1/id_ed25519 -p 40022 -l root "), "{line}");
-        for o in ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "BatchMode=yes"] {
-            let i = a.iter().position(|w| w == o).unwrap_or_else(|| panic!("{o} in {line}"));
+        assert!(
+            line.starts_with("-i /runs/r1/id_ed25519 -p 40022 -l root "),
+            "{line}"
+        );
+        for o in [
+            "StrictHostKeyChecking=no",
+            "UserKnownHostsFile=/dev/null",
+            "BatchMode=yes",
+        ] {
+            let i = a
+                .iter()
+                .position(|w| w == o)
+                .unwrap_or_else(|| panic!("{o} in {line}"));
             assert_eq!(a[i - 1], "-o");
         }
         assert!(line.ends_with(" -t -- 127.0.0.1"), "{line}");
@@ -68,6 +78,9 @@ mod tests {
         let cmd = vec!["ls".to_string(), "-l".into(), "/mnt/fixture".into()];
         let a = argv(&target(), &cmd, false);
         assert!(!a.contains(&"-t".to_string()));
-        assert_eq!(&a[a.len() - 5..], ["--", "127.0.0.1", "ls", "-l", "/mnt/fixture"]);
+        assert_eq!(
+            &a[a.len() - 5..],
+            ["--", "127.0.0.1", "ls", "-l", "/mnt/fixture"]
+        );
     }
 }
