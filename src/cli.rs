@@ -10,7 +10,7 @@ use std::path::PathBuf;
     version,
     about = "End-to-end tests of Btrfs-to-S3 backup tools inside disposable QEMU VMs",
     after_help = "Exit codes: 0 all checks passed, 1 the tool under test failed a check, \
-                  2 the harness or its infrastructure failed."
+                  2 the harness or its infrastructure failed (125 with --bisect)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -83,9 +83,12 @@ pub enum Command {
     /// run kept by --keep-on-failure. Needs openssh-client.
     ///
     /// Example: vmharness ssh 20260101-120000-ab12
-    /// Example: vmharness ssh -- btrfs subvolume list /mnt/fixture
+    ///
+    /// Example: vmharness ssh -- btrfs subvolume list /mnt/btrfs
     Ssh {
+        /// Run id (default: the latest running VM).
         run: Option<String>,
+        /// Run this in the guest instead of a shell (after `--`; its status is the exit code).
         #[arg(last = true)]
         command: Vec<String>,
     },
