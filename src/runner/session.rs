@@ -25,6 +25,9 @@ pub struct RunOptions {
     pub runs_dir: PathBuf,
     /// Plain progress lines even on a terminal (several runs share it).
     pub plain_progress: bool,
+    /// Stop at the first failed check and keep the VM for a person (decided
+    /// already: a terminal, not CI).
+    pub keep_on_failure: bool,
 }
 
 /// One backup the tool made, from its log.
