@@ -22,7 +22,9 @@ pub fn ssh(run: Option<&str>, command: &[String]) -> Result<Outcome> {
         );
     }
     let exe = crate::programs::require(crate::programs::OPENSSH)?;
-    let args = openssh::argv(&state.target()?, command, false);
+    let target = state.target()?;
+    let known_hosts = openssh::write_known_hosts(&run_dir, &target)?;
+    let args = openssh::argv(&target, &known_hosts, command, false);
     let err = std::process::Command::new(&exe).args(&args).exec();
     Err(err).with_context(|| format!("running {}", exe.display()))
 }
@@ -47,7 +49,9 @@ pub fn shell(boot: &BootArgs) -> Result<Outcome> {
     let mut s = Session::start(&profile, &opts)?;
     let status = match prepare(&mut s) {
         Ok(()) => {
-            let args = openssh::argv(&s.vm.state().target()?, &[], true);
+            let target = s.vm.state().target()?;
+            let known_hosts = openssh::write_known_hosts(&s.run_dir, &target)?;
+            let args = openssh::argv(&target, &known_hosts, &[], true);
             std::process::Command::new(&exe)
                 .args(&args)
                 .status()
