@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod download;
 pub mod recipe;
 
 use anyhow::Result;
