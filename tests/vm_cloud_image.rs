@@ -78,8 +78,14 @@ fn cloud_recipe_provisions_the_served_image_and_a_vm_runs_from_it() {
 
     let started = std::time::Instant::now();
     let build = vmharness_env(runs.path(), &env, &["image", "build", &recipe_arg]);
-    assert!(build.status.success(), "image build of the cloud recipe failed");
-    eprintln!("cloud image provisioned in {:.0}s", started.elapsed().as_secs_f64());
+    assert!(
+        build.status.success(),
+        "image build of the cloud recipe failed"
+    );
+    eprintln!(
+        "cloud image provisioned in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
     let asked: Vec<(String, u16)> = server
         .requests()
         .iter()
@@ -87,7 +93,10 @@ fn cloud_recipe_provisions_the_served_image_and_a_vm_runs_from_it() {
         .collect();
     assert_eq!(
         asked,
-        [(format!("{DIR}/SHA512SUMS"), 200), (format!("{DIR}/{FILE}"), 200)]
+        [
+            (format!("{DIR}/SHA512SUMS"), 200),
+            (format!("{DIR}/{FILE}"), 200)
+        ]
     );
 
     // The entry has the built image's layout and its own content.
@@ -102,7 +111,11 @@ fn cloud_recipe_provisions_the_served_image_and_a_vm_runs_from_it() {
         lock.lines().any(|l| l.starts_with("btrfs-progs ")),
         "{lock}"
     );
-    assert_eq!(lock, std::fs::read_to_string(built.lock()).unwrap(), "the dpkg-query of the guest lists what the built image holds");
+    assert_eq!(
+        lock,
+        std::fs::read_to_string(built.lock()).unwrap(),
+        "the dpkg-query of the guest lists what the built image holds"
+    );
     assert_eq!(
         std::fs::read(entry.kernel()).unwrap(),
         std::fs::read(built.kernel()).unwrap(),
@@ -127,7 +140,9 @@ fn cloud_recipe_provisions_the_served_image_and_a_vm_runs_from_it() {
         .filter(|n| !n.starts_with('.'))
         .collect();
     assert!(
-        downloads.iter().any(|n| n == &format!("{}-{FILE}", &sha[..32])),
+        downloads
+            .iter()
+            .any(|n| n == &format!("{}-{FILE}", &sha[..32])),
         "{downloads:?}"
     );
 
@@ -139,11 +154,13 @@ fn cloud_recipe_provisions_the_served_image_and_a_vm_runs_from_it() {
 
     // A VM runs from the provisioned image like from a built one.
     let profile = runs.path().join("profile.toml");
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/test.toml"),
-    )
-    .unwrap()
-    .replace("image = \"debian-13\"", &format!("image = \"{recipe_arg}\""));
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/test.toml"))
+            .unwrap()
+            .replace(
+                "image = \"debian-13\"",
+                &format!("image = \"{recipe_arg}\""),
+            );
     assert!(text.contains(&recipe_arg));
     std::fs::write(&profile, text).unwrap();
     let profile_arg = profile.display().to_string();
@@ -154,7 +171,10 @@ fn cloud_recipe_provisions_the_served_image_and_a_vm_runs_from_it() {
         &["vm", "up", "--cold-boot", "--profile", &profile_arg],
     );
     assert!(up.status.success(), "vm up from the cloud image failed");
-    eprintln!("vm up --cold-boot in {:.0}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "vm up --cold-boot in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
     let check = vmharness_env(
         runs.path(),
         &env,
@@ -169,10 +189,19 @@ fn cloud_recipe_provisions_the_served_image_and_a_vm_runs_from_it() {
     let out = stdout(&check);
     assert!(check.status.success(), "{out}");
     assert!(out.contains("btrfs-progs v"), "{out}");
-    assert!(out.contains("provisioned"), "the overlay was applied: {out}");
-    assert!(!out.contains("skipped by the recipe"), "overlay_skip kept etc/fstab out: {out}");
+    assert!(
+        out.contains("provisioned"),
+        "the overlay was applied: {out}"
+    );
+    assert!(
+        !out.contains("skipped by the recipe"),
+        "overlay_skip kept etc/fstab out: {out}"
+    );
     assert!(out.contains("/dev/null"), "the unit was masked: {out}");
-    assert!(out.contains("status: done"), "cloud-init ran afresh from the run's seed: {out}");
+    assert!(
+        out.contains("status: done"),
+        "cloud-init ran afresh from the run's seed: {out}"
+    );
     let down = vmharness_env(runs.path(), &env, &["vm", "down"]);
     assert!(down.status.success());
 }

@@ -46,12 +46,18 @@ fn build_into(
         }
         (None, None) => bail!("{}: no `sha512`", r.path.display()),
     };
-    eprintln!("[image] provisioning {} (key {}) from {}", rec.name, r.key, rec.url);
+    eprintln!(
+        "[image] provisioning {} (key {}) from {}",
+        rec.name, r.key, rec.url
+    );
     let image = download::fetch(&rec.url, &sha512, &downloads)?;
     check_qcow2(&image, &rec.url)?;
     phase("cloud image downloaded and verified", started);
 
-    let run_dir = tmp.join("provision");
+    // In the runs directory, where socket paths are known to fit (108 bytes).
+    let run_dir = std::path::absolute(crate::paths::runs_dir())
+        .context("locating the runs directory")?
+        .join(format!("provision-{}-{}", rec.name, std::process::id()));
     let (accel, _) = crate::accel::choose(None);
     let first_boot = rec
         .first_boot_kernel
@@ -76,7 +82,41 @@ fn build_into(
         internet: true,
         saved_states: None,
     };
-    let mut vm = Vm::boot_provisioning(cfg, &packages_user_data(&rec.packages), first_boot.is_none())
+    let provisioned = provision(r, cfg, tmp, &qemu_img, first_boot.is_none());
+    // The logs of a failed provisioning stay in the runs directory.
+    crate::vm::files::remove_disposable(&run_dir, false);
+    let (lock, kernel_release) = provisioned.with_context(|| {
+        format!(
+            "provisioning the cloud image (logs in {})",
+            run_dir.display()
+        )
+    })?;
+    std::fs::copy(&r.path, tmp.join("recipe.toml"))?;
+    Ok(EntryMeta {
+        name: rec.name.clone(),
+        key: r.key.clone(),
+        suite: rec.suite.clone(),
+        kernel_release,
+        packages: lock.len(),
+        built_at: crate::util::now_rfc3339(),
+        build_seconds: started.elapsed().as_secs_f64(),
+        root: rec.root.clone(),
+    })
+}
+
+/// Boot the downloaded image once, finish it, power it off and keep its
+/// disk as `<tmp>/base.qcow2`; the package lock and the kernel release.
+fn provision(
+    r: &ResolvedRecipe<CloudRecipe>,
+    cfg: VmConfig,
+    tmp: &Path,
+    qemu_img: &Path,
+    firmware: bool,
+) -> Result<(Vec<(String, String)>, String)> {
+    let rec = &r.recipe;
+    let run_dir = cfg.run_dir.clone();
+    let started = Instant::now();
+    let mut vm = Vm::boot_provisioning(cfg, &packages_user_data(&rec.packages), firmware)
         .map_err(anyhow::Error::from)
         .context("the provisioning boot of the cloud image")?;
     phase("provisioning boot reached SSH", started);
@@ -93,7 +133,11 @@ fn build_into(
         .context("applying the overlay and units in the guest")?;
     let status = vm
         .ssh()
-        .run("dpkg-status", "cat /var/lib/dpkg/status", Duration::from_secs(60))?
+        .run(
+            "dpkg-status",
+            "cat /var/lib/dpkg/status",
+            Duration::from_secs(60),
+        )?
         .stdout_text();
     let lock = write_lock(tmp, &status)?;
     let missing = missing_packages(&rec.packages, &lock);
@@ -114,24 +158,14 @@ fn build_into(
     phase("guest provisioned and powered off", started);
 
     run_checked(
-        Command::new(&qemu_img)
+        Command::new(qemu_img)
             .args(["convert", "-O", "qcow2"])
             .arg(run_dir.join(crate::vm::files::OVERLAY))
             .arg(tmp.join("base.qcow2")),
         "keeping the provisioned disk as one qcow2",
     )?;
     std::fs::remove_dir_all(&run_dir).ok();
-    std::fs::copy(&r.path, tmp.join("recipe.toml"))?;
-    Ok(EntryMeta {
-        name: rec.name.clone(),
-        key: r.key.clone(),
-        suite: rec.suite.clone(),
-        kernel_release,
-        packages: lock.len(),
-        built_at: crate::util::now_rfc3339(),
-        build_seconds: started.elapsed().as_secs_f64(),
-        root: rec.root.clone(),
-    })
+    Ok((lock, kernel_release))
 }
 
 /// Debian's cloud images come as `.qcow2` and `.raw`: the overlay needs qcow2.
@@ -265,12 +299,17 @@ fn copy_boot_files(ssh: &mut Ssh, dir: &Path) -> Result<String> {
         (format!("/boot/vmlinuz-{release}"), "vmlinuz"),
         (format!("/boot/initrd.img-{release}"), "initrd.img"),
     ] {
-        let out = plain.run("copy-out", &format!("cat {}", shell_quote(&remote)), Duration::from_secs(300))?;
+        let out = plain.run(
+            "copy-out",
+            &format!("cat {}", shell_quote(&remote)),
+            Duration::from_secs(300),
+        )?;
         if out.stdout.is_empty() {
             bail!("{remote} in the provisioned guest is empty");
         }
         let path: PathBuf = dir.join(local);
-        std::fs::write(&path, &out.stdout).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, &out.stdout)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     plain.disconnect();
     Ok(release)

@@ -221,7 +221,12 @@ fn interrupted(url: &str, part: &Path, at: u64, why: &str) -> anyhow::Error {
 
 /// The first byte of `Content-Range: bytes N-M/T`.
 fn range_start(v: &str) -> Option<u64> {
-    v.trim().strip_prefix("bytes ")?.split('-').next()?.parse().ok()
+    v.trim()
+        .strip_prefix("bytes ")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// One line on stderr at every tenth of the file (or every 64 MiB when the
@@ -295,13 +300,19 @@ mod tests {
         let url = server.url("/img/disk.qcow2");
         let got = fetch(&url, &sha512_hex(&data), dir.path()).unwrap();
         assert_eq!(std::fs::read(&got).unwrap(), data);
-        assert_eq!(got, cached_path(dir.path(), &url, &sha512_hex(&data)).unwrap());
+        assert_eq!(
+            got,
+            cached_path(dir.path(), &url, &sha512_hex(&data)).unwrap()
+        );
         assert_eq!(server.requests().len(), 1);
         // The second time nothing is asked of the server.
         let again = fetch(&url, &sha512_hex(&data).to_uppercase(), dir.path()).unwrap();
         assert_eq!(again, got);
         assert_eq!(server.requests().len(), 1);
-        assert_eq!(files_in(dir.path()), [got.file_name().unwrap().to_string_lossy()]);
+        assert_eq!(
+            files_in(dir.path()),
+            [got.file_name().unwrap().to_string_lossy()]
+        );
     }
 
     #[test]
@@ -315,7 +326,11 @@ mod tests {
         assert!(err.contains(&url), "{err}");
         assert!(err.contains(&wrong), "{err}");
         assert!(err.contains(&sha512_hex(&data)), "{err}");
-        assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
     }
 
     #[test]
@@ -347,7 +362,10 @@ mod tests {
         let reqs = server.requests();
         assert_eq!(reqs.len(), 2);
         assert_eq!(reqs[0].range, None);
-        assert_eq!(reqs[1].range.as_deref(), Some(format!("bytes={half}-").as_str()));
+        assert_eq!(
+            reqs[1].range.as_deref(),
+            Some(format!("bytes={half}-").as_str())
+        );
         assert!(!part.exists());
     }
 
@@ -378,16 +396,25 @@ mod tests {
     fn sums_file_gives_the_hash_of_the_named_file() {
         let a = sha512_hex(b"a");
         let b = sha512_hex(b"b");
-        let sums = format!("{a}  debian-13-generic-amd64.json\n{b} *debian-13-generic-amd64.qcow2\n");
-        assert_eq!(sha512_from_sums(&sums, "debian-13-generic-amd64.qcow2").unwrap(), b);
-        let err = sha512_from_sums(&sums, "other.qcow2").unwrap_err().to_string();
+        let sums =
+            format!("{a}  debian-13-generic-amd64.json\n{b} *debian-13-generic-amd64.qcow2\n");
+        assert_eq!(
+            sha512_from_sums(&sums, "debian-13-generic-amd64.qcow2").unwrap(),
+            b
+        );
+        let err = sha512_from_sums(&sums, "other.qcow2")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("other.qcow2"), "{err}");
     }
 
     #[test]
     fn sums_file_is_fetched_once() {
         let sums = format!("{}  x.qcow2\n", sha512_hex(b"x"));
-        let server = Server::start(vec![("/d/SHA512SUMS".into(), sums.clone().into_bytes().into())]);
+        let server = Server::start(vec![(
+            "/d/SHA512SUMS".into(),
+            sums.clone().into_bytes().into(),
+        )]);
         let dir = tempfile::tempdir().unwrap();
         let url = server.url("/d/SHA512SUMS");
         assert_eq!(fetch_text(&url, dir.path()).unwrap(), sums);
@@ -400,7 +427,10 @@ mod tests {
         let server = Server::start(vec![]);
         let dir = tempfile::tempdir().unwrap();
         let url = server.url("/nope.qcow2");
-        let err = format!("{:#}", fetch(&url, &sha512_hex(b""), dir.path()).unwrap_err());
+        let err = format!(
+            "{:#}",
+            fetch(&url, &sha512_hex(b""), dir.path()).unwrap_err()
+        );
         assert!(err.contains(&url) && err.contains("404"), "{err}");
     }
 

@@ -92,7 +92,10 @@ impl CloudRecipe {
     fn validate(&self, path: &Path) -> Result<()> {
         let at = path.display();
         if self.source != "cloud" {
-            bail!("{at}: `source` is \"cloud\" or absent (mmdebstrap), got {:?}", self.source);
+            bail!(
+                "{at}: `source` is \"cloud\" or absent (mmdebstrap), got {:?}",
+                self.source
+            );
         }
         if self.sha512.is_some() == self.sha512_sums_url.is_some() {
             bail!("{at}: give exactly one of `sha512` and `sha512_sums_url`");
@@ -105,9 +108,18 @@ impl CloudRecipe {
             bail!("{at}: `first_boot_kernel` and `first_boot_initrd` go together");
         }
         if !self.root.starts_with("/dev/") || self.root.contains(char::is_whitespace) {
-            bail!("{at}: `root` must be a device such as /dev/vda1, got {:?}", self.root);
+            bail!(
+                "{at}: `root` must be a device such as /dev/vda1, got {:?}",
+                self.root
+            );
         }
-        check_words(path, &self.name, &self.packages, &self.mask_units, &self.enable_units)?;
+        check_words(
+            path,
+            &self.name,
+            &self.packages,
+            &self.mask_units,
+            &self.enable_units,
+        )?;
         for s in &self.overlay_skip {
             if s.is_empty() || s.starts_with('/') || s.split('/').any(|c| c == "..") {
                 bail!("{at}: `overlay_skip` holds {s:?}: give paths inside the overlay");
@@ -318,7 +330,11 @@ pub fn load(path: &Path) -> Result<AnyRecipe> {
         let recipe: Recipe = toml::from_str(&text).with_context(parse_err)?;
         recipe.validate(path)?;
         let overlay = recipe.overlay.clone();
-        Ok(AnyRecipe::Mmdebstrap(resolve(recipe, path, overlay.as_deref())?))
+        Ok(AnyRecipe::Mmdebstrap(resolve(
+            recipe,
+            path,
+            overlay.as_deref(),
+        )?))
     }
 }
 
@@ -502,14 +518,18 @@ disk_size_mib = 1024
         assert!(r.recipe.packages.iter().any(|p| p == "btrfs-progs"));
         assert!(r.recipe.sha512_sums_url.is_some());
         let err = r.recipe.check_pinned(&p).unwrap_err().to_string();
-        assert!(err.contains("not pinned yet") && err.contains("sha512_sums_url"), "{err}");
+        assert!(
+            err.contains("not pinned yet") && err.contains("sha512_sums_url"),
+            "{err}"
+        );
         let mut pinned = r.recipe.clone();
         pinned.url = pinned.url.replace(UNPINNED, "20250814-2204");
-        pinned.sha512_sums_url = pinned.sha512_sums_url.map(|u| u.replace(UNPINNED, "20250814-2204"));
+        pinned.sha512_sums_url = pinned
+            .sha512_sums_url
+            .map(|u| u.replace(UNPINNED, "20250814-2204"));
         pinned.check_pinned(&p).unwrap();
         // A different kind of recipe never shares a key with a built one.
-        let AnyRecipe::Mmdebstrap(built) =
-            load(&p.with_file_name("debian-13.toml")).unwrap()
+        let AnyRecipe::Mmdebstrap(built) = load(&p.with_file_name("debian-13.toml")).unwrap()
         else {
             panic!()
         };

@@ -405,7 +405,9 @@ mod tests {
         let mut s = spec(Accel::Tcg);
         s.internet = true;
         let a = strings(qemu_args(&s));
-        assert!(a.contains(&"user,id=net0,restrict=off,hostfwd=tcp:127.0.0.1:40022-:22".to_string()));
+        assert!(
+            a.contains(&"user,id=net0,restrict=off,hostfwd=tcp:127.0.0.1:40022-:22".to_string())
+        );
     }
 
     #[test]
