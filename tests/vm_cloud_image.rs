@@ -2,8 +2,9 @@
 //! is served from a local HTTP server as if it were Debian's cloud image
 //! (with a SHA512SUMS beside it), provisioned into a fresh cache (nothing
 //! is left to install: it has the packages), then a VM runs from the
-//! provisioned entry like from a built one. Under TCG: ~3 minutes (two cold
-//! boots, the provisioning one and `vm up --cold-boot`).
+//! provisioned entry like from a built one. Under TCG: ~4 minutes (two cold
+//! boots, the provisioning one and `vm up --cold-boot`; 230-256 s measured
+//! with other VMs sharing the 2 cores).
 
 mod common;
 #[path = "support/http_server.rs"]
