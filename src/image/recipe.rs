@@ -134,7 +134,7 @@ impl CloudRecipe {
         if urls.iter().flatten().any(|u| u.contains(UNPINNED)) {
             bail!(
                 "{}: the cloud image is not pinned yet. Pick a dated directory of \
-                 https://cloud.debian.org/images/cloud/{}/ (e.g. 20250814-2204; not `latest`), \
+                 https://cloud.debian.org/images/cloud/{}/ (named like YYYYMMDD-NNNN; not `latest`), \
                  and replace {UNPINNED} with it in `url` and `sha512_sums_url` (or put the \
                  image's line of that directory's SHA512SUMS in `sha512` instead of \
                  `sha512_sums_url`)",
@@ -523,10 +523,10 @@ disk_size_mib = 1024
             "{err}"
         );
         let mut pinned = r.recipe.clone();
-        pinned.url = pinned.url.replace(UNPINNED, "20250814-2204");
+        pinned.url = pinned.url.replace(UNPINNED, "20990101-0000");
         pinned.sha512_sums_url = pinned
             .sha512_sums_url
-            .map(|u| u.replace(UNPINNED, "20250814-2204"));
+            .map(|u| u.replace(UNPINNED, "20990101-0000"));
         pinned.check_pinned(&p).unwrap();
         // A different kind of recipe never shares a key with a built one.
         let AnyRecipe::Mmdebstrap(built) = load(&p.with_file_name("debian-13.toml")).unwrap()
