@@ -88,6 +88,8 @@ pub fn plan_boot(
             keep_disks: o.keep,
             guestfwd: Vec::new(),
             extra_append: String::new(),
+            root_device: image.meta.root.clone(),
+            internet: false,
             saved_states: (!o.cold_boot).then(crate::paths::states_dir),
         },
         accel_reason,

@@ -63,6 +63,10 @@ fn current_keys() -> Result<Vec<String>> {
     let dir = paths::project_dir().join("images");
     recipe::available(&dir)
         .iter()
-        .map(|name| Ok(recipe::load(&recipe::locate(&dir, name)?)?.key))
+        .map(|name| {
+            Ok(recipe::load(&recipe::locate(&dir, name)?)?
+                .key()
+                .to_string())
+        })
         .collect()
 }

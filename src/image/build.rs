@@ -142,25 +142,68 @@ impl Drop for TmpGuard {
     }
 }
 
-fn phase(name: &str, started: Instant) {
+pub(super) fn phase(name: &str, started: Instant) {
     eprintln!("[image] {name} ({:.1}s)", started.elapsed().as_secs_f64());
 }
 
 /// Build the entry for `r` in `images_dir`, or return the existing one at once.
 pub fn build(r: &ResolvedRecipe, images_dir: &Path) -> Result<Entry> {
-    let final_dir = images_dir.join(r.entry_name());
+    make_entry(images_dir, &r.entry_name(), |tmp, started| {
+        build_into(r, tmp, started)
+    })
+}
+
+/// The entry `entry_name` of `images_dir`: returned at once when it is
+/// there, else made by `fill` in a private directory (it writes the files
+/// and returns the meta), then moved into place whole. One builder per
+/// entry; a second one waits, then finds the entry ready.
+pub(super) fn make_entry(
+    images_dir: &Path,
+    entry_name: &str,
+    fill: impl FnOnce(&Path, Instant) -> Result<EntryMeta>,
+) -> Result<Entry> {
+    let final_dir = images_dir.join(entry_name);
     if let Some(e) = Entry::open(&final_dir)? {
         return Ok(e);
     }
     std::fs::create_dir_all(images_dir)
         .with_context(|| format!("creating image cache {}", images_dir.display()))?;
-    // One builder per key; a second one waits, then finds the entry ready.
-    let lock_path = images_dir.join(format!(".{}.lock", r.entry_name()));
+    let lock_path = images_dir.join(format!(".{entry_name}.lock"));
     let _lock = crate::util::lock_exclusive(&lock_path)?;
     if let Some(e) = Entry::open(&final_dir)? {
         return Ok(e);
     }
+    let tmp = images_dir.join(format!(".build-{entry_name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut guard = TmpGuard(Some(tmp.clone()));
+    let started = Instant::now();
+    let meta = fill(&tmp, started)?;
+    meta.write(&tmp)?;
+    std::fs::rename(&tmp, &final_dir).with_context(|| {
+        format!(
+            "moving the finished image into place at {}",
+            final_dir.display()
+        )
+    })?;
+    guard.0 = None;
+    phase("image ready", started);
+    Entry::open(&final_dir)?.context("the image entry vanished right after it was built")
+}
 
+/// Write `packages.lock` in `dir` from a dpkg status file; the number of
+/// packages.
+pub(super) fn write_lock(dir: &Path, dpkg_status: &str) -> Result<Vec<(String, String)>> {
+    let lock = package_lock(dpkg_status);
+    if lock.is_empty() {
+        bail!("the image lists no installed packages: the build is broken");
+    }
+    let lock_text: String = lock.iter().map(|(n, v)| format!("{n} {v}\n")).collect();
+    std::fs::write(dir.join("packages.lock"), lock_text)?;
+    Ok(lock)
+}
+
+fn build_into(r: &ResolvedRecipe, tmp: &Path, started: Instant) -> Result<EntryMeta> {
     let mmdebstrap = programs::require(programs::MMDEBSTRAP)?;
     let mkfs = programs::require(programs::MKFS_EXT4)?;
     let qemu_img = programs::require(programs::QEMU_IMG)?;
@@ -170,12 +213,6 @@ pub fn build(r: &ResolvedRecipe, images_dir: &Path) -> Result<Entry> {
         programs::require(programs::NEWUIDMAP)?;
         check_unshare_works()?;
     }
-
-    let tmp = images_dir.join(format!(".build-{}-{}", r.entry_name(), std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut guard = TmpGuard(Some(tmp.clone()));
-    let started = Instant::now();
     eprintln!(
         "[image] building {} (key {}) from {} {} as {}",
         r.recipe.name,
@@ -197,7 +234,7 @@ pub fn build(r: &ResolvedRecipe, images_dir: &Path) -> Result<Entry> {
 
     let script = finish_script(r.recipe.disk_size_mib, &mkfs);
     let mut cmd = in_build_namespace(mode, &script);
-    cmd.current_dir(&tmp);
+    cmd.current_dir(tmp);
     run_checked(&mut cmd, "making the root filesystem image")?;
     std::fs::remove_file(&tarball).ok();
     phase("root filesystem image made", started);
@@ -210,12 +247,7 @@ pub fn build(r: &ResolvedRecipe, images_dir: &Path) -> Result<Entry> {
     std::fs::remove_file(tmp.join("root.raw")).ok();
 
     let status = std::fs::read_to_string(tmp.join("dpkg-status")).context("reading dpkg status")?;
-    let lock = package_lock(&status);
-    if lock.is_empty() {
-        bail!("the built image lists no installed packages: the build is broken");
-    }
-    let lock_text: String = lock.iter().map(|(n, v)| format!("{n} {v}\n")).collect();
-    std::fs::write(tmp.join("packages.lock"), lock_text)?;
+    let lock = write_lock(tmp, &status)?;
     std::fs::remove_file(tmp.join("dpkg-status")).ok();
     let kernel_release = std::fs::read_to_string(tmp.join("kernel-release"))?
         .trim()
@@ -223,7 +255,7 @@ pub fn build(r: &ResolvedRecipe, images_dir: &Path) -> Result<Entry> {
     std::fs::remove_file(tmp.join("kernel-release")).ok();
     std::fs::copy(&r.path, tmp.join("recipe.toml"))?;
 
-    let meta = EntryMeta {
+    Ok(EntryMeta {
         name: r.recipe.name.clone(),
         key: r.key.clone(),
         suite: r.recipe.suite.clone(),
@@ -231,17 +263,8 @@ pub fn build(r: &ResolvedRecipe, images_dir: &Path) -> Result<Entry> {
         packages: lock.len(),
         built_at: crate::util::now_rfc3339(),
         build_seconds: started.elapsed().as_secs_f64(),
-    };
-    meta.write(&tmp)?;
-    std::fs::rename(&tmp, &final_dir).with_context(|| {
-        format!(
-            "moving the finished image into place at {}",
-            final_dir.display()
-        )
-    })?;
-    guard.0 = None;
-    phase("image ready", started);
-    Entry::open(&final_dir)?.context("the image entry vanished right after it was built")
+        root: super::cache::DEFAULT_ROOT.into(),
+    })
 }
 
 fn in_build_namespace(mode: BuildMode, script: &str) -> Command {
@@ -311,7 +334,10 @@ mod tests {
 
     fn resolved() -> ResolvedRecipe {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/debian-13.toml");
-        super::super::recipe::load(&p).unwrap()
+        match super::super::recipe::load(&p).unwrap() {
+            super::super::recipe::AnyRecipe::Mmdebstrap(r) => r,
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

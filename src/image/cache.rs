@@ -15,6 +15,17 @@ pub struct EntryMeta {
     pub packages: usize,
     pub built_at: String,
     pub build_seconds: f64,
+    /// The root device on the kernel command line (a cloud image's root is
+    /// a partition).
+    #[serde(default = "default_root")]
+    pub root: String,
+}
+
+/// Where a built image's root filesystem is: the whole disk.
+pub const DEFAULT_ROOT: &str = "/dev/vda";
+
+fn default_root() -> String {
+    DEFAULT_ROOT.into()
 }
 
 impl EntryMeta {
@@ -135,6 +146,7 @@ mod tests {
             packages: 1,
             built_at: "2026-01-01T00:00:00Z".into(),
             build_seconds: 1.0,
+            root: DEFAULT_ROOT.into(),
         }
         .write(&dir)
         .unwrap();

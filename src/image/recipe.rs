@@ -40,19 +40,165 @@ fn default_variant() -> String {
     "apt".into()
 }
 
+/// A recipe that starts from a pinned official Debian cloud image
+/// (`source = "cloud"`): downloaded and verified, then provisioned at its
+/// first boot (cloud-init installs `packages`; the overlay, masked and
+/// enabled units are applied over SSH), then kept like a built image.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CloudRecipe {
+    pub name: String,
+    /// Always "cloud".
+    pub source: String,
+    pub suite: String,
+    /// The qcow2 image.
+    pub url: String,
+    /// Its SHA-512 (128 hex digits)...
+    #[serde(default)]
+    pub sha512: Option<String>,
+    /// ...or the `SHA512SUMS` file that lists it (one of the two).
+    #[serde(default)]
+    pub sha512_sums_url: Option<String>,
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// The root device on the kernel command line of every boot.
+    #[serde(default = "default_cloud_root")]
+    pub root: String,
+    #[serde(default)]
+    pub overlay: Option<PathBuf>,
+    /// Paths in the overlay that this image keeps its own of.
+    #[serde(default)]
+    pub overlay_skip: Vec<String>,
+    #[serde(default)]
+    pub mask_units: Vec<String>,
+    #[serde(default)]
+    pub enable_units: Vec<String>,
+    /// Kernel and initrd of the provisioning boot (relative to the recipe);
+    /// without them it boots through the image's own bootloader.
+    #[serde(default)]
+    pub first_boot_kernel: Option<PathBuf>,
+    #[serde(default)]
+    pub first_boot_initrd: Option<PathBuf>,
+}
+
+fn default_cloud_root() -> String {
+    "/dev/vda1".into()
+}
+
+/// What the shipped cloud recipe holds until a user pins a dated directory.
+pub const UNPINNED: &str = "PIN-A-DATE";
+
+impl CloudRecipe {
+    fn validate(&self, path: &Path) -> Result<()> {
+        let at = path.display();
+        if self.source != "cloud" {
+            bail!(
+                "{at}: `source` is \"cloud\" or absent (mmdebstrap), got {:?}",
+                self.source
+            );
+        }
+        if self.sha512.is_some() == self.sha512_sums_url.is_some() {
+            bail!("{at}: give exactly one of `sha512` and `sha512_sums_url`");
+        }
+        if let Some(h) = &self.sha512 {
+            super::download::parse_sha512(h).with_context(|| format!("{at}: `sha512`"))?;
+        }
+        super::download::file_name_of(&self.url).with_context(|| format!("{at}: `url`"))?;
+        if self.first_boot_kernel.is_some() != self.first_boot_initrd.is_some() {
+            bail!("{at}: `first_boot_kernel` and `first_boot_initrd` go together");
+        }
+        if !self.root.starts_with("/dev/") || self.root.contains(char::is_whitespace) {
+            bail!(
+                "{at}: `root` must be a device such as /dev/vda1, got {:?}",
+                self.root
+            );
+        }
+        check_words(
+            path,
+            &self.name,
+            &self.packages,
+            &self.mask_units,
+            &self.enable_units,
+        )?;
+        for s in &self.overlay_skip {
+            if s.is_empty() || s.starts_with('/') || s.split('/').any(|c| c == "..") {
+                bail!("{at}: `overlay_skip` holds {s:?}: give paths inside the overlay");
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuse a recipe still holding the placeholder, saying how to pin it.
+    pub fn check_pinned(&self, path: &Path) -> Result<()> {
+        let urls = [Some(&self.url), self.sha512_sums_url.as_ref()];
+        if urls.iter().flatten().any(|u| u.contains(UNPINNED)) {
+            bail!(
+                "{}: the cloud image is not pinned yet. Pick a dated directory of \
+                 https://cloud.debian.org/images/cloud/{}/ (named like YYYYMMDD-NNNN; not `latest`), \
+                 and replace {UNPINNED} with it in `url` and `sha512_sums_url` (or put the \
+                 image's line of that directory's SHA512SUMS in `sha512` instead of \
+                 `sha512_sums_url`)",
+                path.display(),
+                self.suite
+            );
+        }
+        Ok(())
+    }
+}
+
 /// A recipe with where it came from and its cache key.
 #[derive(Debug, Clone)]
-pub struct ResolvedRecipe {
-    pub recipe: Recipe,
+pub struct ResolvedRecipe<R = Recipe> {
+    pub recipe: R,
     pub path: PathBuf,
     pub overlay_dir: Option<PathBuf>,
     pub key: String,
 }
 
-impl ResolvedRecipe {
+/// A recipe of either kind has a name.
+pub trait Named {
+    fn name(&self) -> &str;
+}
+
+impl Named for Recipe {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for CloudRecipe {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<R: Named> ResolvedRecipe<R> {
     /// Directory name of the cache entry: `<name>-<key>`.
     pub fn entry_name(&self) -> String {
-        format!("{}-{}", self.recipe.name, self.key)
+        format!("{}-{}", self.recipe.name(), self.key)
+    }
+}
+
+/// A loaded recipe of either kind.
+#[derive(Debug, Clone)]
+pub enum AnyRecipe {
+    Mmdebstrap(ResolvedRecipe),
+    Cloud(ResolvedRecipe<CloudRecipe>),
+}
+
+impl AnyRecipe {
+    pub fn key(&self) -> &str {
+        match self {
+            AnyRecipe::Mmdebstrap(r) => &r.key,
+            AnyRecipe::Cloud(r) => &r.key,
+        }
+    }
+    /// Directory name of the cache entry: `<name>-<key>`.
+    pub fn entry_name(&self) -> String {
+        match self {
+            AnyRecipe::Mmdebstrap(r) => r.entry_name(),
+            AnyRecipe::Cloud(r) => r.entry_name(),
+        }
     }
 }
 
@@ -69,31 +215,13 @@ impl Recipe {
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
-        let ok_name = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.+=:~@".contains(c))
-        };
-        if !ok_name(&self.name) {
-            bail!(
-                "{}: `name` must be a non-empty word, got {:?}",
-                path.display(),
-                self.name
-            );
-        }
-        for p in self.include_list() {
-            if !ok_name(&p) {
-                bail!(
-                    "{}: `packages` holds an invalid package name {p:?}",
-                    path.display()
-                );
-            }
-        }
-        for u in self.mask_units.iter().chain(&self.enable_units) {
-            if !ok_name(u) || u.contains('/') {
-                bail!("{}: invalid unit name {u:?}", path.display());
-            }
-        }
+        check_words(
+            path,
+            &self.name,
+            &self.include_list(),
+            &self.mask_units,
+            &self.enable_units,
+        )?;
         for m in &self.initramfs_modules {
             if !ok_name(m) {
                 bail!(
@@ -111,6 +239,43 @@ impl Recipe {
         }
         Ok(())
     }
+}
+
+/// A word that is safe on a shell command line: package, unit, module names.
+fn ok_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+=:~@".contains(c))
+}
+
+/// The recipe's name, packages and units are plain words.
+fn check_words(
+    path: &Path,
+    name: &str,
+    packages: &[String],
+    mask_units: &[String],
+    enable_units: &[String],
+) -> Result<()> {
+    if !ok_name(name) {
+        bail!(
+            "{}: `name` must be a non-empty word, got {name:?}",
+            path.display()
+        );
+    }
+    for p in packages {
+        if !ok_name(p) {
+            bail!(
+                "{}: `packages` holds an invalid package name {p:?}",
+                path.display()
+            );
+        }
+    }
+    for u in mask_units.iter().chain(enable_units) {
+        if !ok_name(u) || u.contains('/') {
+            bail!("{}: invalid unit name {u:?}", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// Find a recipe by name (`images/<name>.toml`) or path.
@@ -148,17 +313,42 @@ pub fn available(images_src: &Path) -> Vec<String> {
     names
 }
 
-/// Parse, validate and key a recipe file.
-pub fn load(path: &Path) -> Result<ResolvedRecipe> {
+/// Parse, validate and key a recipe file of either kind (`source = "cloud"`
+/// or none).
+pub fn load(path: &Path) -> Result<AnyRecipe> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading image recipe {}", path.display()))?;
-    let recipe: Recipe =
+    let table: toml::Table =
         toml::from_str(&text).with_context(|| format!("image recipe {}", path.display()))?;
-    recipe.validate(path)?;
-    let overlay_dir = recipe
-        .overlay
-        .as_ref()
-        .map(|o| path.parent().unwrap_or(Path::new(".")).join(o));
+    let parse_err = || format!("image recipe {}", path.display());
+    if table.contains_key("source") {
+        let recipe: CloudRecipe = toml::from_str(&text).with_context(parse_err)?;
+        recipe.validate(path)?;
+        let overlay = recipe.overlay.clone();
+        Ok(AnyRecipe::Cloud(resolve(recipe, path, overlay.as_deref())?))
+    } else {
+        let recipe: Recipe = toml::from_str(&text).with_context(parse_err)?;
+        recipe.validate(path)?;
+        let overlay = recipe.overlay.clone();
+        Ok(AnyRecipe::Mmdebstrap(resolve(
+            recipe,
+            path,
+            overlay.as_deref(),
+        )?))
+    }
+}
+
+/// Relative paths of a recipe are relative to its file's directory.
+pub fn beside(recipe_path: &Path, rel: &Path) -> PathBuf {
+    recipe_path.parent().unwrap_or(Path::new(".")).join(rel)
+}
+
+fn resolve<R: Serialize>(
+    recipe: R,
+    path: &Path,
+    overlay: Option<&Path>,
+) -> Result<ResolvedRecipe<R>> {
+    let overlay_dir = overlay.map(|o| beside(path, o));
     if let Some(dir) = &overlay_dir {
         if !dir.is_dir() {
             bail!(
@@ -178,7 +368,7 @@ pub fn load(path: &Path) -> Result<ResolvedRecipe> {
 }
 
 /// Hash of the recipe's meaning (not its formatting) and the overlay's files.
-pub fn compute_key(recipe: &Recipe, overlay: Option<&Path>) -> Result<String> {
+pub fn compute_key(recipe: &impl Serialize, overlay: Option<&Path>) -> Result<String> {
     let mut h = Sha256::new();
     h.update(BUILD_FORMAT.as_bytes());
     h.update(serde_json::to_vec(recipe)?);
@@ -283,8 +473,66 @@ disk_size_mib = 1024
     #[test]
     fn default_recipe_parses() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/debian-13.toml");
-        let r = load(&p).unwrap();
+        let AnyRecipe::Mmdebstrap(r) = load(&p).unwrap() else {
+            panic!("debian-13 is built with mmdebstrap");
+        };
         assert_eq!(r.recipe.suite, "trixie");
         assert!(r.recipe.packages.iter().any(|p| p == "btrfs-progs"));
+    }
+
+    fn cloud_sample() -> CloudRecipe {
+        toml::from_str(&format!(
+            "name = 'c'\nsource = 'cloud'\nsuite = 'trixie'\n\
+             url = 'https://h/d/x.qcow2'\nsha512 = '{}'\n",
+            "ab".repeat(64)
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn cloud_recipe_needs_exactly_one_hash_source() {
+        let mut r = cloud_sample();
+        r.validate(Path::new("c.toml")).unwrap();
+        assert_eq!(r.root, "/dev/vda1");
+        r.sha512_sums_url = Some("https://h/d/SHA512SUMS".into());
+        let err = r.validate(Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("exactly one of `sha512`"), "{err}");
+        r.sha512 = None;
+        r.validate(Path::new("c.toml")).unwrap();
+        r.sha512_sums_url = None;
+        assert!(r.validate(Path::new("c.toml")).is_err());
+        let mut bad = cloud_sample();
+        bad.sha512 = Some("1234".into());
+        assert!(bad.validate(Path::new("c.toml")).is_err());
+        let mut half = cloud_sample();
+        half.first_boot_kernel = Some("vmlinuz".into());
+        assert!(half.validate(Path::new("c.toml")).is_err());
+    }
+
+    #[test]
+    fn shipped_cloud_recipe_loads_and_build_refuses_it_until_pinned() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/debian-13-cloud.toml");
+        let AnyRecipe::Cloud(r) = load(&p).unwrap() else {
+            panic!("debian-13-cloud has source = \"cloud\"");
+        };
+        assert!(r.recipe.packages.iter().any(|p| p == "btrfs-progs"));
+        assert!(r.recipe.sha512_sums_url.is_some());
+        let err = r.recipe.check_pinned(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("not pinned yet") && err.contains("sha512_sums_url"),
+            "{err}"
+        );
+        let mut pinned = r.recipe.clone();
+        pinned.url = pinned.url.replace(UNPINNED, "20990101-0000");
+        pinned.sha512_sums_url = pinned
+            .sha512_sums_url
+            .map(|u| u.replace(UNPINNED, "20990101-0000"));
+        pinned.check_pinned(&p).unwrap();
+        // A different kind of recipe never shares a key with a built one.
+        let AnyRecipe::Mmdebstrap(built) = load(&p.with_file_name("debian-13.toml")).unwrap()
+        else {
+            panic!()
+        };
+        assert_ne!(r.key, built.key);
     }
 }

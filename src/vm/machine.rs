@@ -42,6 +42,10 @@ pub struct VmConfig {
     pub keep_disks: bool,
     pub guestfwd: Vec<String>,
     pub extra_append: String,
+    /// The root device on the kernel command line (the image's meta says).
+    pub root_device: String,
+    /// Let the guest reach the outside (provisioning a cloud image only).
+    pub internet: bool,
     /// Where saved VM states live (`<cache>/states`); None: always boot cold.
     pub saved_states: Option<PathBuf>,
 }
@@ -217,21 +221,41 @@ impl Vm {
 
     /// Boot the kernel with a per-run cloud-init seed (the slow path).
     pub fn boot_cold(cfg: VmConfig) -> Result<Vm, VmError> {
+        Self::boot_seeded(cfg, "", false)
+    }
+
+    /// The first boot of a cloud image being provisioned: cold, with
+    /// `user_data_extra` (top-level cloud-config keys) added to the seed,
+    /// through the disk's own bootloader when `firmware` (else the
+    /// configured kernel). `cfg.internet` opens the network.
+    pub fn boot_provisioning(
+        cfg: VmConfig,
+        user_data_extra: &str,
+        firmware: bool,
+    ) -> Result<Vm, VmError> {
+        Self::boot_seeded(cfg, user_data_extra, firmware)
+    }
+
+    fn boot_seeded(cfg: VmConfig, user_data_extra: &str, firmware: bool) -> Result<Vm, VmError> {
         Self::cleaning_up(cfg, |cfg| {
             let host_key = KeyPair::generate("vmharness-host").phase("generating keys")?;
             let user_key = Self::prepare_run(cfg, &cfg.base_image)?;
             let seed_path = cfg.run_dir.join(files::SEED);
             seed::write_seed(
                 &seed_path,
-                &seed::user_data(&host_key, &user_key),
+                &(seed::user_data(&host_key, &user_key) + user_data_extra),
                 &seed::meta_data(&format!("vmh-{}", cfg.run_id)),
             )
             .phase("writing the cloud-init seed")?;
-            let source = BootSource::Kernel {
-                kernel: cfg.kernel.clone(),
-                initrd: cfg.initrd.clone(),
-                append: kernel_append(&cfg.extra_append),
-                seed: seed_path,
+            let source = if firmware {
+                BootSource::Firmware { seed: seed_path }
+            } else {
+                BootSource::Kernel {
+                    kernel: cfg.kernel.clone(),
+                    initrd: cfg.initrd.clone(),
+                    append: kernel_append(&cfg.root_device, &cfg.extra_append),
+                    seed: seed_path,
+                }
             };
             let login = Login {
                 key_path: cfg.run_dir.join(files::USER_KEY),
@@ -315,6 +339,7 @@ impl Vm {
             qmp_socket: cfg.run_dir.join(files::QMP),
             console_log: cfg.run_dir.join(files::CONSOLE),
             guestfwd: cfg.guestfwd.clone(),
+            internet: cfg.internet,
         }
     }
 
@@ -679,7 +704,7 @@ impl Vm {
         let source = BootSource::Reboot {
             kernel: self.cfg.kernel.clone(),
             initrd: self.cfg.initrd.clone(),
-            append: kernel_append(&self.cfg.extra_append),
+            append: kernel_append(&self.cfg.root_device, &self.cfg.extra_append),
             fixture,
         };
         let login = Login {

@@ -19,6 +19,9 @@ pub struct QemuSpec {
     /// `guestfwd` rules (`tcp:ADDR:PORT-cmd:...`), the only way out of the
     /// restricted user network.
     pub guestfwd: Vec<String>,
+    /// Let the guest reach the outside (only the boot that provisions a
+    /// cloud image, to install packages); else the network is restricted.
+    pub internet: bool,
 }
 
 /// How the guest starts: the one difference between a cold boot and a resume.
@@ -31,6 +34,10 @@ pub enum BootSource {
         append: String,
         seed: PathBuf,
     },
+    /// Boot through the disk's own bootloader (SeaBIOS, then e.g. grub),
+    /// the seed attached as for `Kernel`: the provisioning boot of a cloud
+    /// image.
+    Firmware { seed: PathBuf },
     /// Wait for a saved state (`-incoming defer`); the seed was unplugged
     /// before it was saved, so slot 5 is empty.
     Incoming,
@@ -66,13 +73,16 @@ pub const NETDEV: &str = "net0";
 /// The QMP node name of the fixture disk (its device is `dev-fixture`).
 pub const FIXTURE_NODE: &str = "fixture";
 
-/// The kernel command line for a guest booted from our images.
-pub fn kernel_append(extra: &str) -> String {
-    let base = "root=/dev/vda rw rootfstype=ext4 console=ttyS0,115200 loglevel=4 \
-                panic=-1 fsck.mode=skip ci.ds=NoCloud systemd.show_status=1 \
-                systemd.log_color=0 net.ifnames=1";
+/// The kernel command line for a guest booted from our images, whose root
+/// filesystem is on `root` (`/dev/vda` for a built image).
+pub fn kernel_append(root: &str, extra: &str) -> String {
+    let base = format!(
+        "root={root} rw rootfstype=ext4 console=ttyS0,115200 loglevel=4 \
+         panic=-1 fsck.mode=skip ci.ds=NoCloud systemd.show_status=1 \
+         systemd.log_color=0 net.ifnames=1"
+    );
     if extra.is_empty() {
-        base.to_string()
+        base
     } else {
         format!("{base} {extra}")
     }
@@ -134,11 +144,12 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
                 push(append);
             }
         }
-        BootSource::Incoming => {}
+        BootSource::Firmware { .. } | BootSource::Incoming => {}
     }
     // NIC first, at a pinned address, so its name never changes (ens3).
     let mut netdev = format!(
-        "user,id={NETDEV},restrict=on,hostfwd=tcp:127.0.0.1:{}-:22",
+        "user,id={NETDEV},restrict={},hostfwd=tcp:127.0.0.1:{}-:22",
+        if s.internet { "off" } else { "on" },
         s.ssh_port
     );
     for fwd in &s.guestfwd {
@@ -156,8 +167,12 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
         s.overlay.to_string_lossy()
     ));
     push("-device");
-    push("virtio-blk-pci,drive=root,addr=0x4");
-    if let BootSource::Kernel { seed, .. } = &s.source {
+    push(if matches!(s.source, BootSource::Firmware { .. }) {
+        "virtio-blk-pci,drive=root,addr=0x4,bootindex=0"
+    } else {
+        "virtio-blk-pci,drive=root,addr=0x4"
+    });
+    if let BootSource::Kernel { seed, .. } | BootSource::Firmware { seed } = &s.source {
         push("-blockdev");
         push(&format!(
             "driver=raw,node-name={SEED_NODE},read-only=on,file.driver=file,file.filename={}",
@@ -220,7 +235,7 @@ mod tests {
             source: BootSource::Kernel {
                 kernel: "/c/vmlinuz".into(),
                 initrd: "/c/initrd.img".into(),
-                append: kernel_append(""),
+                append: kernel_append("/dev/vda", ""),
                 seed: "/r/seed.img".into(),
             },
             overlay: "/r/overlay.qcow2".into(),
@@ -228,6 +243,7 @@ mod tests {
             qmp_socket: "/r/qmp.sock".into(),
             console_log: "/r/console.log".into(),
             guestfwd: vec![],
+            internet: false,
         }
     }
 
@@ -304,7 +320,7 @@ mod tests {
         s.source = BootSource::Reboot {
             kernel: "/c/vmlinuz".into(),
             initrd: "/c/initrd.img".into(),
-            append: kernel_append(""),
+            append: kernel_append("/dev/vda", ""),
             fixture,
         };
         s
@@ -318,7 +334,7 @@ mod tests {
         let append = &got[got.iter().position(|a| a == "-append").unwrap() + 1];
         assert_eq!(
             *append,
-            format!("{} cloud-init=disabled", kernel_append(""))
+            format!("{} cloud-init=disabled", kernel_append("/dev/vda", ""))
         );
         // Otherwise the cold boot's argv without the seed's two options.
         let mut want: Vec<String> = Vec::new();
@@ -328,7 +344,7 @@ mod tests {
                 i += 2;
                 continue;
             }
-            want.push(if cold[i] == kernel_append("") {
+            want.push(if cold[i] == kernel_append("/dev/vda", "") {
                 append.clone()
             } else {
                 cold[i].clone()
@@ -355,6 +371,43 @@ mod tests {
         rest.drain(at(dev) - 1..=at(dev));
         rest.drain(at(node) - 1..=at(node));
         assert_eq!(rest, strings(qemu_args(&reboot(None))));
+    }
+
+    #[test]
+    fn firmware_boot_drops_the_kernel_and_boots_the_root_disk() {
+        let cold = strings(qemu_args(&spec(Accel::Tcg)));
+        let mut s = spec(Accel::Tcg);
+        s.source = BootSource::Firmware {
+            seed: "/r/seed.img".into(),
+        };
+        let got = strings(qemu_args(&s));
+        let mut want: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < cold.len() {
+            if ["-kernel", "-initrd", "-append"].contains(&cold[i].as_str()) {
+                i += 2;
+                continue;
+            }
+            want.push(if cold[i] == "virtio-blk-pci,drive=root,addr=0x4" {
+                "virtio-blk-pci,drive=root,addr=0x4,bootindex=0".into()
+            } else {
+                cold[i].clone()
+            });
+            i += 1;
+        }
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_root_device_and_the_open_network_are_settings() {
+        assert!(kernel_append("/dev/vda1", "x=1").starts_with("root=/dev/vda1 rw "));
+        assert!(kernel_append("/dev/vda1", "x=1").ends_with(" x=1"));
+        let mut s = spec(Accel::Tcg);
+        s.internet = true;
+        let a = strings(qemu_args(&s));
+        assert!(
+            a.contains(&"user,id=net0,restrict=off,hostfwd=tcp:127.0.0.1:40022-:22".to_string())
+        );
     }
 
     #[test]

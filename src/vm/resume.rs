@@ -131,7 +131,7 @@ fn slot_for(cfg: &VmConfig, store: &Path) -> Result<Slot> {
         image_sha256: saved::content_sha256(&cfg.base_image, &memo)?,
         kernel_sha256: saved::content_sha256(&cfg.kernel, &memo)?,
         initrd_sha256: saved::content_sha256(&cfg.initrd, &memo)?,
-        append: super::qemu_args::kernel_append(&cfg.extra_append),
+        append: super::qemu_args::kernel_append(&cfg.root_device, &cfg.extra_append),
         qemu_version,
         shape: shape.clone(),
         host_cpu: match cfg.accel {
