@@ -5,6 +5,7 @@ mod cleanup;
 mod doctor;
 pub(crate) mod gc;
 mod image;
+mod report;
 mod run;
 pub(crate) mod vm;
 
@@ -16,6 +17,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
         Command::RunAll(args) => run::run_all(&args),
         Command::Run { boot, scenarios } => run::run(&boot, Some(&scenarios)),
         Command::Defects(a) => run::defects(&a),
+        Command::Report(a) => report::run(a),
         Command::Doctor => doctor::run(),
         Command::Image(c) => image::run(c),
         Command::Vm(c) => vm::run(c),

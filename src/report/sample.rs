@@ -57,6 +57,7 @@ pub fn report() -> RunReport {
                     ),
                 ],
                 infra_error: None,
+                group: None,
             },
             ScenarioReport {
                 name: "interrupt".into(),
@@ -78,6 +79,7 @@ pub fn report() -> RunReport {
                     ),
                 ],
                 infra_error: None,
+                group: None,
             },
         ],
         transfers: vec![
@@ -87,6 +89,7 @@ pub fn report() -> RunReport {
                 subvolume: "data".into(),
                 bytes: 12_000_000,
                 seconds: 1.5,
+                group: None,
             },
             Transfer {
                 kind: TransferKind::Restore,
@@ -94,8 +97,10 @@ pub fn report() -> RunReport {
                 subvolume: "data".into(),
                 bytes: 5,
                 seconds: 0.0,
+                group: None,
             },
         ],
         harness_errors: vec![],
+        groups: vec![],
     }
 }

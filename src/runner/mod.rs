@@ -6,6 +6,7 @@ mod backend_fit;
 pub mod background;
 mod case;
 mod objects;
+pub mod shard;
 pub mod progress;
 pub mod scenarios;
 pub mod session;
@@ -161,6 +162,7 @@ pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Ex
                 expected_checks: expected,
                 checks: vec![],
                 infra_error: Some(format!("not run: {why}")),
+                group: None,
             });
             continue;
         }
@@ -198,6 +200,7 @@ pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Ex
             expected_checks: expected,
             checks,
             infra_error,
+            group: None,
         });
     }
     Executed { phases, reports }
@@ -230,6 +233,7 @@ pub fn run_report(
         transfers: s.transfers.clone(),
         harness_errors: vec![],
         work: s.work.clone(),
+        groups: vec![],
     }
 }
 

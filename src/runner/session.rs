@@ -192,6 +192,7 @@ impl Session {
                 subvolume: subvolume.into(),
                 bytes: m.bytes,
                 seconds: m.seconds,
+                group: None,
             });
         }
         let path = run.field("snapshot_created", "path")?;
@@ -224,6 +225,7 @@ impl Session {
                 subvolume: subvolume.into(),
                 bytes: m.bytes,
                 seconds: m.seconds,
+                group: None,
             });
         }
     }
