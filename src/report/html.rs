@@ -48,6 +48,10 @@ table.facts td { padding: 2px 0; }
 table.checks { width: 100%; }
 table.checks th { text-align: left; background: #edf2f7; padding: 4px 8px; }
 table.checks td { padding: 4px 8px; border-top: 1px solid #e2e8f0; vertical-align: top; }
+table.checks td:first-child { white-space: nowrap; }
+pre.more { white-space: pre-wrap; margin: 4px 0 0; }
+nav { margin-top: 10px; }
+nav a { margin-right: 14px; color: #2b6cb0; }
 .outcome { display: inline-block; padding: 6px 12px; border-radius: 4px; font-weight: 600; color: #fff; }
 .outcome-0 { background: #2f855a; } .outcome-1 { background: #c53030; } .outcome-2 { background: #6b46c1; }
 .counts span { display: inline-block; margin-right: 12px; padding: 2px 8px; border-radius: 3px; }
@@ -77,6 +81,7 @@ pub fn render(r: &RunReport, trend: &[Point]) -> String {
         e.outcome.code()
     );
     header(&mut out, r, &e);
+    out.push_str("<nav><a href=\"#summary\">verdicts</a><a href=\"#checks\">checks</a><a href=\"#throughput\">throughput</a><a href=\"#phases\">phases</a><a href=\"#trend\">trend</a></nav>\n");
     summary(&mut out, r, &e);
     harness_errors(&mut out, r);
     checks(&mut out, r);
@@ -190,20 +195,29 @@ fn checks(out: &mut String, r: &RunReport) {
                 (Verdict::Fail, Verdict::Warn) => "FAIL*".to_string(),
                 _ => v.label().to_uppercase(),
             };
+            let (first, rest) = c.diagnosis.split_once('\n').unwrap_or((&c.diagnosis, ""));
+            let more = match (&v, rest.trim().is_empty()) {
+                (_, true) => String::new(),
+                (Verdict::Fail, false) => format!("<pre class=\"more\">{}</pre>", escape(rest)),
+                (_, false) => format!(
+                    "<details><summary>more</summary><pre class=\"more\">{}</pre></details>",
+                    escape(rest)
+                ),
+            };
             let detail = match &v {
-                Verdict::Fail => format!("<pre class=\"evidence\">{}</pre>", evidence(c)),
+                Verdict::Fail => format!("{more}<pre class=\"evidence\">{}</pre>", evidence(c)),
                 Verdict::Warn => format!(
-                    "<details><summary>evidence</summary><pre class=\"evidence\">{}</pre></details>",
+                    "{more}<details><summary>evidence</summary><pre class=\"evidence\">{}</pre></details>",
                     evidence(c)
                 ),
-                _ => String::new(),
+                _ => more,
             };
             let name = escape(&c.name);
             let _ = writeln!(
                 out,
                 "<tr class=\"check verdict-{}\" data-scenario=\"{scenario}\" data-check=\"{name}\"><td>{scenario}</td><td><code>{name}</code></td><td><span class=\"verdict\">{label}</span></td><td>{}{detail}</td></tr>",
                 v.label(),
-                escape(&c.diagnosis)
+                escape(first)
             );
         }
     }
@@ -370,9 +384,20 @@ mod tests {
         assert!(html.contains(">1 pass<") && html.contains(">1 fail<"));
         assert!(html.contains("verify.stream.complete was skipped (archived)"));
         // Self-contained: nothing to fetch, no script.
-        for fetch in ["<script", "<link", "src=", "href=", "url(", "@import"] {
+        for fetch in ["<script", "<link", "src=", "href=\"http", "url(", "@import"] {
             assert!(!html.contains(fetch), "{fetch}");
         }
+    }
+
+    #[test]
+    fn a_long_diagnosis_shows_its_first_line_and_the_rest_on_demand() {
+        let mut r = report();
+        r.scenarios[0].checks[0].diagnosis = "digest: PASS\nnot compared:\n  inodes".into();
+        r.scenarios[0].checks[1].diagnosis = "2 problem(s)\nk1: bad\nk2: bad".into();
+        let html = render(&r, &[]);
+        assert!(html.contains("<td>digest: PASS<details><summary>more</summary><pre class=\"more\">not compared:\n  inodes</pre></details></td>"), "{html}");
+        // A failure shows everything at once.
+        assert!(html.contains("<td>2 problem(s)<pre class=\"more\">k1: bad\nk2: bad</pre><pre class=\"evidence\">"));
     }
 
     #[test]

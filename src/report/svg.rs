@@ -42,6 +42,21 @@ const TOP: f64 = 28.0;
 const CHAR_W: f64 = 7.0;
 const VALUE_W: f64 = 80.0;
 
+/// A figure with three significant digits at most (0.000542, 5.66, 77.3,
+/// 1234), so small throughputs do not read as 0.
+pub fn figure(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    let a = v.abs();
+    let decimals = if a == 0.0 || a >= 100.0 {
+        0
+    } else {
+        (2 - a.log10().floor() as i32).clamp(0, 9) as usize
+    };
+    format!("{v:.decimals$}")
+}
+
 /// The length of a bar for `value` when `max` fills `span` pixels.
 pub fn bar_length(value: f64, max: f64, span: f64) -> f64 {
     if max <= 0.0 || !value.is_finite() || value <= 0.0 {
@@ -106,7 +121,7 @@ pub fn bar_chart(class: &str, unit: &str, series: &[Series], rows: &[Row]) -> St
             let len = bar_length(*v, max, span);
             let _ = write!(
                 out,
-                r#"<rect class="bar {name}" x="{label_w}" y="{y}" width="{len:.1}" height="{h}" fill="{color}"><title>{label} {name}: {v:.2} {unit}</title></rect><text class="value" x="{tx:.1}" y="{ty}">{v:.2} {unit}</text>"#,
+                r#"<rect class="bar {name}" x="{label_w}" y="{y}" width="{len:.1}" height="{h}" fill="{color}"><title>{label} {name}: {v} {unit}</title></rect><text class="value" x="{tx:.1}" y="{ty}">{v} {unit}</text>"#,
                 name = escape(s.name),
                 h = BAR_H - 2.0,
                 color = s.color,
@@ -114,6 +129,7 @@ pub fn bar_chart(class: &str, unit: &str, series: &[Series], rows: &[Row]) -> St
                 unit = escape(unit),
                 tx = label_w + len + 4.0,
                 ty = y + BAR_H - 4.0,
+                v = figure(*v),
             );
         }
     }
@@ -122,7 +138,8 @@ pub fn bar_chart(class: &str, unit: &str, series: &[Series], rows: &[Row]) -> St
 }
 
 const LINE_H: f64 = 220.0;
-const LEFT: f64 = 60.0;
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 60.0;
 const BOTTOM: f64 = 40.0;
 
 /// Where point `i` of `n` sits across `span` pixels (one point: the middle).
@@ -143,7 +160,7 @@ pub fn line_chart(
     labels: &[String],
     values: &[Vec<Option<f64>>],
 ) -> String {
-    let span_x = WIDTH - LEFT - 20.0;
+    let span_x = WIDTH - LEFT - RIGHT;
     let span_y = LINE_H - TOP - BOTTOM;
     let max = values
         .iter()
@@ -158,12 +175,13 @@ pub fn line_chart(
     legend(&mut out, series);
     let _ = write!(
         out,
-        r##"<line class="axis" x1="{LEFT}" y1="{b}" x2="{r}" y2="{b}" stroke="#888"/><line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{b}" stroke="#888"/><text x="{lx}" y="{ty}" text-anchor="end">{max:.1}</text><text x="{lx}" y="{b}" text-anchor="end">0</text><text x="{lx}" y="{uy}" text-anchor="end">{unit}</text>"##,
+        r##"<line class="axis" x1="{LEFT}" y1="{b}" x2="{r}" y2="{b}" stroke="#888"/><line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{b}" stroke="#888"/><text x="{lx}" y="{ty}" text-anchor="end">{top}</text><text x="{lx}" y="{b}" text-anchor="end">0</text><text x="{lx}" y="{uy}" text-anchor="end">{unit}</text>"##,
         b = TOP + span_y,
         r = LEFT + span_x,
         lx = LEFT - 6.0,
         ty = TOP + 4.0,
-        uy = TOP + 18.0,
+        uy = TOP + span_y / 2.0,
+        top = figure(max),
         unit = escape(unit),
     );
     let n = labels.len();
@@ -196,10 +214,11 @@ pub fn line_chart(
         for (x, y, v) in pts {
             let _ = write!(
                 out,
-                r#"<circle class="point {}" cx="{x:.1}" cy="{y:.1}" r="4" fill="{}"><title>{}: {v:.2} {}</title></circle>"#,
+                r#"<circle class="point {}" cx="{x:.1}" cy="{y:.1}" r="4" fill="{}"><title>{}: {} {}</title></circle>"#,
                 escape(s.name),
                 s.color,
                 escape(s.name),
+                figure(v),
                 escape(unit)
             );
         }
@@ -219,6 +238,16 @@ mod tests {
         assert_eq!(bar_length(0.0, 10.0, 200.0), 0.0);
         assert_eq!(bar_length(3.0, 0.0, 200.0), 0.0);
         assert_eq!(bar_length(f64::NAN, 1.0, 200.0), 0.0);
+    }
+
+    #[test]
+    fn figures_keep_three_significant_digits() {
+        assert_eq!(figure(0.000542), "0.000542");
+        assert_eq!(figure(5.664), "5.66");
+        assert_eq!(figure(77.33), "77.3");
+        assert_eq!(figure(1234.5), "1234");
+        assert_eq!(figure(0.0), "0");
+        assert_eq!(figure(f64::NAN), "-");
     }
 
     #[test]
