@@ -17,7 +17,7 @@ impl FromStr for Shard {
 
     fn from_str(s: &str) -> Result<Shard, String> {
         let bad = |why: &str| {
-            format!("--shard {s:?}: {why}; write K/N with 1 <= K <= N, e.g. --shard 1/2")
+            format!("{why}; write K/N with 1 <= K <= N, e.g. --shard 1/2 (got {s:?})")
         };
         let (k, n) = s.split_once('/').ok_or_else(|| bad("no '/'"))?;
         let k: usize = k.trim().parse().map_err(|_| bad("K is not a number"))?;
