@@ -155,9 +155,18 @@ fn report_html_renders_verdicts_evidence_and_charts_in_chromium() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
-    write(&runs, &run("20240101-000000-aaaa", "2024-01-01T00:00:00Z", 40.0, false));
-    write(&runs, &run("20240102-000000-bbbb", "2024-01-02T00:00:00Z", 35.0, false));
-    write(&runs, &run("20240103-000000-cccc", "2024-01-03T00:00:00Z", 42.0, true));
+    write(
+        &runs,
+        &run("20240101-000000-aaaa", "2024-01-01T00:00:00Z", 40.0, false),
+    );
+    write(
+        &runs,
+        &run("20240102-000000-bbbb", "2024-01-02T00:00:00Z", 35.0, false),
+    );
+    write(
+        &runs,
+        &run("20240103-000000-cccc", "2024-01-03T00:00:00Z", 42.0, true),
+    );
     // Another profile's run: not part of the trend.
     let mut other = run("20240102-120000-dddd", "2024-01-02T12:00:00Z", 99.0, false);
     other.profile = "config/archive.toml".into();
@@ -169,11 +178,21 @@ fn report_html_renders_verdicts_evidence_and_charts_in_chromium() {
         .output()
         .expect("running vmharness report");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "the run failed a check: {stdout}");
-    assert!(stdout.contains("verify.manifest.sha256") && stdout.contains("FAIL"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the run failed a check: {stdout}"
+    );
+    assert!(
+        stdout.contains("verify.manifest.sha256") && stdout.contains("FAIL"),
+        "{stdout}"
+    );
     let page = runs.join("20240103-000000-cccc").join("report.html");
     assert!(stdout.contains(&page.display().to_string()), "{stdout}");
-    assert!(page.is_file(), "vmharness report wrote the missing report.html");
+    assert!(
+        page.is_file(),
+        "vmharness report wrote the missing report.html"
+    );
     let url = format!("file://{}", page.display());
 
     let dom = chromium_cmd(&browser, &tmp.path().join("profile-dom"))
@@ -184,17 +203,30 @@ fn report_html_renders_verdicts_evidence_and_charts_in_chromium() {
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
     assert!(dom.contains("</html>"), "chromium printed the DOM: {dom}");
     assert!(
-        dom.contains(r#"<tr class="check verdict-pass" data-scenario="full" data-check="verify.layout">"#),
+        dom.contains(
+            r#"<tr class="check verdict-pass" data-scenario="full" data-check="verify.layout">"#
+        ),
         "{dom}"
     );
     assert!(dom.contains(
         r#"<tr class="check verdict-fail" data-scenario="full" data-check="verify.manifest.sha256">"#
     ));
-    assert!(dom.contains(EVIDENCE), "the failing check's evidence is shown");
+    assert!(
+        dom.contains(EVIDENCE),
+        "the failing check's evidence is shown"
+    );
     assert!(dom.contains("exit 1: the tool under test failed a check"));
-    assert_eq!(dom.matches(r#"<rect class="bar backup""#).count(), 2, "data and home");
+    assert_eq!(
+        dom.matches(r#"<rect class="bar backup""#).count(),
+        2,
+        "data and home"
+    );
     assert_eq!(dom.matches(r#"<rect class="bar restore""#).count(), 2);
-    assert_eq!(dom.matches(r#"<rect class="bar seconds""#).count(), 6, "the phases");
+    assert_eq!(
+        dom.matches(r#"<rect class="bar seconds""#).count(),
+        6,
+        "the phases"
+    );
     assert!(dom.contains(r#"<svg class="chart trend-seconds""#));
     assert_eq!(
         dom.matches(r#"<circle class="point seconds""#).count(),
@@ -202,7 +234,10 @@ fn report_html_renders_verdicts_evidence_and_charts_in_chromium() {
         "two earlier runs of the profile and this one, not the other profile's"
     );
     assert_eq!(dom.matches(r#"<polyline class="line backup""#).count(), 1);
-    assert!(!dom.contains("dddd"), "another profile's run is not in the trend");
+    assert!(
+        !dom.contains("dddd"),
+        "another profile's run is not in the trend"
+    );
 
     let shot = tmp.path().join("report.png");
     let status = chromium_cmd(&browser, &tmp.path().join("profile-shot"))

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 /// The default profile with `[scenarios] run = ["setup"]`, as `<dir>/<name>.toml`.
 fn tiny_profile(dir: &Path, name: &str) -> PathBuf {
-    let base = std::fs::read_to_string(vmharness::profile::default_path()).expect("config/test.toml");
+    let base =
+        std::fs::read_to_string(vmharness::profile::default_path()).expect("config/test.toml");
     let text: String = base
         .lines()
         .map(|l| {
@@ -23,7 +24,10 @@ fn tiny_profile(dir: &Path, name: &str) -> PathBuf {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(text.contains(r#"run = ["setup"]"#), "config/test.toml has a run list");
+    assert!(
+        text.contains(r#"run = ["setup"]"#),
+        "config/test.toml has a run list"
+    );
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text + "\n").expect("writing a profile");
     path
@@ -33,7 +37,11 @@ fn tiny_profile(dir: &Path, name: &str) -> PathBuf {
 fn latest(runs: &Path) -> (PathBuf, Value) {
     let dir = std::fs::canonicalize(runs.join("latest")).expect("run/latest");
     let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
-    assert!(dir.join("report.html").is_file(), "{} has report.html", dir.display());
+    assert!(
+        dir.join("report.html").is_file(),
+        "{} has report.html",
+        dir.display()
+    );
     (dir, serde_json::from_str(&text).expect("JSON"))
 }
 
@@ -74,7 +82,10 @@ fn shards_merged_equal_the_unsplit_run() {
     let out = vmharness(runs.path(), &[&both[..], &["--shard", "3/2"]].concat());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("K is out of range") && err.contains("--shard 1/2"), "{err}");
+    assert!(
+        err.contains("K is out of range") && err.contains("--shard 1/2"),
+        "{err}"
+    );
     let out = vmharness(runs.path(), &[&both[..], &["--shard", "3/3"]].concat());
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("shard 3/3 has no group"));
@@ -87,7 +98,11 @@ fn shards_merged_equal_the_unsplit_run() {
     let out = vmharness(runs.path(), &both);
     assert_eq!(out.status.code(), Some(0), "unsplit");
     let (whole_dir, whole) = latest(runs.path());
-    assert!(whole_dir.file_name().unwrap().to_string_lossy().starts_with("suite-"));
+    assert!(whole_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("suite-"));
     assert_eq!(whole["groups"], serde_json::json!(["tiny-a", "tiny-b"]));
 
     let mut shard_dirs = Vec::new();
@@ -117,16 +132,30 @@ fn shards_merged_equal_the_unsplit_run() {
     let m: Value = serde_json::from_str(&text).unwrap();
     let want = triples(&whole);
     assert!(!want.is_empty());
-    assert_eq!(triples(&m), want, "the shards merged hold the unsplit run's checks");
+    assert_eq!(
+        triples(&m),
+        want,
+        "the shards merged hold the unsplit run's checks"
+    );
     for f in ["junit.xml", "benchmark.json", "report.html"] {
         assert!(merged.join(f).is_file(), "merged {f}");
     }
     let junit = std::fs::read_to_string(merged.join("junit.xml")).unwrap();
-    assert!(junit.contains(r#"<testsuite name="tiny-a/setup""#), "{junit}");
-    assert!(junit.contains(r#"<testsuite name="tiny-b/setup""#), "{junit}");
+    assert!(
+        junit.contains(r#"<testsuite name="tiny-a/setup""#),
+        "{junit}"
+    );
+    assert!(
+        junit.contains(r#"<testsuite name="tiny-b/setup""#),
+        "{junit}"
+    );
     // The merged run and the unsplit suite are the same profiles: a trend.
     let html = std::fs::read_to_string(merged.join("report.html")).unwrap();
-    assert_eq!(html.matches(r#"<tr class="trend-run">"#).count(), 2, "{html}");
+    assert_eq!(
+        html.matches(r#"<tr class="trend-run">"#).count(),
+        2,
+        "{html}"
+    );
 
     // `vmharness report` of the latest run (shard 2/2): its table and files.
     let out = vmharness(runs.path(), &["report"]);

@@ -88,8 +88,14 @@ mod tests {
         let want = std::fs::canonicalize(&run).unwrap();
         assert_eq!(resolve(runs.path(), "r1").unwrap(), want);
         assert_eq!(resolve(runs.path(), "latest").unwrap(), want);
-        assert_eq!(resolve(Path::new("/nonexistent"), run.to_str().unwrap()).unwrap(), want);
+        assert_eq!(
+            resolve(Path::new("/nonexistent"), run.to_str().unwrap()).unwrap(),
+            want
+        );
         let e = resolve(runs.path(), "nope").unwrap_err().to_string();
-        assert!(e.contains("no run \"nope\"") && e.contains("VMHARNESS_RUN_DIR"), "{e}");
+        assert!(
+            e.contains("no run \"nope\"") && e.contains("VMHARNESS_RUN_DIR"),
+            "{e}"
+        );
     }
 }

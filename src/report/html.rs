@@ -119,7 +119,11 @@ fn header(out: &mut String, r: &RunReport, e: &Evaluation) {
             format!(
                 "{}{}",
                 r.backend,
-                if r.strict { " (strict: warnings fail)" } else { "" }
+                if r.strict {
+                    " (strict: warnings fail)"
+                } else {
+                    ""
+                }
             ),
         ),
         ("started", r.started_at.clone()),
@@ -162,12 +166,18 @@ fn harness_errors(out: &mut String, r: &RunReport) {
     let infra: Vec<String> = r
         .scenarios
         .iter()
-        .filter_map(|s| s.infra_error.as_ref().map(|e| format!("{}: {e}", s.full_name())))
+        .filter_map(|s| {
+            s.infra_error
+                .as_ref()
+                .map(|e| format!("{}: {e}", s.full_name()))
+        })
         .collect();
     if r.harness_errors.is_empty() && infra.is_empty() {
         return;
     }
-    out.push_str("<section id=\"harness-errors\">\n<h2>Harness errors</h2>\n<ul class=\"errors\">\n");
+    out.push_str(
+        "<section id=\"harness-errors\">\n<h2>Harness errors</h2>\n<ul class=\"errors\">\n",
+    );
     for e in r.harness_errors.iter().chain(&infra) {
         let _ = writeln!(out, "<li>{}</li>", escape(e));
     }
@@ -262,7 +272,12 @@ fn charts(out: &mut String, r: &RunReport) {
         out.push_str("<p class=\"note\">No backup or restore reported its figures.</p>\n");
     } else {
         out.push_str("<p class=\"note\">MiB/s: every backup (or restore) of the subvolume, its bytes over its seconds, from the tool's metrics events.</p>\n");
-        out.push_str(&svg::bar_chart("throughput", "MiB/s", &[BACKUP, RESTORE], &rows));
+        out.push_str(&svg::bar_chart(
+            "throughput",
+            "MiB/s",
+            &[BACKUP, RESTORE],
+            &rows,
+        ));
         out.push('\n');
     }
     out.push_str("</section>\n<section id=\"phases\">\n<h2>Phases</h2>\n");
@@ -374,10 +389,16 @@ mod tests {
         assert!(html.contains(
             "<tr class=\"check verdict-fail\" data-scenario=\"full\" data-check=\"verify.manifest.sha256\">"
         ));
-        assert!(html.contains("class=\"check verdict-pass\" data-scenario=\"full\" data-check=\"verify.layout\""));
+        assert!(html.contains(
+            "class=\"check verdict-pass\" data-scenario=\"full\" data-check=\"verify.layout\""
+        ));
         assert!(html.contains("class=\"check verdict-skip\""));
         // The failing check's evidence is shown; a passing one's is not.
-        assert_eq!(html.matches("<pre class=\"evidence\">").count(), 2, "fail + warn");
+        assert_eq!(
+            html.matches("<pre class=\"evidence\">").count(),
+            2,
+            "fail + warn"
+        );
         // The skip on the embedded endpoint outranks the failure.
         assert!(html.contains("outcome-2"));
         assert!(html.contains("exit 2: the harness or its infrastructure failed"));
@@ -397,7 +418,9 @@ mod tests {
         let html = render(&r, &[]);
         assert!(html.contains("<td>digest: PASS<details><summary>more</summary><pre class=\"more\">not compared:\n  inodes</pre></details></td>"), "{html}");
         // A failure shows everything at once.
-        assert!(html.contains("<td>2 problem(s)<pre class=\"more\">k1: bad\nk2: bad</pre><pre class=\"evidence\">"));
+        assert!(html.contains(
+            "<td>2 problem(s)<pre class=\"more\">k1: bad\nk2: bad</pre><pre class=\"evidence\">"
+        ));
     }
 
     #[test]

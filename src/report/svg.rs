@@ -203,7 +203,10 @@ pub fn line_chart(
             .enumerate()
             .filter_map(|(i, v)| v.map(|v| (LEFT + point_x(i, n, span_x), y_of(v), v)))
             .collect();
-        let path: Vec<String> = pts.iter().map(|(x, y, _)| format!("{x:.1},{y:.1}")).collect();
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(x, y, _)| format!("{x:.1},{y:.1}"))
+            .collect();
         let _ = write!(
             out,
             r#"<polyline class="line {}" fill="none" stroke="{}" stroke-width="2" points="{}"/>"#,
@@ -279,7 +282,10 @@ mod tests {
         let span = WIDTH - label_w - VALUE_W;
         // The largest value fills the span; half of it, half the span.
         assert!(svg.contains(&format!(r#"width="{span:.1}""#)), "{svg}");
-        assert!(svg.contains(&format!(r#"width="{:.1}""#, span / 2.0)), "{svg}");
+        assert!(
+            svg.contains(&format!(r#"width="{:.1}""#, span / 2.0)),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -112,7 +112,12 @@ mod tests {
     fn only_earlier_runs_of_the_same_profile_oldest_first() {
         let current = run("r3", "config/test.toml", "2024-01-03T00:00:00Z", 30.0);
         let others = vec![
-            run("r2", "/other/checkout/config/test.toml", "2024-01-02T00:00:00Z", 20.0),
+            run(
+                "r2",
+                "/other/checkout/config/test.toml",
+                "2024-01-02T00:00:00Z",
+                20.0,
+            ),
             run("r4", "config/test.toml", "2024-01-04T00:00:00Z", 40.0),
             run("x", "config/archive.toml", "2024-01-01T00:00:00Z", 5.0),
             run("r1", "config/test.toml", "2024-01-01T00:00:00Z", 10.0),
@@ -126,7 +131,14 @@ mod tests {
     #[test]
     fn at_most_the_newest_runs() {
         let others: Vec<RunReport> = (0..30)
-            .map(|i| run(&format!("r{i:02}"), "t.toml", &format!("2024-01-01T00:00:{i:02}Z"), 1.0))
+            .map(|i| {
+                run(
+                    &format!("r{i:02}"),
+                    "t.toml",
+                    &format!("2024-01-01T00:00:{i:02}Z"),
+                    1.0,
+                )
+            })
             .collect();
         let current = run("now", "t.toml", "2024-02-01T00:00:00Z", 1.0);
         let t = pick(&current, &others);

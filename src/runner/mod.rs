@@ -6,10 +6,10 @@ mod backend_fit;
 pub mod background;
 mod case;
 mod objects;
-pub mod shard;
 pub mod progress;
 pub mod scenarios;
 pub mod session;
+pub mod shard;
 pub mod suite;
 
 pub use session::{RunOptions, Session};

@@ -16,9 +16,8 @@ impl FromStr for Shard {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Shard, String> {
-        let bad = |why: &str| {
-            format!("{why}; write K/N with 1 <= K <= N, e.g. --shard 1/2 (got {s:?})")
-        };
+        let bad =
+            |why: &str| format!("{why}; write K/N with 1 <= K <= N, e.g. --shard 1/2 (got {s:?})");
         let (k, n) = s.split_once('/').ok_or_else(|| bad("no '/'"))?;
         let k: usize = k.trim().parse().map_err(|_| bad("K is not a number"))?;
         let n: usize = n.trim().parse().map_err(|_| bad("N is not a number"))?;
@@ -82,15 +81,15 @@ mod tests {
         for len in 0..8 {
             let items: Vec<usize> = (0..len).collect();
             for n in 1..5 {
-                let shards: Vec<Vec<usize>> = (1..=n)
-                    .map(|k| Shard { k, n }.pick(&items))
-                    .collect();
+                let shards: Vec<Vec<usize>> =
+                    (1..=n).map(|k| Shard { k, n }.pick(&items)).collect();
                 let mut all: Vec<usize> = shards.concat();
                 all.sort();
-                assert_eq!(all, items, "every group in exactly one shard ({len} of {n})");
-                let again: Vec<Vec<usize>> = (1..=n)
-                    .map(|k| Shard { k, n }.pick(&items))
-                    .collect();
+                assert_eq!(
+                    all, items,
+                    "every group in exactly one shard ({len} of {n})"
+                );
+                let again: Vec<Vec<usize>> = (1..=n).map(|k| Shard { k, n }.pick(&items)).collect();
                 assert_eq!(shards, again);
             }
         }

@@ -132,10 +132,8 @@ fn merged(suite: &SuiteReport, profiles: &[PathBuf], reports: &[RunReport]) -> R
     m.seconds = suite.seconds;
     for g in &suite.groups {
         if let Some(e) = &g.error {
-            m.harness_errors.push(format!(
-                "{}: {e}",
-                report::merge::group_name(&g.profile)
-            ));
+            m.harness_errors
+                .push(format!("{}: {e}", report::merge::group_name(&g.profile)));
         }
     }
     m
