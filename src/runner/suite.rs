@@ -243,4 +243,26 @@ mod tests {
         assert_eq!((l.exit, l.error.as_deref()), (2, Some("boot failed")));
         assert!(render(&s).ends_with("exit 2"));
     }
+
+    #[test]
+    fn the_merged_report_names_every_group_and_a_lost_one_is_a_harness_error() {
+        let mut a = crate::report::sample::report();
+        a.profile = "config/a.toml".into();
+        let mut s = SuiteReport {
+            suite_id: "s1".into(),
+            jobs: 2,
+            jobs_reason: String::new(),
+            seconds: 7.5,
+            groups: vec![line("config/a.toml", 2), line("config/b.toml", 2)],
+        };
+        s.groups[1].error = Some("boot failed".into());
+        let profiles = [PathBuf::from("config/a.toml"), PathBuf::from("config/b.toml")];
+        let m = merged(&s, &profiles, &[a]);
+        assert_eq!(m.run_id, "s1");
+        assert_eq!(m.profile, "config/a.toml + config/b.toml");
+        assert_eq!(m.groups, ["a"]);
+        assert_eq!(m.seconds, 7.5, "the suite's wall time");
+        assert_eq!(m.harness_errors, ["b: boot failed"]);
+        assert_eq!(report::evaluate(&m).outcome, s.outcome());
+    }
 }
