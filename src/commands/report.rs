@@ -22,6 +22,12 @@ pub fn resolve(runs: &Path, name: &str) -> Result<PathBuf> {
     if let Some(dir) = candidates.iter().find(|d| d.join("results.json").is_file()) {
         return Ok(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
     }
+    if let Some(dir) = candidates.iter().find(|d| d.join("suite.json").is_file()) {
+        bail!(
+            "{} is a suite from before suites wrote a results.json: merge its groups' run directories (suite.json names them) with `vmharness report merge DIR...`",
+            dir.display()
+        );
+    }
     bail!(
         "no run {name:?}: neither {} nor {} holds a results.json (give a run id under the runs directory {} — VMHARNESS_RUN_DIR, else ./run — a run directory, or `latest`)",
         candidates[0].display(),

@@ -256,7 +256,10 @@ mod tests {
             groups: vec![line("config/a.toml", 2), line("config/b.toml", 2)],
         };
         s.groups[1].error = Some("boot failed".into());
-        let profiles = [PathBuf::from("config/a.toml"), PathBuf::from("config/b.toml")];
+        let profiles = [
+            PathBuf::from("config/a.toml"),
+            PathBuf::from("config/b.toml"),
+        ];
         let m = merged(&s, &profiles, &[a]);
         assert_eq!(m.run_id, "s1");
         assert_eq!(m.profile, "config/a.toml + config/b.toml");
