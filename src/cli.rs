@@ -59,6 +59,7 @@ pub enum Command {
     /// run-all) into one report.
     ///
     /// Example: vmharness report
+    ///
     /// Example: vmharness report merge run/suite-A run/suite-B
     Report(ReportArgs),
     /// Check the programs, acceleration, disk and memory a run needs, and say how to fix what is missing.
