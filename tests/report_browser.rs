@@ -93,6 +93,8 @@ fn run(id: &str, started_at: &str, seconds: f64, failing: bool) -> RunReport {
         harness_errors: vec![],
         work: Default::default(),
         groups: vec![],
+        skipped_scenarios: vec![],
+        repro: None,
     }
 }
 

@@ -6,7 +6,9 @@ mod doctor;
 pub(crate) mod gc;
 mod image;
 mod report;
+mod repro;
 mod run;
+mod shell;
 pub(crate) mod vm;
 
 use crate::cli::Command;
@@ -15,7 +17,14 @@ use crate::exit::Outcome;
 pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
     match cmd {
         Command::RunAll(args) => run::run_all(&args),
-        Command::Run { boot, scenarios } => run::run(&boot, Some(&scenarios)),
+        Command::Run {
+            boot,
+            debug,
+            scenarios,
+        } => run::run(&boot, &debug, Some(&scenarios)),
+        Command::Ssh { run, command } => shell::ssh(run.as_deref(), &command),
+        Command::Shell(boot) => shell::shell(&boot),
+        Command::Repro { run, debug } => repro::run(run.as_deref(), &debug),
         Command::Defects(a) => run::defects(&a),
         Command::Report(a) => report::run(a),
         Command::Doctor => doctor::run(),

@@ -1,20 +1,24 @@
 //! `vmharness run-all` and `vmharness run NAME...`.
 
-use crate::cli::BootArgs;
+use crate::cli::{BootArgs, DebugArgs};
 use crate::exit::Outcome;
 use crate::plan::BootOverrides;
 use crate::runner::{self, RunOptions};
 use anyhow::Result;
 
 /// `vmharness run NAME...`: one profile.
-pub fn run(boot: &BootArgs, names: Option<&[String]>) -> Result<Outcome> {
+pub fn run(boot: &BootArgs, debug: &DebugArgs, names: Option<&[String]>) -> Result<Outcome> {
     crate::signals::install();
     let overrides = boot.overrides()?;
     let profile = overrides
         .profile
         .clone()
         .unwrap_or_else(crate::profile::default_path);
-    runner::run(&profile, &options(overrides), names)
+    let opts = RunOptions {
+        keep_on_failure: runner::keep::from_env(debug.keep_on_failure),
+        ..options(overrides)
+    };
+    runner::run(&profile, &opts, names)
 }
 
 /// `vmharness run-all`: one profile, or several as parallel groups; with
@@ -51,7 +55,16 @@ pub fn run_all(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
         }
     };
     if all.len() <= 1 {
-        return run(&a.boot, None);
+        return run(&a.boot, &a.debug, None);
+    }
+    if runner::keep::from_env(a.debug.keep_on_failure) {
+        anyhow::bail!(
+            "--keep-on-failure keeps one VM, and run-all got {} profiles (run as parallel \
+             groups): rerun the failing group's profile alone, e.g. \
+             `vmharness run-all --keep-on-failure --profile {}`",
+            all.len(),
+            all[0].display()
+        );
     }
     crate::signals::install();
     runner::suite::run(&profiles, &suite_options(&a.boot)?, a.jobs)
@@ -65,12 +78,13 @@ pub(crate) fn suite_options(boot: &BootArgs) -> Result<RunOptions> {
     Ok(options(shared.overrides()?))
 }
 
-fn options(overrides: BootOverrides) -> RunOptions {
+pub(crate) fn options(overrides: BootOverrides) -> RunOptions {
     RunOptions {
         overrides,
         cmd_override: std::env::var(crate::profile::tool::CMD_ENV).ok(),
         runs_dir: crate::paths::runs_dir(),
         plain_progress: false,
+        keep_on_failure: false,
     }
 }
 

@@ -159,6 +159,13 @@ fn summary(out: &mut String, r: &RunReport, e: &Evaluation) {
         }
         out.push_str("</ul>\n");
     }
+    if !r.skipped_scenarios.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\" id=\"not-run\">Not run (--keep-on-failure stopped at a failed check): {}</p>",
+            escape(&r.skipped_scenarios.join(", "))
+        );
+    }
     out.push_str("</section>\n");
 }
 
@@ -404,6 +411,7 @@ mod tests {
         assert!(html.contains("exit 2: the harness or its infrastructure failed"));
         assert!(html.contains(">1 pass<") && html.contains(">1 fail<"));
         assert!(html.contains("verify.stream.complete was skipped (archived)"));
+        assert!(html.contains("stopped at a failed check): cleanup</p>"));
         // Self-contained: nothing to fetch, no script.
         for fetch in ["<script", "<link", "src=", "href=\"http", "url(", "@import"] {
             assert!(!html.contains(fetch), "{fetch}");

@@ -74,6 +74,9 @@ pub fn merge(runs: &[&RunReport], run_id: &str) -> RunReport {
         harness_errors: vec![],
         work: Default::default(),
         groups: vec![],
+        skipped_scenarios: vec![],
+        // Several runs are not one rerun: `vmharness repro` takes each run.
+        repro: None,
     };
     for r in runs {
         let mut r = (*r).clone();
@@ -99,6 +102,7 @@ pub fn merge(runs: &[&RunReport], run_id: &str) -> RunReport {
         out.scenarios.append(&mut r.scenarios);
         out.transfers.append(&mut r.transfers);
         out.harness_errors.append(&mut r.harness_errors);
+        out.skipped_scenarios.append(&mut r.skipped_scenarios);
         out.work.add(&r.work);
     }
     out
@@ -119,7 +123,7 @@ fn name_group(r: &mut RunReport, name: &str) {
             seconds: p.seconds,
         };
     }
-    for e in &mut r.harness_errors {
+    for e in r.harness_errors.iter_mut().chain(&mut r.skipped_scenarios) {
         *e = format!("{name}: {e}");
     }
 }
@@ -177,6 +181,8 @@ mod tests {
         assert_eq!(m.seconds, 84.0);
         assert_eq!(m.work.vm_starts, 2);
         assert_eq!(m.boot_seconds(), 41.0);
+        assert_eq!(m.skipped_scenarios, ["test: cleanup", "large: cleanup"]);
+        assert_eq!(m.repro, None);
         // The worst group decides: b fails a check.
         assert_eq!(evaluate(&m).outcome.code(), 1);
         assert_eq!(evaluate(&merge(&[&a], "m")).outcome.code(), 0);

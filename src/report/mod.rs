@@ -54,6 +54,27 @@ pub fn write_html(dir: &Path, report: &RunReport) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A run named on the command line: `<runs>/<name>` (a run id, `latest`)
+/// when it holds a results.json, else `name` as a path.
+pub fn find_run(runs: &Path, name: &str) -> Result<PathBuf> {
+    let candidates = [runs.join(name), PathBuf::from(name)];
+    if let Some(dir) = candidates.iter().find(|d| d.join("results.json").is_file()) {
+        return Ok(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
+    }
+    if let Some(dir) = candidates.iter().find(|d| d.join("suite.json").is_file()) {
+        anyhow::bail!(
+            "{} is a suite from before suites wrote a results.json: merge its groups' run directories (suite.json names them) with `vmharness report merge DIR...`",
+            dir.display()
+        );
+    }
+    anyhow::bail!(
+        "no run {name:?}: neither {} nor {} holds a results.json (give a run id under the runs directory {} — VMHARNESS_RUN_DIR, else ./run — a run directory, or `latest`)",
+        candidates[0].display(),
+        candidates[1].display(),
+        runs.display()
+    )
+}
+
 /// Read `dir/results.json`.
 pub fn load(dir: &Path) -> Result<RunReport> {
     let path = dir.join("results.json");
@@ -115,5 +136,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v["run_id"], "20240101-000000-abcd");
+    }
+
+    #[test]
+    fn a_run_is_found_by_id_latest_or_path() {
+        let runs = tempfile::tempdir().unwrap();
+        let run = runs.path().join("r1");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::write(run.join("results.json"), "{}").unwrap();
+        update_latest(runs.path(), "r1").unwrap();
+        let want = std::fs::canonicalize(&run).unwrap();
+        assert_eq!(find_run(runs.path(), "r1").unwrap(), want);
+        assert_eq!(find_run(runs.path(), "latest").unwrap(), want);
+        assert_eq!(
+            find_run(Path::new("/nonexistent"), run.to_str().unwrap()).unwrap(),
+            want
+        );
+        let e = find_run(runs.path(), "nope").unwrap_err().to_string();
+        assert!(
+            e.contains("no run \"nope\"") && e.contains("VMHARNESS_RUN_DIR"),
+            "{e}"
+        );
+        std::fs::create_dir(runs.path().join("suite-old")).unwrap();
+        std::fs::write(runs.path().join("suite-old/suite.json"), "{}").unwrap();
+        let e = find_run(runs.path(), "suite-old").unwrap_err().to_string();
+        assert!(e.contains("vmharness report merge"), "{e}");
     }
 }
