@@ -53,6 +53,17 @@ pub enum Command {
     ///
     /// Example: vmharness defects --only wrong-sha256,no-lock
     Defects(DefectsArgs),
+    /// Print a past run's summary (the final table) and its report files; exit with its outcome.
+    ///
+    /// RUN: a run id under the runs directory, a path to a run directory,
+    /// or `latest` (default). Writes report.html when the run lacks it.
+    /// `report merge DIR...` joins several runs (e.g. the shards of a
+    /// run-all) into one report.
+    ///
+    /// Example: vmharness report
+    ///
+    /// Example: vmharness report merge run/suite-A run/suite-B
+    Report(ReportArgs),
     /// Check the programs, acceleration, disk and memory a run needs, and say how to fix what is missing.
     Doctor,
     /// Build, list and prune guest images.
@@ -147,6 +158,32 @@ pub enum ImageCommand {
     },
 }
 
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: Option<ReportCommand>,
+    /// Run id, run directory, or `latest`.
+    #[arg(default_value = "latest")]
+    pub run: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Merge the results of several runs (run directories, suites, shards)
+    /// into one results.json, junit.xml, benchmark.json and report.html.
+    ///
+    /// Example: vmharness report merge run/suite-A run/suite-B --out run/all
+    Merge {
+        /// Run directories (each with a results.json), or run ids under the runs directory.
+        #[arg(required = true)]
+        dirs: Vec<String>,
+        /// Where the merged report goes (default: a new run/merged-<id>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct RunAllArgs {
     #[command(flatten)]
@@ -154,6 +191,10 @@ pub struct RunAllArgs {
     /// VMs running groups at once (default: one per core, as many as memory holds).
     #[arg(short, long)]
     pub jobs: Option<usize>,
+    /// Run only shard K of N (1-based) of the groups (--profile), split round
+    /// robin in the order given; `vmharness report merge` joins the shards.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::runner::shard::Shard>,
     #[command(flatten)]
     pub debug: DebugArgs,
 }

@@ -5,6 +5,7 @@ mod cleanup;
 mod doctor;
 pub(crate) mod gc;
 mod image;
+mod report;
 mod repro;
 mod run;
 mod shell;
@@ -25,6 +26,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
         Command::Shell(boot) => shell::shell(&boot),
         Command::Repro { run, debug } => repro::run(run.as_deref(), &debug),
         Command::Defects(a) => run::defects(&a),
+        Command::Report(a) => report::run(a),
         Command::Doctor => doctor::run(),
         Command::Image(c) => image::run(c),
         Command::Vm(c) => vm::run(c),

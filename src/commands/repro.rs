@@ -10,18 +10,18 @@ use std::path::PathBuf;
 pub fn run(run: Option<&str>, debug: &crate::cli::DebugArgs) -> Result<Outcome> {
     crate::signals::install();
     let runs = crate::paths::runs_dir();
-    let dir = runs.join(run.unwrap_or("latest"));
-    let dir = dir.canonicalize().with_context(|| {
-        format!(
-            "no run {} in {} (run ids are the directory names there)",
-            run.unwrap_or("latest"),
-            runs.display()
-        )
-    })?;
+    let dir = crate::report::find_run(&runs, run.unwrap_or("latest"))?;
     let results = dir.join("results.json");
-    let text = std::fs::read_to_string(&results)
-        .with_context(|| format!("reading {}", results.display()))?;
-    let report = crate::report::results::from_json(&text)?;
+    let report = crate::report::load(&dir)?;
+    if !report.groups.is_empty() {
+        anyhow::bail!(
+            "{} is a merged report of {} group(s) ({}): repro reruns one run; give one \
+             group's run directory (suite.json lists them)",
+            dir.display(),
+            report.groups.len(),
+            report.groups.join(", ")
+        );
+    }
     let then = report.repro.with_context(|| {
         format!(
             "{} has no `repro` object (written by an older vmharness): rerun it by hand \

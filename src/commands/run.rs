@@ -21,9 +21,40 @@ pub fn run(boot: &BootArgs, debug: &DebugArgs, names: Option<&[String]>) -> Resu
     runner::run(&profile, &opts, names)
 }
 
-/// `vmharness run-all`: one profile, or several as parallel groups.
+/// `vmharness run-all`: one profile, or several as parallel groups; with
+/// `--shard K/N`, only shard K's groups (a shard of several profiles is a
+/// suite, even of one group).
 pub fn run_all(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
-    if a.boot.profile.len() <= 1 {
+    let all = if a.boot.profile.is_empty() {
+        vec![crate::profile::default_path()]
+    } else {
+        a.boot.profile.clone()
+    };
+    let profiles = match a.shard {
+        None => all.clone(),
+        Some(shard) => {
+            let mine = shard.pick(&all);
+            if mine.is_empty() {
+                eprintln!(
+                    "note: shard {shard} has no group: {} profile(s) split round robin over {} shard(s); nothing to run (exit 0)",
+                    all.len(),
+                    shard.n
+                );
+                return Ok(Outcome::Passed);
+            }
+            eprintln!(
+                "shard {shard}: {} of {} group(s): {}",
+                mine.len(),
+                all.len(),
+                mine.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            mine
+        }
+    };
+    if all.len() <= 1 {
         return run(&a.boot, &a.debug, None);
     }
     if runner::keep::from_env(a.debug.keep_on_failure) {
@@ -31,12 +62,12 @@ pub fn run_all(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
             "--keep-on-failure keeps one VM, and run-all got {} profiles (run as parallel \
              groups): rerun the failing group's profile alone, e.g. \
              `vmharness run-all --keep-on-failure --profile {}`",
-            a.boot.profile.len(),
-            a.boot.profile[0].display()
+            all.len(),
+            all[0].display()
         );
     }
     crate::signals::install();
-    runner::suite::run(&a.boot.profile, &suite_options(&a.boot)?, a.jobs)
+    runner::suite::run(&profiles, &suite_options(&a.boot)?, a.jobs)
 }
 
 /// The options every group of a suite shares: the command line's, without

@@ -20,6 +20,9 @@ pub struct Transfer {
     pub subvolume: String,
     pub bytes: u64,
     pub seconds: f64,
+    /// The group (profile) of a merged report this transfer belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl Transfer {

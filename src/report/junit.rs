@@ -50,19 +50,7 @@ fn case(c: &Check, scenario: &str, strict: bool) -> TestCase {
 pub fn to_xml(r: &RunReport) -> Result<String> {
     let mut report = Report::new("vmharness");
     report.set_time(Duration::from_secs_f64(r.seconds.max(0.0)));
-    add_suites(&mut report, r, "");
-    serialise(report)
-}
-
-/// Several runs (the groups of a suite) in one file: each suite's name is
-/// prefixed with its group's.
-pub fn merged_xml(runs: &[(&str, &RunReport)]) -> Result<String> {
-    let mut report = Report::new("vmharness");
-    let total: f64 = runs.iter().map(|(_, r)| r.seconds.max(0.0)).sum();
-    report.set_time(Duration::from_secs_f64(total));
-    for (group, r) in runs {
-        add_suites(&mut report, r, &format!("{group}/"));
-    }
+    add_suites(&mut report, r);
     serialise(report)
 }
 
@@ -73,9 +61,10 @@ fn serialise(report: Report) -> Result<String> {
 }
 
 /// A run's suites: its harness errors, then one per scenario.
-fn add_suites(report: &mut Report, r: &RunReport, prefix: &str) {
+/// A merged report's scenarios are named `group/scenario`.
+fn add_suites(report: &mut Report, r: &RunReport) {
     if !r.harness_errors.is_empty() {
-        let mut suite = TestSuite::new(format!("{prefix}harness"));
+        let mut suite = TestSuite::new("harness");
         for (i, e) in r.harness_errors.iter().enumerate() {
             let mut t = TestCase::new(
                 format!("harness.error.{i}"),
@@ -87,7 +76,7 @@ fn add_suites(report: &mut Report, r: &RunReport, prefix: &str) {
         report.add_test_suite(suite);
     }
     for s in &r.scenarios {
-        let mut suite = TestSuite::new(format!("{prefix}{}", s.name));
+        let mut suite = TestSuite::new(s.full_name());
         suite.set_time(Duration::from_secs_f64(s.seconds.max(0.0)));
         if let Some(e) = &s.infra_error {
             let mut t = TestCase::new(
@@ -137,10 +126,12 @@ mod tests {
 
     #[test]
     fn merged_runs_keep_their_suites_apart() {
-        let (a, b) = (report(), report());
-        let xml = merged_xml(&[("test", &a), ("large", &b)]).unwrap();
+        let (mut a, b) = (report(), report());
+        a.profile = "config/large.toml".into();
+        let xml = to_xml(&crate::report::merge::merge(&[&a, &b], "m")).unwrap();
         assert!(xml.contains(r#"<testsuite name="test/full""#), "{xml}");
         assert!(xml.contains(r#"<testsuite name="large/full""#), "{xml}");
+        assert!(xml.contains(r#"<testsuite name="test/interrupt""#), "{xml}");
         assert_eq!(
             xml.matches("<failure").count(),
             2 * to_xml(&a).unwrap().matches("<failure").count()

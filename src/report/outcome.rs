@@ -3,7 +3,7 @@
 //! embedded endpoint, a check skipped or a promised check that never ran).
 //! A harness failure outranks a tool failure: its verdicts cannot be trusted.
 
-use super::results::RunReport;
+use super::results::{RunReport, ScenarioReport};
 use crate::exit::Outcome;
 use crate::verify::Verdict;
 use serde::Serialize;
@@ -44,8 +44,9 @@ pub fn evaluate(r: &RunReport) -> Evaluation {
         harness.push(format!("harness error: {e}"));
     }
     for s in &r.scenarios {
+        let name = s.full_name();
         if let Some(e) = &s.infra_error {
-            harness.push(format!("{}: infrastructure error: {e}", s.name));
+            harness.push(format!("{name}: infrastructure error: {e}"));
         }
         for c in &s.checks {
             match effective_verdict(&c.verdict, r.strict) {
@@ -59,29 +60,16 @@ pub fn evaluate(r: &RunReport) -> Evaluation {
                         ""
                     };
                     tool.push(format!(
-                        "{}: {} failed{strict}: {}",
-                        s.name,
+                        "{name}: {} failed{strict}: {}",
                         c.name,
                         first_line(&c.diagnosis)
                     ));
                 }
-                Verdict::Skip(reason) => {
-                    counts.skip += 1;
-                    if embedded {
-                        harness.push(format!(
-                            "{}: {} was skipped ({reason}); on the embedded endpoint no check may be skipped",
-                            s.name, c.name
-                        ));
-                    }
-                }
+                Verdict::Skip(_) => counts.skip += 1,
             }
         }
-        if embedded && s.infra_error.is_none() {
-            for want in &s.expected_checks {
-                if !s.checks.iter().any(|c| &c.name == want) {
-                    harness.push(format!("{}: check {want} did not run", s.name));
-                }
-            }
+        if embedded {
+            harness.extend(embedded_reasons(s));
         }
     }
     let outcome = if !harness.is_empty() {
@@ -99,6 +87,29 @@ pub fn evaluate(r: &RunReport) -> Evaluation {
         harness_reasons,
         counts,
     }
+}
+
+/// On the embedded endpoint every promised check must run and none may be
+/// skipped: what broke that promise in one scenario, one line each.
+pub fn embedded_reasons(s: &ScenarioReport) -> Vec<String> {
+    let name = s.full_name();
+    let mut out = Vec::new();
+    for c in &s.checks {
+        if let Verdict::Skip(reason) = &c.verdict {
+            out.push(format!(
+                "{name}: {} was skipped ({reason}); on the embedded endpoint no check may be skipped",
+                c.name
+            ));
+        }
+    }
+    if s.infra_error.is_none() {
+        for want in &s.expected_checks {
+            if !s.checks.iter().any(|c| &c.name == want) {
+                out.push(format!("{name}: check {want} did not run"));
+            }
+        }
+    }
+    out
 }
 
 impl Evaluation {

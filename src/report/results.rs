@@ -33,6 +33,10 @@ pub struct RunReport {
     /// Seconds of the run that were the tool's and the fixture's own work.
     #[serde(default)]
     pub work: WorkSeconds,
+    /// A merged report (a suite, `report merge`): the groups it holds, in
+    /// order; empty for one run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// Scenarios not run because `--keep-on-failure` stopped at a failed check.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_scenarios: Vec<String>,
@@ -57,7 +61,7 @@ impl RunReport {
     pub fn boot_seconds(&self) -> f64 {
         self.phases
             .iter()
-            .filter(|p| p.name == "boot")
+            .filter(|p| p.name == "boot" || p.name.ends_with("/boot"))
             .map(|p| p.seconds)
             .sum()
     }
@@ -95,6 +99,19 @@ pub struct ScenarioReport {
     pub checks: Vec<Check>,
     /// The harness could not carry the scenario out (with the cause chain).
     pub infra_error: Option<String>,
+    /// The group (profile) of a merged report this scenario belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl ScenarioReport {
+    /// `group/name` in a merged report, else `name`.
+    pub fn full_name(&self) -> String {
+        match &self.group {
+            Some(g) => format!("{g}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 pub fn to_json(report: &RunReport) -> Result<String> {

@@ -59,6 +59,7 @@ pub fn report() -> RunReport {
                     ),
                 ],
                 infra_error: None,
+                group: None,
             },
             ScenarioReport {
                 name: "interrupt".into(),
@@ -80,6 +81,7 @@ pub fn report() -> RunReport {
                     ),
                 ],
                 infra_error: None,
+                group: None,
             },
         ],
         transfers: vec![
@@ -89,6 +91,7 @@ pub fn report() -> RunReport {
                 subvolume: "data".into(),
                 bytes: 12_000_000,
                 seconds: 1.5,
+                group: None,
             },
             Transfer {
                 kind: TransferKind::Restore,
@@ -96,8 +99,10 @@ pub fn report() -> RunReport {
                 subvolume: "data".into(),
                 bytes: 5,
                 seconds: 0.0,
+                group: None,
             },
         ],
         harness_errors: vec![],
+        groups: vec![],
     }
 }

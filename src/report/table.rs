@@ -22,7 +22,7 @@ pub fn render(r: &RunReport) -> String {
     let scen_w = r
         .scenarios
         .iter()
-        .map(|s| s.name.len())
+        .map(|s| s.full_name().len())
         .max()
         .unwrap_or(8)
         .max(8);
@@ -32,11 +32,12 @@ pub fn render(r: &RunReport) -> String {
         "SCENARIO", "CHECK", "VERDICT"
     );
     for s in &r.scenarios {
+        let scenario = s.full_name();
         if let Some(e) = &s.infra_error {
             let _ = writeln!(
                 out,
                 "{:<scen_w$}  {:<name_w$}  {:<7}  {}",
-                s.name,
+                scenario,
                 "(infrastructure)",
                 "ERROR",
                 cut(e)
@@ -51,7 +52,7 @@ pub fn render(r: &RunReport) -> String {
             let _ = writeln!(
                 out,
                 "{:<scen_w$}  {:<name_w$}  {:<7}  {}",
-                s.name,
+                scenario,
                 c.name,
                 label,
                 cut(&c.diagnosis)

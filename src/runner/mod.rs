@@ -10,6 +10,7 @@ mod objects;
 pub mod progress;
 pub mod scenarios;
 pub mod session;
+pub mod shard;
 pub mod shell_env;
 pub mod suite;
 
@@ -208,6 +209,7 @@ pub fn execute_until(
                 expected_checks: expected,
                 checks: vec![],
                 infra_error: Some(format!("not run: {why}")),
+                group: None,
             });
             continue;
         }
@@ -256,6 +258,7 @@ pub fn execute_until(
             expected_checks: expected,
             checks,
             infra_error,
+            group: None,
         });
     }
     if let Some(why) = &stopped_at {
@@ -302,6 +305,7 @@ pub fn run_report(
         transfers: s.transfers.clone(),
         harness_errors: vec![],
         work: s.work.clone(),
+        groups: vec![],
         skipped_scenarios: vec![],
         repro: None,
     }

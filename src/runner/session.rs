@@ -198,6 +198,7 @@ impl Session {
                 subvolume: subvolume.into(),
                 bytes: m.bytes,
                 seconds: m.seconds,
+                group: None,
             });
         }
         let path = run.field("snapshot_created", "path")?;
@@ -230,6 +231,7 @@ impl Session {
                 subvolume: subvolume.into(),
                 bytes: m.bytes,
                 seconds: m.seconds,
+                group: None,
             });
         }
     }

@@ -1,7 +1,8 @@
 //! Several profiles in one `run-all`: each profile is a group run in a VM
 //! of its own (own endpoint, port, run directory), up to `-j` at once, and
-//! one merged report in `run/suite-<id>/`: `suite.json`, a `junit.xml` with
-//! every group's suites, and a table with one line per group.
+//! one merged report in `run/suite-<id>/`: `suite.json`, the groups' reports
+//! merged (results.json, junit.xml, benchmark.json, report.html; see
+//! `report::merge`), and a table with one line per group.
 
 use super::{run_group, GroupDone, RunOptions};
 use crate::exit::Outcome;
@@ -56,6 +57,7 @@ pub fn run_suite(
     jobs: Option<usize>,
 ) -> Result<(SuiteReport, Vec<RunReport>)> {
     let started = Instant::now();
+    let started_at = crate::util::now_rfc3339();
     // Bad profiles and a bad BTRFS_TO_S3_CMD are usage errors: before any VM.
     let mut memory = 0;
     for p in profiles {
@@ -85,11 +87,11 @@ pub fn run_suite(
         },
     );
     let mut groups = Vec::new();
-    let mut reports: Vec<(String, RunReport)> = Vec::new();
+    let mut reports: Vec<RunReport> = Vec::new();
     for (p, d) in profiles.iter().zip(done) {
         let (line, r) = group_line(p, d);
         groups.push(line);
-        reports.extend(r.map(|r| (group_name(p), r)));
+        reports.extend(r);
     }
     let suite = SuiteReport {
         suite_id,
@@ -102,16 +104,39 @@ pub fn run_suite(
         dir.join("suite.json"),
         serde_json::to_string_pretty(&suite)? + "\n",
     )?;
-    let named: Vec<(&str, &RunReport)> = reports.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    std::fs::write(dir.join("junit.xml"), report::junit::merged_xml(&named)?)?;
-    println!("{}\nreports: {}", render(&suite), dir.display());
-    Ok((suite, reports.into_iter().map(|(_, r)| r).collect()))
+    let mut m = merged(&suite, profiles, &reports);
+    if m.started_at.is_empty() {
+        m.started_at = started_at;
+    }
+    report::write_all(&dir, &m)?;
+    let _ = report::update_latest(&opts.runs_dir, &format!("suite-{}", suite.suite_id));
+    println!(
+        "{}\nreports: {}\nreport: {}",
+        render(&suite),
+        dir.display(),
+        dir.join(report::HTML).display()
+    );
+    Ok((suite, reports))
 }
 
-/// A group's name in merged reports: its profile's file stem.
-fn group_name(p: &Path) -> String {
-    p.file_stem()
-        .map_or_else(|| p.display().to_string(), |s| s.to_string_lossy().into())
+/// The suite's one report: every group's merged, the suite's wall time, and
+/// a harness error for each group that left no report.
+fn merged(suite: &SuiteReport, profiles: &[PathBuf], reports: &[RunReport]) -> RunReport {
+    let refs: Vec<&RunReport> = reports.iter().collect();
+    let mut m = report::merge::merge(&refs, &suite.suite_id);
+    m.profile = profiles
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(report::merge::PROFILE_SEP);
+    m.seconds = suite.seconds;
+    for g in &suite.groups {
+        if let Some(e) = &g.error {
+            m.harness_errors
+                .push(format!("{}: {e}", report::merge::group_name(&g.profile)));
+        }
+    }
+    m
 }
 
 fn group_line(p: &Path, done: Option<(Result<GroupDone>, f64)>) -> (GroupLine, Option<RunReport>) {
@@ -217,5 +242,30 @@ mod tests {
         );
         assert_eq!((l.exit, l.error.as_deref()), (2, Some("boot failed")));
         assert!(render(&s).ends_with("exit 2"));
+    }
+
+    #[test]
+    fn the_merged_report_names_every_group_and_a_lost_one_is_a_harness_error() {
+        let mut a = crate::report::sample::report();
+        a.profile = "config/a.toml".into();
+        let mut s = SuiteReport {
+            suite_id: "s1".into(),
+            jobs: 2,
+            jobs_reason: String::new(),
+            seconds: 7.5,
+            groups: vec![line("config/a.toml", 2), line("config/b.toml", 2)],
+        };
+        s.groups[1].error = Some("boot failed".into());
+        let profiles = [
+            PathBuf::from("config/a.toml"),
+            PathBuf::from("config/b.toml"),
+        ];
+        let m = merged(&s, &profiles, &[a]);
+        assert_eq!(m.run_id, "s1");
+        assert_eq!(m.profile, "config/a.toml + config/b.toml");
+        assert_eq!(m.groups, ["a"]);
+        assert_eq!(m.seconds, 7.5, "the suite's wall time");
+        assert_eq!(m.harness_errors, ["b: boot failed"]);
+        assert_eq!(report::evaluate(&m).outcome, s.outcome());
     }
 }
