@@ -52,29 +52,62 @@ pub enum Command {
     /// Example: vmharness defects --only wrong-sha256,no-lock
     Defects(DefectsArgs),
     /// Check the programs, acceleration, disk and memory a run needs, and say how to fix what is missing.
-    Doctor,
+    ///
+    /// Example: vmharness doctor
+    /// Example: vmharness doctor --json | jq '.checks[] | select(.status != "ok")'
+    Doctor {
+        /// Print the checks as JSON on stdout (name, status ok/warn/fail, detail, fix).
+        #[arg(long)]
+        json: bool,
+    },
     /// Build, list and prune guest images.
+    ///
+    /// Example: vmharness image list
     #[command(subcommand)]
     Image(ImageCommand),
     /// Boot a VM for debugging, run commands in it, and stop it.
+    ///
+    /// Example: vmharness vm up && vmharness vm ssh -- uname -r && vmharness vm down
     #[command(subcommand)]
     Vm(VmCommand),
     /// Remove what killed runs left behind (QEMU processes, disks, sockets).
+    ///
+    /// Example: vmharness gc
     Gc,
     /// Empty the profile's S3 prefix: delete every object under it and abort
     /// its incomplete multipart uploads (aws/endpoint backends; an embedded
     /// run's store lives in its run directory).
+    ///
+    /// Example: vmharness cleanup --profile my-aws-profile.toml
     Cleanup {
         /// Profile file (default: config/test.toml).
         #[arg(long)]
         profile: Option<PathBuf>,
     },
     /// The embedded S3 endpoint, standalone (for developers of backup tools, and to debug).
+    ///
+    /// Example: vmharness s3 serve --dir /tmp/s3 --port 9000
     #[command(subcommand)]
     S3(S3Command),
     /// Measure boot-to-SSH-ready time over several boots.
+    ///
+    /// Example: vmharness bench boot --runs 5
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Check profiles and show the effective one, without booting anything.
+    ///
+    /// Example: vmharness config check --profile config/test.toml --profile config/faults.toml
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script on stdout.
+    ///
+    /// Example: vmharness completions bash > ~/.local/share/bash-completion/completions/vmharness
+    /// Example: vmharness completions zsh > ~/.zfunc/_vmharness
+    /// Example: vmharness completions fish > ~/.config/fish/completions/vmharness.fish
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Internal: the supervisor process that owns one VM (started by `vm up`).
     #[command(name = "__supervise", hide = true)]
     Supervise {
@@ -105,8 +138,18 @@ pub enum ImageCommand {
         recipe: String,
     },
     /// List cached images.
-    List,
+    ///
+    /// Example: vmharness image list
+    /// Example: vmharness image list --json
+    List {
+        /// Print the images as JSON on stdout (name, recipe hash, path, size,
+        /// built time, packages.lock).
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove cached images not built from the current recipes (all with --all).
+    ///
+    /// Example: vmharness image prune
     Prune {
         #[arg(long)]
         all: bool,
@@ -120,6 +163,11 @@ pub struct RunAllArgs {
     /// VMs running groups at once (default: one per core, as many as memory holds).
     #[arg(short, long)]
     pub jobs: Option<usize>,
+    /// After the run, print a JSON summary on stdout (run id and directory,
+    /// outcome and exit code, counts by verdict, failing checks, report
+    /// paths); everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options shared by everything that boots a VM.
@@ -199,6 +247,8 @@ pub enum VmCommand {
     /// Example: vmharness vm up && vmharness vm ssh -- uname -r && vmharness vm down
     Up(BootArgs),
     /// Run a command in a running VM (the latest one unless --run names another).
+    ///
+    /// Example: vmharness vm ssh -- btrfs filesystem show
     Ssh {
         #[arg(long)]
         run: Option<String>,
@@ -209,11 +259,15 @@ pub enum VmCommand {
         command: Vec<String>,
     },
     /// Stop a running VM and remove its disks.
+    ///
+    /// Example: vmharness vm down --run 20240101-000000-abcd
     Down {
         #[arg(long)]
         run: Option<String>,
     },
     /// List running VMs.
+    ///
+    /// Example: vmharness vm list
     List,
 }
 
@@ -222,6 +276,8 @@ pub enum BenchCommand {
     /// Start VMs several times: resume to SSH, resume plus fixture hot-plug
     /// plus mkfs, and cold boot to SSH, per phase (median and spread), next
     /// to the targets.
+    ///
+    /// Example: vmharness bench boot --runs 5 --cold-runs 2
     Boot {
         #[command(flatten)]
         boot: BootArgs,
@@ -246,6 +302,8 @@ pub enum BenchCommand {
         jobs: Option<usize>,
     },
     /// Seed and digest the fixture in one VM several times: seconds and entries per second in the guest.
+    ///
+    /// Example: vmharness bench fixture --runs 3 --seed 42
     Fixture {
         #[command(flatten)]
         boot: BootArgs,
@@ -254,6 +312,34 @@ pub enum BenchCommand {
         /// Fixture seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate profiles (parse, validate, and what the host can check: the
+    /// tool tree, schema files, image recipe, S3 settings); prints
+    /// "ok: <file>" or the errors. Exit 0: all valid; 2: not.
+    ///
+    /// Example: vmharness config check
+    /// Example: vmharness config check --profile config/test.toml --profile config/faults.toml
+    Check {
+        /// Profile file (default: config/test.toml); several allowed.
+        #[arg(long)]
+        profile: Vec<PathBuf>,
+    },
+    /// Print the effective profile: every key, defaults filled in, secret
+    /// values (keys naming a secret, password or token) masked as "****".
+    ///
+    /// Example: vmharness config show --profile config/faults.toml
+    /// Example: vmharness config show --json | jq .s3
+    Show {
+        /// Profile file (default: config/test.toml).
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod restore;
 pub mod s3;
 pub mod scenarios;
+pub mod show;
 pub mod tool;
 
 pub use backup::BackupSection;

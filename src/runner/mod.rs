@@ -46,10 +46,7 @@ pub fn run_group(
         Some(n) => n.to_vec(),
         None => profile.scenarios.run.clone(),
     };
-    let chosen = choose(&list, profile_path)?;
-    if let Some(why) = backend_fit::refusal(profile.s3.backend, &chosen, profile_path) {
-        anyhow::bail!(why);
-    }
+    let chosen = runnable(&profile, &list, profile_path)?;
     std::fs::create_dir_all(&opts.runs_dir)?;
     let t = Instant::now();
     crate::image::ensure(&profile.vm.image)?;
@@ -95,6 +92,20 @@ pub fn run_group(
 pub struct Executed {
     pub phases: Vec<Phase>,
     pub reports: Vec<ScenarioReport>,
+}
+
+/// The scenarios of `names` that this build has and the profile's backend
+/// can run (else an error naming the profile and the fix).
+pub fn runnable(
+    profile: &crate::profile::Profile,
+    names: &[impl AsRef<str>],
+    profile_path: &Path,
+) -> Result<Vec<Box<dyn scenarios::Scenario>>> {
+    let chosen = choose(names, profile_path)?;
+    if let Some(why) = backend_fit::refusal(profile.s3.backend, &chosen, profile_path) {
+        anyhow::bail!(why);
+    }
+    Ok(chosen)
 }
 
 /// The scenarios names, each found or listed as unknown (an error naming the profile).
