@@ -352,3 +352,65 @@ pub fn main() -> i32 {
 
 /// For the `Outcome` type's users.
 pub type Result = std::result::Result<Outcome, anyhow::Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every visible subcommand, as (its path after `vmharness`, its long help).
+    fn visible(cmd: &clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let here = format!("{path} {}", sub.get_name()).trim().to_string();
+            let help = sub
+                .get_long_about()
+                .or(sub.get_about())
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            out.push((here.clone(), help));
+            visible(sub, &here, out);
+        }
+    }
+
+    #[test]
+    fn every_visible_subcommand_has_an_example_of_itself() {
+        let mut all = Vec::new();
+        visible(&Cli::command(), "", &mut all);
+        assert!(all.len() > 20, "{} subcommands", all.len());
+        let missing: Vec<&str> = all
+            .iter()
+            .filter(|(path, help)| {
+                !help
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("Example: vmharness {path}")))
+            })
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "add an `Example: vmharness <subcommand> ...` line to the doc comment of: {}",
+            missing.join(", ")
+        );
+    }
+
+    #[test]
+    fn the_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_flags_parse() {
+        let cli = Cli::try_parse_from(["vmharness", "run-all", "--json"]).unwrap();
+        assert!(matches!(cli.command, Command::RunAll(RunAllArgs { json: true, .. })));
+        let cli = Cli::try_parse_from(["vmharness", "image", "list", "--json"]).unwrap();
+        assert!(matches!(cli.command, Command::Image(ImageCommand::List { json: true })));
+        let cli = Cli::try_parse_from(["vmharness", "completions", "zsh"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Completions {
+                shell: clap_complete::Shell::Zsh
+            }
+        ));
+        assert!(Cli::try_parse_from(["vmharness", "completions", "tcsh"]).is_err());
+    }
+}

@@ -3,27 +3,73 @@
 use crate::cli::BootArgs;
 use crate::exit::Outcome;
 use crate::plan::BootOverrides;
+use crate::report::summary::{self, Summary};
 use crate::runner::{self, RunOptions};
 use anyhow::Result;
+use std::path::PathBuf;
 
 /// `vmharness run NAME...`: one profile.
 pub fn run(boot: &BootArgs, names: Option<&[String]>) -> Result<Outcome> {
+    let (profile, opts) = one_profile(boot)?;
+    runner::run(&profile, &opts, names)
+}
+
+/// The profile and options of a command that runs one profile.
+fn one_profile(boot: &BootArgs) -> Result<(PathBuf, RunOptions)> {
     crate::signals::install();
     let overrides = boot.overrides()?;
     let profile = overrides
         .profile
         .clone()
         .unwrap_or_else(crate::profile::default_path);
-    runner::run(&profile, &options(overrides), names)
+    Ok((profile, options(overrides)))
 }
 
 /// `vmharness run-all`: one profile, or several as parallel groups.
 pub fn run_all(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
+    if a.json {
+        return run_all_json(a);
+    }
     if a.boot.profile.len() <= 1 {
         return run(&a.boot, None);
     }
     crate::signals::install();
     runner::suite::run(&a.boot.profile, &suite_options(&a.boot)?, a.jobs)
+}
+
+/// `run-all --json`: everything the run prints goes to stderr; stdout gets
+/// the summary (or, when the harness failed before a report, the error).
+fn run_all_json(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
+    let stdout = crate::jsonout::Reserved::take()?;
+    match run_all_summary(a) {
+        Ok((summary, outcome)) => {
+            stdout.emit(&summary)?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            let outcome = Outcome::HarnessFailed;
+            stdout.emit(&Summary::Error {
+                outcome: summary::outcome_name(outcome),
+                exit_code: outcome.code(),
+                error: format!("{e:#}"),
+            })?;
+            Err(e)
+        }
+    }
+}
+
+fn run_all_summary(a: &crate::cli::RunAllArgs) -> Result<(Summary, Outcome)> {
+    if a.boot.profile.len() <= 1 {
+        let (profile, opts) = one_profile(&a.boot)?;
+        let done = runner::run_group(&profile, &opts, None)?;
+        let s = summary::run(&done.report, &done.run_dir);
+        return Ok((Summary::Run(s), done.outcome));
+    }
+    crate::signals::install();
+    let opts = suite_options(&a.boot)?;
+    let (suite, reports) = runner::suite::run_suite(&a.boot.profile, &opts, a.jobs)?;
+    let s = runner::suite::summary(&suite, &opts.runs_dir, &reports);
+    Ok((Summary::Suite(s), suite.outcome()))
 }
 
 /// The options every group of a suite shares: the command line's, without

@@ -6,6 +6,7 @@ pub mod benchmark;
 pub mod junit;
 pub mod outcome;
 pub mod results;
+pub mod summary;
 pub mod table;
 
 pub use benchmark::{Benchmark, Transfer, TransferKind};
@@ -15,12 +16,17 @@ pub use results::{Phase, RunReport, ScenarioReport, WorkSeconds};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+/// The report files of a run directory.
+pub const RESULTS_JSON: &str = "results.json";
+pub const JUNIT_XML: &str = "junit.xml";
+pub const BENCHMARK_JSON: &str = "benchmark.json";
+
 /// Write `results.json`, `junit.xml` and `benchmark.json` into `dir`.
 pub fn write_all(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>> {
     let files = [
-        ("results.json", results::to_json(report)?),
-        ("junit.xml", junit::to_xml(report)?),
-        ("benchmark.json", benchmark::to_json(report)?),
+        (RESULTS_JSON, results::to_json(report)?),
+        (JUNIT_XML, junit::to_xml(report)?),
+        (BENCHMARK_JSON, benchmark::to_json(report)?),
     ];
     let mut out = Vec::new();
     for (name, text) in files {

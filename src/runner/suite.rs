@@ -5,7 +5,7 @@
 
 use super::{run_group, GroupDone, RunOptions};
 use crate::exit::Outcome;
-use crate::report::{self, RunReport};
+use crate::report::{self, summary, RunReport};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -65,7 +65,7 @@ pub fn run_suite(
     }
     let jobs = crate::jobs::here(jobs, memory);
     let suite_id = crate::vm::files::new_run_id();
-    let dir = opts.runs_dir.join(format!("suite-{suite_id}"));
+    let dir = suite_dir(&opts.runs_dir, &suite_id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     eprintln!(
         "[suite {suite_id}] {} group(s), {} VM(s) at once: {}",
@@ -99,13 +99,21 @@ pub fn run_suite(
         groups,
     };
     std::fs::write(
-        dir.join("suite.json"),
+        dir.join(SUITE_JSON),
         serde_json::to_string_pretty(&suite)? + "\n",
     )?;
     let named: Vec<(&str, &RunReport)> = reports.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    std::fs::write(dir.join("junit.xml"), report::junit::merged_xml(&named)?)?;
+    std::fs::write(dir.join(report::JUNIT_XML), report::junit::merged_xml(&named)?)?;
     println!("{}\nreports: {}", render(&suite), dir.display());
     Ok((suite, reports.into_iter().map(|(_, r)| r).collect()))
+}
+
+/// The suite's report.
+pub const SUITE_JSON: &str = "suite.json";
+
+/// Where a suite's merged reports go.
+pub fn suite_dir(runs: &Path, suite_id: &str) -> PathBuf {
+    runs.join(format!("suite-{suite_id}"))
 }
 
 /// A group's name in merged reports: its profile's file stem.
@@ -142,6 +150,42 @@ fn group_line(p: &Path, done: Option<(Result<GroupDone>, f64)>) -> (GroupLine, O
             line.counts = report::evaluate(&g.report).counts;
             (line, Some(g.report))
         }
+    }
+}
+
+/// `run-all --json` of a suite: its groups in order, each with its run's
+/// summary when it has a report (`reports`, matched by run id).
+pub fn summary(s: &SuiteReport, runs: &Path, reports: &[RunReport]) -> summary::SuiteSummary {
+    let dir = suite_dir(runs, &s.suite_id);
+    let mut counts = report::outcome::Counts::default();
+    let groups = s
+        .groups
+        .iter()
+        .map(|g| {
+            let run = g.run_id.as_ref().and_then(|id| {
+                let r = reports.iter().find(|r| &r.run_id == id)?;
+                Some(summary::run(r, Path::new(g.run_dir.as_deref()?)))
+            });
+            counts.add(&g.counts);
+            summary::GroupSummary {
+                profile: g.profile.clone(),
+                exit_code: g.exit,
+                error: g.error.clone(),
+                run,
+            }
+        })
+        .collect();
+    summary::SuiteSummary {
+        suite_id: s.suite_id.clone(),
+        outcome: summary::outcome_name(s.outcome()),
+        exit_code: s.outcome().code(),
+        counts,
+        groups,
+        reports: summary::SuiteFiles {
+            suite_json: dir.join(SUITE_JSON),
+            junit_xml: dir.join(report::JUNIT_XML),
+        },
+        suite_dir: dir,
     }
 }
 
@@ -217,5 +261,41 @@ mod tests {
         );
         assert_eq!((l.exit, l.error.as_deref()), (2, Some("boot failed")));
         assert!(render(&s).ends_with("exit 2"));
+    }
+
+    #[test]
+    fn json_summary_has_every_group_and_adds_counts_up() {
+        let r = crate::report::sample::report();
+        let mut with_run = line("a.toml", 2);
+        with_run.run_id = Some(r.run_id.clone());
+        with_run.run_dir = Some("/runs/a".into());
+        with_run.counts = report::evaluate(&r).counts;
+        let mut failed = line("b.toml", 2);
+        failed.run_id = None;
+        failed.error = Some("boot failed".into());
+        let s = SuiteReport {
+            suite_id: "s1".into(),
+            jobs: 2,
+            jobs_reason: String::new(),
+            seconds: 2.0,
+            groups: vec![with_run, failed],
+        };
+        let v = serde_json::to_value(summary::Summary::Suite(summary(
+            &s,
+            Path::new("/runs"),
+            &[r],
+        )))
+        .unwrap();
+        assert_eq!(v["kind"], "suite");
+        assert_eq!(v["suite_dir"], "/runs/suite-s1");
+        assert_eq!((v["outcome"].as_str(), v["exit_code"].as_i64()), (Some("harness_failed"), Some(2)));
+        assert_eq!(v["counts"]["fail"], 1);
+        assert_eq!(v["counts"]["pass"], 1);
+        assert_eq!(v["groups"][0]["run"]["run_dir"], "/runs/a");
+        assert_eq!(v["groups"][0]["run"]["failing_checks"][0]["check"], "verify.manifest.sha256");
+        assert_eq!(v["groups"][1]["error"], "boot failed");
+        assert_eq!(v["groups"][1]["run"], serde_json::Value::Null);
+        assert_eq!(v["reports"]["suite_json"], "/runs/suite-s1/suite.json");
+        assert_eq!(v["reports"]["junit_xml"], "/runs/suite-s1/junit.xml");
     }
 }
