@@ -380,9 +380,10 @@ mod tests {
         let missing: Vec<&str> = all
             .iter()
             .filter(|(path, help)| {
-                !help
-                    .lines()
-                    .any(|l| l.trim_start().starts_with(&format!("Example: vmharness {path}")))
+                !help.lines().any(|l| {
+                    l.trim_start()
+                        .starts_with(&format!("Example: vmharness {path}"))
+                })
             })
             .map(|(path, _)| path.as_str())
             .collect();
@@ -401,9 +402,15 @@ mod tests {
     #[test]
     fn json_flags_parse() {
         let cli = Cli::try_parse_from(["vmharness", "run-all", "--json"]).unwrap();
-        assert!(matches!(cli.command, Command::RunAll(RunAllArgs { json: true, .. })));
+        assert!(matches!(
+            cli.command,
+            Command::RunAll(RunAllArgs { json: true, .. })
+        ));
         let cli = Cli::try_parse_from(["vmharness", "image", "list", "--json"]).unwrap();
-        assert!(matches!(cli.command, Command::Image(ImageCommand::List { json: true })));
+        assert!(matches!(
+            cli.command,
+            Command::Image(ImageCommand::List { json: true })
+        ));
         let cli = Cli::try_parse_from(["vmharness", "completions", "zsh"]).unwrap();
         assert!(matches!(
             cli.command,

@@ -424,15 +424,27 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(err.contains("\n     3 | chunk_sise_bytes = 4096\n       | ^^^^^^^^^^^^^^^^"), "{err}");
+        assert!(
+            err.contains("\n     3 | chunk_sise_bytes = 4096\n       | ^^^^^^^^^^^^^^^^"),
+            "{err}"
+        );
         // Nested tables and arrays of tables.
         let err = parse_err("[s3.embedded]\nprot = 9000\n");
-        assert!(err.contains("unknown key `prot` in [s3.embedded]; did you mean `port`?"), "{err}");
+        assert!(
+            err.contains("unknown key `prot` in [s3.embedded]; did you mean `port`?"),
+            "{err}"
+        );
         let err = parse_err("[[s3.faults]]\nop = \"PutObject\"\nactoin = \"slow_down\"\n");
-        assert!(err.contains("unknown key `actoin` in [[s3.faults]] #1; did you mean `action`?"), "{err}");
+        assert!(
+            err.contains("unknown key `actoin` in [[s3.faults]] #1; did you mean `action`?"),
+            "{err}"
+        );
         // Nothing close: the known keys only.
         let err = parse_err("[vm]\nzzz = 1\n");
-        assert!(err.contains("unknown key `zzz` in [vm] (keys of [vm]: `image`"), "{err}");
+        assert!(
+            err.contains("unknown key `zzz` in [vm] (keys of [vm]: `image`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -455,17 +467,33 @@ mod tests {
             "{err}"
         );
         let err = parse_err("[scenarios]\nrun = [\"setup\", 3]\n");
-        assert!(err.contains("line 2 column 17: [scenarios] run[1]: expected a string, found an integer (3)"), "{err}");
+        assert!(
+            err.contains(
+                "line 2 column 17: [scenarios] run[1]: expected a string, found an integer (3)"
+            ),
+            "{err}"
+        );
         let err = parse_err("vm = 3\n");
-        assert!(err.contains("[vm]: expected a table, found an integer (3)"), "{err}");
+        assert!(
+            err.contains("[vm]: expected a table, found an integer (3)"),
+            "{err}"
+        );
         let err = parse_err("[btrfs]\nsubvolumes = \"data\"\n");
-        assert!(err.contains("[btrfs] subvolumes: expected an array, found a string (\"data\")"), "{err}");
+        assert!(
+            err.contains("[btrfs] subvolumes: expected an array, found a string (\"data\")"),
+            "{err}"
+        );
     }
 
     #[test]
     fn out_of_range_integer_and_unknown_value() {
         let err = parse_err("[vm]\ncpus = -1\n");
-        assert!(err.contains("line 2 column 8: [vm] cpus: expected an integer from 0 to 4294967295, found -1"), "{err}");
+        assert!(
+            err.contains(
+                "line 2 column 8: [vm] cpus: expected an integer from 0 to 4294967295, found -1"
+            ),
+            "{err}"
+        );
         let err = parse_err("[vm]\naccel = \"kvmm\"\n");
         assert!(
             err.contains("[vm] accel: unknown value \"kvmm\"; did you mean \"kvm\"? (expected one of \"auto\", \"kvm\", \"tcg\")"),
@@ -473,7 +501,12 @@ mod tests {
         );
         // Validation after parsing: the range and the key.
         let err = parse_err("[vm]\nmemory_mib = 64\n");
-        assert!(err.contains("profile config/x.toml: [vm] memory_mib must be between 256 and 65536, got 64"), "{err}");
+        assert!(
+            err.contains(
+                "profile config/x.toml: [vm] memory_mib must be between 256 and 65536, got 64"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -485,7 +518,9 @@ mod tests {
         );
         let err = parse_err("[s3]\nbackend = \"aws\"\n");
         assert!(
-            err.starts_with("profile config/x.toml: [s3.guest_credentials] is required with backend = \"aws\""),
+            err.starts_with(
+                "profile config/x.toml: [s3.guest_credentials] is required with backend = \"aws\""
+            ),
             "{err}"
         );
         assert!(err.contains("secret_access_key_env = "), "{err}");
@@ -495,7 +530,9 @@ mod tests {
     fn syntax_error_has_line_and_column() {
         let err = parse_err("[vm]\ncpus = 2\n[backup\n");
         assert!(
-            err.starts_with("profile config/x.toml, line 3 column 8: TOML syntax error: invalid table header"),
+            err.starts_with(
+                "profile config/x.toml, line 3 column 8: TOML syntax error: invalid table header"
+            ),
             "{err}"
         );
         let err = parse_err("[vm]\ncpus = = 2\n");
@@ -505,7 +542,10 @@ mod tests {
     #[test]
     fn missing_file_says_where_profiles_are() {
         let err = format!("{:#}", load(Path::new("/nonexistent/p.toml")).unwrap_err());
-        assert!(err.contains("reading profile /nonexistent/p.toml (pass an existing file to --profile"), "{err}");
+        assert!(
+            err.contains("reading profile /nonexistent/p.toml (pass an existing file to --profile"),
+            "{err}"
+        );
     }
 
     #[test]

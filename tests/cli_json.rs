@@ -35,7 +35,12 @@ fn doctor_json_lists_every_check() {
     assert_eq!(out.status.code(), Some(if can_run { 0 } else { 2 }));
     let checks = v["checks"].as_array().expect("checks is an array");
     let names: Vec<&str> = checks.iter().filter_map(|c| c["name"].as_str()).collect();
-    for want in ["qemu-system-x86_64", "acceleration", "guest image", "memory"] {
+    for want in [
+        "qemu-system-x86_64",
+        "acceleration",
+        "guest image",
+        "memory",
+    ] {
         assert!(names.contains(&want), "{want} not in {names:?}");
     }
     for c in checks {
@@ -59,7 +64,10 @@ fn image_list_json_describes_cached_images() {
     assert_eq!(empty.status.code(), Some(0));
     assert_eq!(json_of(&empty), serde_json::json!([]));
 
-    let entry = cache.path().join("images").join("debian-13-0123456789abcdef");
+    let entry = cache
+        .path()
+        .join("images")
+        .join("debian-13-0123456789abcdef");
     std::fs::create_dir_all(&entry).unwrap();
     std::fs::write(
         entry.join("meta.json"),
@@ -113,10 +121,22 @@ fn run_all_json_reports_a_bad_profile_on_stdout_and_nothing_else() {
 fn config_check_exit_codes_and_messages() {
     let cache = tempfile::tempdir().unwrap();
     let ok = vmharness(
-        &["config", "check", "--profile", "config/test.toml", "--profile", "config/faults.toml"],
+        &[
+            "config",
+            "check",
+            "--profile",
+            "config/test.toml",
+            "--profile",
+            "config/faults.toml",
+        ],
         cache.path(),
     );
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout),
         "ok: config/test.toml\nok: config/faults.toml\n"
@@ -124,11 +144,21 @@ fn config_check_exit_codes_and_messages() {
     let bad = cache.path().join("bad.toml");
     std::fs::write(&bad, "[vm]\ncpus = \"two\"\n").unwrap();
     let out = vmharness(
-        &["config", "check", "--profile", "config/test.toml", "--profile", bad.to_str().unwrap()],
+        &[
+            "config",
+            "check",
+            "--profile",
+            "config/test.toml",
+            "--profile",
+            bad.to_str().unwrap(),
+        ],
         cache.path(),
     );
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok: config/test.toml\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: config/test.toml\n"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("line 2 column 8: [vm] cpus: expected an integer from 0 to 4294967295, found a string (\"two\")"),
@@ -139,14 +169,28 @@ fn config_check_exit_codes_and_messages() {
 #[test]
 fn config_show_prints_a_profile_that_checks() {
     let cache = tempfile::tempdir().unwrap();
-    let out = vmharness(&["config", "show", "--profile", "config/faults.toml"], cache.path());
+    let out = vmharness(
+        &["config", "show", "--profile", "config/faults.toml"],
+        cache.path(),
+    );
     assert_eq!(out.status.code(), Some(0));
     let shown = cache.path().join("shown.toml");
     std::fs::write(&shown, &out.stdout).unwrap();
-    let check = vmharness(&["config", "check", "--profile", shown.to_str().unwrap()], cache.path());
-    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stderr));
+    let check = vmharness(
+        &["config", "check", "--profile", shown.to_str().unwrap()],
+        cache.path(),
+    );
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let json = vmharness(&["config", "show", "--json"], cache.path());
-    assert_eq!(json_of(&json)["backup"]["chunk_size_bytes"], 8 * 1024 * 1024);
+    assert_eq!(
+        json_of(&json)["backup"]["chunk_size_bytes"],
+        8 * 1024 * 1024
+    );
 }
 
 #[test]
@@ -163,6 +207,9 @@ fn completions_for_every_shell() {
         assert_eq!(out.status.code(), Some(0), "{shell}");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains(marker), "{shell}: no {marker:?}");
-        assert!(text.contains("run-all") && text.contains("config"), "{shell}");
+        assert!(
+            text.contains("run-all") && text.contains("config"),
+            "{shell}"
+        );
     }
 }

@@ -150,7 +150,10 @@ fn show(path: Option<&Path>, json: bool) -> Result<Outcome> {
         print!("{}", shown.text);
     } else {
         let shown = show::to_toml(&p)?;
-        println!("# The effective profile {} (every key, defaults filled in).", path.display());
+        println!(
+            "# The effective profile {} (every key, defaults filled in).",
+            path.display()
+        );
         if !shown.masked.is_empty() {
             println!("# {}", masked_note(&shown.masked));
         }
@@ -197,7 +200,10 @@ mod tests {
         let path = write(dir.path(), "[backup]\nchunk_sise_bytes = 1\n");
         let problems = check_one(&path, &project(), &no_env);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("did you mean `chunk_size_bytes`?"), "{problems:?}");
+        assert!(
+            problems[0].contains("did you mean `chunk_size_bytes`?"),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -227,7 +233,12 @@ mod tests {
         }
         assert!(!all.contains("VMH_TEST_K,"), "{all}");
         assert_eq!(problems.len(), 6, "{all}");
-        assert!(problems.iter().all(|p| p.contains(&path.display().to_string())), "{all}");
+        assert!(
+            problems
+                .iter()
+                .all(|p| p.contains(&path.display().to_string())),
+            "{all}"
+        );
     }
 
     #[test]

@@ -339,7 +339,10 @@ mod tests {
         let v = serde_json::to_value(report(&all)).unwrap();
         assert_eq!(v["can_run"], false);
         assert_eq!(v["checks"][0]["status"], "fail");
-        assert_eq!(v["checks"][0]["fix"], "sudo apt-get install qemu-system-x86");
+        assert_eq!(
+            v["checks"][0]["fix"],
+            "sudo apt-get install qemu-system-x86"
+        );
         assert_eq!(v["checks"][1]["status"], "warn");
         assert_eq!(v["checks"][2]["status"], "ok");
         assert_eq!(v["checks"][2]["fix"], serde_json::Value::Null);

@@ -6,7 +6,11 @@
 use serde_path_to_error::{Path as KeyPath, Segment};
 
 /// The error of deserialising `text` (read from `file`), as one message.
-pub fn explain(err: &serde_path_to_error::Error<toml::de::Error>, text: &str, file: &str) -> String {
+pub fn explain(
+    err: &serde_path_to_error::Error<toml::de::Error>,
+    text: &str,
+    file: &str,
+) -> String {
     let inner = err.inner();
     let at = inner
         .span()
@@ -56,16 +60,22 @@ fn describe(path: &KeyPath, message: &str) -> String {
         };
         return format!("{table} is missing the required key `{field}`; add `{field} = ...` to it");
     }
-    for (prefix, kind) in [("invalid type: ", Kind::Type), ("invalid value: ", Kind::Value)] {
+    for (prefix, kind) in [
+        ("invalid type: ", Kind::Type),
+        ("invalid value: ", Kind::Value),
+    ] {
         if let Some(rest) = first.strip_prefix(prefix) {
             if let Some((found, expected)) = rest.rsplit_once(", expected ") {
                 let expected = friendly_expected(expected);
                 let found = friendly_found(found, kind);
-                let quotes = (kind == Kind::Type
+                let unquote = kind == Kind::Type
                     && found.starts_with("a string")
-                    && !expected.contains("string"))
-                .then_some(" (write the value without quotes)")
-                .unwrap_or_default();
+                    && !expected.contains("string");
+                let quotes = if unquote {
+                    " (write the value without quotes)"
+                } else {
+                    ""
+                };
                 return format!(
                     "{}: expected {expected}, found {found}{quotes}",
                     at(&table, &key)
@@ -77,7 +87,11 @@ fn describe(path: &KeyPath, message: &str) -> String {
         // Nothing deserialised: the text is not TOML.
         return format!("TOML syntax error: {}", message.trim().replace('\n', "; "));
     }
-    format!("{}: {}", at(&table, &key), message.trim().replace('\n', "; "))
+    format!(
+        "{}: {}",
+        at(&table, &key),
+        message.trim().replace('\n', "; ")
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -100,9 +114,7 @@ fn at(table: &str, key: &str) -> String {
 /// `[[s3.faults]] #1`.
 fn split(path: &KeyPath) -> (String, String) {
     let segs: Vec<&Segment> = path.iter().collect();
-    let last_key = segs
-        .iter()
-        .rposition(|s| matches!(s, Segment::Map { .. }));
+    let last_key = segs.iter().rposition(|s| matches!(s, Segment::Map { .. }));
     let Some(last_key) = last_key else {
         return (String::new(), String::new());
     };
@@ -215,7 +227,11 @@ fn friendly_found(f: &str, kind: Kind) -> String {
     let (noun, value) = match kind_word {
         "string" => ("a string", value),
         "integer" => ("an integer", value),
-        "floating" => ("a number", f.rsplit_once(' ').map(|(_, v)| v.trim_matches('`').to_string())),
+        "floating" => (
+            "a number",
+            f.rsplit_once(' ')
+                .map(|(_, v)| v.trim_matches('`').to_string()),
+        ),
         "boolean" => ("a boolean", value),
         "sequence" => ("an array", None),
         "map" => ("a table", None),
@@ -281,7 +297,11 @@ mod tests {
         let off = text.find("cpus").unwrap();
         assert_eq!(line_col(text, off), (3, 1));
         let off = text.find('"').unwrap() + 3;
-        assert_eq!(line_col(text, off), (2, 11), "the closing quote, after a 2-byte character");
+        assert_eq!(
+            line_col(text, off),
+            (2, 11),
+            "the closing quote, after a 2-byte character"
+        );
     }
 
     #[test]
@@ -293,7 +313,10 @@ mod tests {
             "a string (\"8M\")"
         );
         assert_eq!(friendly_found("integer `3`", Kind::Type), "an integer (3)");
-        assert_eq!(friendly_found("floating point `1.5`", Kind::Type), "a number (1.5)");
+        assert_eq!(
+            friendly_found("floating point `1.5`", Kind::Type),
+            "a number (1.5)"
+        );
         assert_eq!(friendly_found("integer `-1`", Kind::Value), "-1");
         assert_eq!(friendly_found("sequence", Kind::Type), "an array");
     }

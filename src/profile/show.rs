@@ -104,10 +104,20 @@ mod tests {
 
     #[test]
     fn secret_keys() {
-        for k in ["AWS_SECRET_ACCESS_KEY", "aws_session_token", "password", "GITHUB_TOKEN"] {
+        for k in [
+            "AWS_SECRET_ACCESS_KEY",
+            "aws_session_token",
+            "password",
+            "GITHUB_TOKEN",
+        ] {
             assert!(is_secret_key(k), "{k}");
         }
-        for k in ["secret_access_key_env", "session_token_env", "AWS_ACCESS_KEY_ID", "bucket"] {
+        for k in [
+            "secret_access_key_env",
+            "session_token_env",
+            "AWS_ACCESS_KEY_ID",
+            "bucket",
+        ] {
             assert!(!is_secret_key(k), "{k}");
         }
     }
@@ -145,7 +155,9 @@ mod tests {
         });
         let shown = to_toml(&p).unwrap();
         assert!(shown.masked.is_empty(), "{:?}", shown.masked);
-        assert!(shown.text.contains("secret_access_key_env = \"MY_SECRET_VAR\""));
+        assert!(shown
+            .text
+            .contains("secret_access_key_env = \"MY_SECRET_VAR\""));
     }
 
     /// The profile as JSON, with the masked values as `show` prints them.
@@ -168,7 +180,8 @@ mod tests {
         for p in profiles {
             let want = as_shown(p.clone());
             let text = to_toml(&p).unwrap().text;
-            let back = parse(&text, Path::new("shown.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            let back =
+                parse(&text, Path::new("shown.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"));
             assert_eq!(serde_json::to_value(back).unwrap(), want, "{text}");
             let json: serde_json::Value = serde_json::from_str(&to_json(&p).unwrap().text).unwrap();
             let back: Profile = serde_json::from_value(json).unwrap();
@@ -182,9 +195,15 @@ mod tests {
         let shown: toml::Table = toml::from_str(&text).unwrap();
         for (section, keys) in toml::Table::try_from(Profile::default()).unwrap() {
             for key in keys.as_table().unwrap().keys() {
-                assert!(shown[&section].as_table().unwrap().contains_key(key), "[{section}] {key}");
+                assert!(
+                    shown[&section].as_table().unwrap().contains_key(key),
+                    "[{section}] {key}"
+                );
             }
         }
-        assert!(text.contains("[backup]\nchunk_size_bytes = 8388608\n"), "{text}");
+        assert!(
+            text.contains("[backup]\nchunk_size_bytes = 8388608\n"),
+            "{text}"
+        );
     }
 }

@@ -121,7 +121,10 @@ mod tests {
         // The sample skips a check on the embedded endpoint: a harness failure.
         assert_eq!(v["outcome"], "harness_failed");
         assert_eq!(v["exit_code"], 2);
-        assert_eq!(v["counts"], json!({"pass": 1, "fail": 1, "warn": 1, "skip": 1}));
+        assert_eq!(
+            v["counts"],
+            json!({"pass": 1, "fail": 1, "warn": 1, "skip": 1})
+        );
         assert_eq!(
             v["failing_checks"],
             json!([{

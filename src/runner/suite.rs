@@ -103,7 +103,10 @@ pub fn run_suite(
         serde_json::to_string_pretty(&suite)? + "\n",
     )?;
     let named: Vec<(&str, &RunReport)> = reports.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    std::fs::write(dir.join(report::JUNIT_XML), report::junit::merged_xml(&named)?)?;
+    std::fs::write(
+        dir.join(report::JUNIT_XML),
+        report::junit::merged_xml(&named)?,
+    )?;
     println!("{}\nreports: {}", render(&suite), dir.display());
     Ok((suite, reports.into_iter().map(|(_, r)| r).collect()))
 }
@@ -288,11 +291,17 @@ mod tests {
         .unwrap();
         assert_eq!(v["kind"], "suite");
         assert_eq!(v["suite_dir"], "/runs/suite-s1");
-        assert_eq!((v["outcome"].as_str(), v["exit_code"].as_i64()), (Some("harness_failed"), Some(2)));
+        assert_eq!(
+            (v["outcome"].as_str(), v["exit_code"].as_i64()),
+            (Some("harness_failed"), Some(2))
+        );
         assert_eq!(v["counts"]["fail"], 1);
         assert_eq!(v["counts"]["pass"], 1);
         assert_eq!(v["groups"][0]["run"]["run_dir"], "/runs/a");
-        assert_eq!(v["groups"][0]["run"]["failing_checks"][0]["check"], "verify.manifest.sha256");
+        assert_eq!(
+            v["groups"][0]["run"]["failing_checks"][0]["check"],
+            "verify.manifest.sha256"
+        );
         assert_eq!(v["groups"][1]["error"], "boot failed");
         assert_eq!(v["groups"][1]["run"], serde_json::Value::Null);
         assert_eq!(v["reports"]["suite_json"], "/runs/suite-s1/suite.json");
