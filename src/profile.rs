@@ -164,9 +164,11 @@ pub fn load(path: &Path) -> Result<Profile> {
 /// Deserialise and validate; an error names the file, the line and column,
 /// the key path, what was expected and the fix (see [`diagnose`]).
 pub fn parse(text: &str, path: &Path) -> Result<Profile> {
+    let file = path.display().to_string();
     let p: Profile = serde_path_to_error::deserialize(toml::Deserializer::new(text))
-        .map_err(|e| anyhow::anyhow!(diagnose::explain(&e, text, &path.display().to_string())))?;
-    validate(&p, path)?;
+        .map_err(|e| anyhow::anyhow!(diagnose::explain(&e, text, &file)))?;
+    validate(&p, path)
+        .map_err(|e| anyhow::anyhow!(diagnose::locate_validation(&e.to_string(), text, &file)))?;
     Ok(p)
 }
 
@@ -503,7 +505,7 @@ mod tests {
         let err = parse_err("[vm]\nmemory_mib = 64\n");
         assert!(
             err.contains(
-                "profile config/x.toml: [vm] memory_mib must be between 256 and 65536, got 64"
+                "profile config/x.toml, line 2 column 1: [vm] memory_mib must be between 256 and 65536, got 64"
             ),
             "{err}"
         );

@@ -24,6 +24,50 @@ pub fn explain(
     format!("profile {file}{at}: {body}{snippet}")
 }
 
+/// A validation error (`profile F: [backup] retain must be ...`) with the
+/// line and column of the key it names, when the file sets that key:
+/// `profile F, line 3 column 1: [backup] retain must be ...`.
+pub fn locate_validation(message: &str, text: &str, file: &str) -> String {
+    let head = format!("profile {file}: ");
+    let Some(rest) = message.strip_prefix(&head) else {
+        return message.to_string();
+    };
+    let Some(offset) = key_named(rest).and_then(|(table, key)| key_offset(text, &table, &key))
+    else {
+        return message.to_string();
+    };
+    let (line, col) = line_col(text, offset);
+    format!("profile {file}, line {line} column {col}: {rest}")
+}
+
+/// `[s3.embedded] port ...` -> (["s3", "embedded"], "port").
+fn key_named(rest: &str) -> Option<(Vec<String>, String)> {
+    let inner = rest.strip_prefix('[')?;
+    let (table, after) = inner.split_once("] ")?;
+    if !table
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        return None;
+    }
+    let key: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!key.is_empty()).then(|| (table.split('.').map(str::to_string).collect(), key))
+}
+
+/// Byte offset of `key` in the table at `path`, when the text sets it.
+fn key_offset(text: &str, path: &[String], key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    for p in path {
+        table = table.get(p)?.as_table_like()?;
+    }
+    let (k, _) = table.get_key_value(key)?;
+    k.span().map(|s| s.start)
+}
+
 /// The message's body: what is wrong where, and the fix.
 fn describe(path: &KeyPath, message: &str) -> String {
     let (table, key) = split(path);
@@ -302,6 +346,28 @@ mod tests {
             (2, 11),
             "the closing quote, after a 2-byte character"
         );
+    }
+
+    #[test]
+    fn validation_errors_get_the_key_line() {
+        let text = "[vm]\ncpus = 1\n\n[s3.embedded]\nport = 1\n";
+        let f = "c/x.toml";
+        assert_eq!(
+            locate_validation("profile c/x.toml: [vm] cpus must be ...", text, f),
+            "profile c/x.toml, line 2 column 1: [vm] cpus must be ..."
+        );
+        assert_eq!(
+            locate_validation("profile c/x.toml: [s3.embedded] port is bad", text, f),
+            "profile c/x.toml, line 5 column 1: [s3.embedded] port is bad"
+        );
+        // A key the file leaves to its default, or no key: unchanged.
+        for m in [
+            "profile c/x.toml: [vm] memory_mib must be ...",
+            "profile c/x.toml: [[s3.faults]]: bad",
+            "something else",
+        ] {
+            assert_eq!(locate_validation(m, text, f), m);
+        }
     }
 
     #[test]
