@@ -33,6 +33,7 @@ pub enum Command {
     /// after setup and seed unless they were named before it.
     ///
     /// Example: vmharness run setup seed full restore verify
+    ///
     /// Example: vmharness run faults
     Run {
         #[command(flatten)]
@@ -54,6 +55,7 @@ pub enum Command {
     /// Check the programs, acceleration, disk and memory a run needs, and say how to fix what is missing.
     ///
     /// Example: vmharness doctor
+    ///
     /// Example: vmharness doctor --json | jq '.checks[] | select(.status != "ok")'
     Doctor {
         /// Print the checks as JSON on stdout (name, status ok/warn/fail, detail, fix).
@@ -102,7 +104,9 @@ pub enum Command {
     /// Print a shell completion script on stdout.
     ///
     /// Example: vmharness completions bash > ~/.local/share/bash-completion/completions/vmharness
+    ///
     /// Example: vmharness completions zsh > ~/.zfunc/_vmharness
+    ///
     /// Example: vmharness completions fish > ~/.config/fish/completions/vmharness.fish
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -140,6 +144,7 @@ pub enum ImageCommand {
     /// List cached images.
     ///
     /// Example: vmharness image list
+    ///
     /// Example: vmharness image list --json
     List {
         /// Print the images as JSON on stdout (name, recipe hash, path, size,
@@ -317,21 +322,29 @@ pub enum BenchCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
-    /// Validate profiles (parse, validate, and what the host can check: the
-    /// tool tree, schema files, image recipe, S3 settings); prints
-    /// "ok: <file>" or the errors. Exit 0: all valid; 2: not.
+    /// Validate profiles without booting anything.
+    ///
+    /// Parses and validates each profile, then checks what the host can: the
+    /// tool tree, the JSON Schema files, the image recipe, the scenarios on
+    /// the backend, the S3 settings. Prints "ok: <file>" or the errors.
+    /// Exit 0: all valid; 2: not.
     ///
     /// Example: vmharness config check
+    ///
     /// Example: vmharness config check --profile config/test.toml --profile config/faults.toml
     Check {
         /// Profile file (default: config/test.toml); several allowed.
         #[arg(long)]
         profile: Vec<PathBuf>,
     },
-    /// Print the effective profile: every key, defaults filled in, secret
-    /// values (keys naming a secret, password or token) masked as "****".
+    /// Print the effective profile: every key, defaults filled in.
+    ///
+    /// Secret values (keys naming a secret, password or token, but not the
+    /// `*_env` keys that name a host variable) are masked as "****", and the
+    /// masked keys are named.
     ///
     /// Example: vmharness config show --profile config/faults.toml
+    ///
     /// Example: vmharness config show --json | jq .s3
     Show {
         /// Profile file (default: config/test.toml).
@@ -367,6 +380,12 @@ mod tests {
                 .or(sub.get_about())
                 .map(|s| s.to_string())
                 .unwrap_or_default();
+            // Two examples in one paragraph would be joined into one line.
+            assert!(
+                help.lines().all(|l| !l.contains("Example:")
+                    || l.starts_with("Example:") && l.matches("Example:").count() == 1),
+                "{here}: put a blank `///` line between examples:\n{help}"
+            );
             out.push((here.clone(), help));
             visible(sub, &here, out);
         }
