@@ -16,6 +16,15 @@ fn vmharness(args: &[&str], cache: &Path) -> Output {
         .expect("running vmharness")
 }
 
+fn expect_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -61,7 +70,7 @@ fn doctor_json_lists_every_check() {
 fn image_list_json_describes_cached_images() {
     let cache = tempfile::tempdir().unwrap();
     let empty = vmharness(&["image", "list", "--json"], cache.path());
-    assert_eq!(empty.status.code(), Some(0));
+    expect_exit(&empty, 0);
     assert_eq!(json_of(&empty), serde_json::json!([]));
 
     let entry = cache
@@ -79,7 +88,7 @@ fn image_list_json_describes_cached_images() {
     std::fs::write(entry.join("packages.lock"), "a 1\nb 2\nc 3\n").unwrap();
     std::fs::write(entry.join("base.qcow2"), vec![1u8; 64 * 1024]).unwrap();
     let out = vmharness(&["image", "list", "--json"], cache.path());
-    assert_eq!(out.status.code(), Some(0));
+    expect_exit(&out, 0);
     let v = json_of(&out);
     let images = v.as_array().unwrap();
     assert_eq!(images.len(), 1, "{v}");
@@ -106,7 +115,7 @@ fn run_all_json_reports_a_bad_profile_on_stdout_and_nothing_else() {
         &["run-all", "--json", "--profile", profile.to_str().unwrap()],
         cache.path(),
     );
-    assert_eq!(out.status.code(), Some(2));
+    expect_exit(&out, 2);
     let v = json_of(&out);
     assert_eq!(v["kind"], "error");
     assert_eq!(v["exit_code"], 2);
@@ -131,12 +140,7 @@ fn config_check_exit_codes_and_messages() {
         ],
         cache.path(),
     );
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    expect_exit(&ok, 0);
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout),
         "ok: config/test.toml\nok: config/faults.toml\n"
@@ -154,7 +158,7 @@ fn config_check_exit_codes_and_messages() {
         ],
         cache.path(),
     );
-    assert_eq!(out.status.code(), Some(2));
+    expect_exit(&out, 2);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "ok: config/test.toml\n"
@@ -173,19 +177,14 @@ fn config_show_prints_a_profile_that_checks() {
         &["config", "show", "--profile", "config/faults.toml"],
         cache.path(),
     );
-    assert_eq!(out.status.code(), Some(0));
+    expect_exit(&out, 0);
     let shown = cache.path().join("shown.toml");
     std::fs::write(&shown, &out.stdout).unwrap();
     let check = vmharness(
         &["config", "check", "--profile", shown.to_str().unwrap()],
         cache.path(),
     );
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    expect_exit(&check, 0);
     let json = vmharness(&["config", "show", "--json"], cache.path());
     assert_eq!(
         json_of(&json)["backup"]["chunk_size_bytes"],
