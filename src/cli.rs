@@ -10,7 +10,7 @@ use std::path::PathBuf;
     version,
     about = "End-to-end tests of Btrfs-to-S3 backup tools inside disposable QEMU VMs",
     after_help = "Exit codes: 0 all checks passed, 1 the tool under test failed a check, \
-                  2 the harness or its infrastructure failed."
+                  2 the harness or its infrastructure failed (125 with --bisect)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -38,6 +38,8 @@ pub enum Command {
     Run {
         #[command(flatten)]
         boot: BootArgs,
+        #[command(flatten)]
+        debug: DebugArgs,
         #[arg(required = true)]
         scenarios: Vec<String>,
     },
@@ -112,6 +114,38 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Open a shell (or run COMMAND) in a running VM with the host's ssh.
+    ///
+    /// RUN is a run id (default: the latest running VM): a `vm up` VM or a
+    /// run kept by --keep-on-failure. Needs openssh-client.
+    ///
+    /// Example: vmharness ssh 20260101-120000-ab12
+    ///
+    /// Example: vmharness ssh -- btrfs subvolume list /mnt/btrfs
+    Ssh {
+        /// Run id (default: the latest running VM).
+        run: Option<String>,
+        /// Run this in the guest instead of a shell (after `--`; its status is the exit code).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Boot a VM, run the `setup` scenario (fixture, tool installed and
+    /// configured, embedded S3 up) and open an interactive shell in the
+    /// guest; the VM is torn down when the shell exits.
+    ///
+    /// Example: vmharness shell --profile config/defects.toml
+    Shell(BootArgs),
+    /// Rerun a run with the inputs its results.json recorded (its saved
+    /// profile, scenarios, seed, BTRFS_TO_S3_CMD, kernel/initrd, accel)
+    /// into a new run; first warns of what differs now.
+    ///
+    /// Example: vmharness repro 20260101-120000-ab12
+    Repro {
+        /// Run id (default: the latest run, run/latest).
+        run: Option<String>,
+        #[command(flatten)]
+        debug: DebugArgs,
+    },
     /// Internal: the supervisor process that owns one VM (started by `vm up`).
     #[command(name = "__supervise", hide = true)]
     Supervise {
@@ -173,6 +207,34 @@ pub struct RunAllArgs {
     /// paths); everything else goes to stderr.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub debug: DebugArgs,
+}
+
+/// Options of the commands that run scenarios, for debugging and bisecting.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DebugArgs {
+    /// Stop after the first scenario with a failed check, skip the rest,
+    /// and keep the VM (and the embedded S3 endpoint) running in the
+    /// foreground: open a shell with `vmharness ssh RUN`; `vmharness vm
+    /// down --run RUN` or Ctrl-C ends it. Ignored without a terminal or
+    /// when CI is set. One profile only.
+    #[arg(long)]
+    pub keep_on_failure: bool,
+    /// Exit 125 instead of 2 when the harness could not test (for `git bisect run`).
+    #[arg(long)]
+    pub bisect: bool,
+}
+
+impl Command {
+    /// Whether `--bisect` was given.
+    pub fn bisect(&self) -> bool {
+        match self {
+            Command::Run { debug, .. } | Command::Repro { debug, .. } => debug.bisect,
+            Command::RunAll(a) => a.debug.bisect,
+            _ => false,
+        }
+    }
 }
 
 /// Options shared by everything that boots a VM.
@@ -359,8 +421,13 @@ pub enum ConfigCommand {
 pub fn main() -> i32 {
     crate::logging::init();
     let cli = Cli::parse();
-    let outcome = crate::commands::dispatch(cli.command);
-    exit::report(outcome)
+    let bisect = cli.command.bisect();
+    let code = exit::report(crate::commands::dispatch(cli.command));
+    if bisect {
+        exit::for_bisect(code)
+    } else {
+        code
+    }
 }
 
 /// For the `Outcome` type's users.

@@ -25,6 +25,21 @@ impl Outcome {
     }
 }
 
+/// What `git bisect run` reads as "this commit cannot be tested": skip it.
+pub const BISECT_SKIP: i32 = 125;
+
+/// The exit code under `--bisect`: a harness failure (2) becomes 125 so
+/// `git bisect run` skips the commit instead of calling it bad; 0 (good)
+/// and 1 (bad: the tool failed a check) are unchanged. Other codes (a
+/// remote command's own status) pass through.
+pub fn for_bisect(code: i32) -> i32 {
+    if code == Outcome::HarnessFailed.code() {
+        BISECT_SKIP
+    } else {
+        code
+    }
+}
+
 /// Print an error with its whole chain of context and turn the outcome into an exit code.
 pub fn report(outcome: anyhow::Result<Outcome>) -> i32 {
     match outcome {
@@ -49,5 +64,14 @@ mod tests {
         assert_eq!(Outcome::ToolFailed.code(), 1);
         assert_eq!(Outcome::HarnessFailed.code(), 2);
         assert_eq!(report(Err(anyhow::anyhow!("boom"))), 2);
+    }
+
+    #[test]
+    fn bisect_skips_what_could_not_be_tested() {
+        assert_eq!(for_bisect(Outcome::Passed.code()), 0, "good stays good");
+        assert_eq!(for_bisect(Outcome::ToolFailed.code()), 1, "bad stays bad");
+        assert_eq!(for_bisect(Outcome::HarnessFailed.code()), 125);
+        assert_eq!(for_bisect(report(Err(anyhow::anyhow!("no qemu")))), 125);
+        assert_eq!(for_bisect(Outcome::Code(7).code()), 7);
     }
 }

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod profile;
 pub mod programs;
 pub mod report;
+pub mod repro;
 pub mod runner;
 pub mod s3;
 pub mod signals;

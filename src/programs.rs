@@ -58,6 +58,13 @@ pub const NEWUIDMAP: Program = Program {
     version_flag: "--version",
 };
 
+pub const OPENSSH: Program = Program {
+    name: "ssh",
+    package: "openssh-client",
+    why: "opens interactive shells in the guest (vmharness ssh, vmharness shell)",
+    version_flag: "-V",
+};
+
 /// Every program `doctor` checks, with whether a run needs it (image
 /// building needs more than booting a cached image).
 pub const ALL: &[(Program, bool)] = &[
@@ -68,6 +75,7 @@ pub const ALL: &[(Program, bool)] = &[
     (TAR, false),
     (UNSHARE, false),
     (NEWUIDMAP, false),
+    (OPENSSH, false),
 ];
 
 /// Find a program on PATH, also looking in the sbin directories that a

@@ -7,7 +7,9 @@ mod config;
 mod doctor;
 pub(crate) mod gc;
 mod image;
+mod repro;
 mod run;
+mod shell;
 pub(crate) mod vm;
 
 use crate::cli::Command;
@@ -16,7 +18,14 @@ use crate::exit::Outcome;
 pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
     match cmd {
         Command::RunAll(args) => run::run_all(&args),
-        Command::Run { boot, scenarios } => run::run(&boot, Some(&scenarios)),
+        Command::Run {
+            boot,
+            debug,
+            scenarios,
+        } => run::run(&boot, &debug, Some(&scenarios)),
+        Command::Ssh { run, command } => shell::ssh(run.as_deref(), &command),
+        Command::Shell(boot) => shell::shell(&boot),
+        Command::Repro { run, debug } => repro::run(run.as_deref(), &debug),
         Command::Defects(a) => run::defects(&a),
         Command::Doctor { json } => doctor::run(json),
         Command::Image(c) => image::run(c),

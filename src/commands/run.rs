@@ -1,6 +1,6 @@
 //! `vmharness run-all` and `vmharness run NAME...`.
 
-use crate::cli::BootArgs;
+use crate::cli::{BootArgs, DebugArgs};
 use crate::exit::Outcome;
 use crate::plan::BootOverrides;
 use crate::report::summary::{self, Summary};
@@ -9,29 +9,42 @@ use anyhow::Result;
 use std::path::PathBuf;
 
 /// `vmharness run NAME...`: one profile.
-pub fn run(boot: &BootArgs, names: Option<&[String]>) -> Result<Outcome> {
-    let (profile, opts) = one_profile(boot)?;
+pub fn run(boot: &BootArgs, debug: &DebugArgs, names: Option<&[String]>) -> Result<Outcome> {
+    let (profile, opts) = one_profile(boot, debug)?;
     runner::run(&profile, &opts, names)
 }
 
 /// The profile and options of a command that runs one profile.
-fn one_profile(boot: &BootArgs) -> Result<(PathBuf, RunOptions)> {
+fn one_profile(boot: &BootArgs, debug: &DebugArgs) -> Result<(PathBuf, RunOptions)> {
     crate::signals::install();
     let overrides = boot.overrides()?;
     let profile = overrides
         .profile
         .clone()
         .unwrap_or_else(crate::profile::default_path);
-    Ok((profile, options(overrides)))
+    let opts = RunOptions {
+        keep_on_failure: runner::keep::from_env(debug.keep_on_failure),
+        ..options(overrides)
+    };
+    Ok((profile, opts))
 }
 
 /// `vmharness run-all`: one profile, or several as parallel groups.
 pub fn run_all(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
+    if a.boot.profile.len() > 1 && runner::keep::from_env(a.debug.keep_on_failure) {
+        anyhow::bail!(
+            "--keep-on-failure keeps one VM, and run-all got {} profiles (run as parallel \
+             groups): rerun the failing group's profile alone, e.g. \
+             `vmharness run-all --keep-on-failure --profile {}`",
+            a.boot.profile.len(),
+            a.boot.profile[0].display()
+        );
+    }
     if a.json {
         return run_all_json(a);
     }
     if a.boot.profile.len() <= 1 {
-        return run(&a.boot, None);
+        return run(&a.boot, &a.debug, None);
     }
     crate::signals::install();
     runner::suite::run(&a.boot.profile, &suite_options(&a.boot)?, a.jobs)
@@ -60,7 +73,7 @@ fn run_all_json(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
 
 fn run_all_summary(a: &crate::cli::RunAllArgs) -> Result<(Summary, Outcome)> {
     if a.boot.profile.len() <= 1 {
-        let (profile, opts) = one_profile(&a.boot)?;
+        let (profile, opts) = one_profile(&a.boot, &a.debug)?;
         let done = runner::run_group(&profile, &opts, None)?;
         let s = summary::run(&done.report, &done.run_dir);
         return Ok((Summary::Run(s), done.outcome));
@@ -80,12 +93,13 @@ pub(crate) fn suite_options(boot: &BootArgs) -> Result<RunOptions> {
     Ok(options(shared.overrides()?))
 }
 
-fn options(overrides: BootOverrides) -> RunOptions {
+pub(crate) fn options(overrides: BootOverrides) -> RunOptions {
     RunOptions {
         overrides,
         cmd_override: std::env::var(crate::profile::tool::CMD_ENV).ok(),
         runs_dir: crate::paths::runs_dir(),
         plain_progress: false,
+        keep_on_failure: false,
     }
 }
 

@@ -135,6 +135,34 @@ pub fn supervise(run_dir: &Path) -> Result<Outcome> {
     );
     let dev = vm.attach_fixture(plan.fixture_size_mib, &plan.fixture_serial)?;
     eprintln!("[vm] fixture disk {} MiB at {dev}", plan.fixture_size_mib);
+    match serve_until_down(&mut vm, run_dir)? {
+        Served::Down(reply_to) => {
+            vm.shutdown()?;
+            let _ = writeln!(&reply_to, "stopped");
+            eprintln!("[vm] stopped on request");
+        }
+        Served::Ended(reason) => {
+            eprintln!("[vm] stopping ({reason})");
+            vm.shutdown()?;
+        }
+    }
+    Ok(Outcome::Passed)
+}
+
+/// How serving a VM's control socket ended.
+pub(crate) enum Served {
+    /// `vmharness vm down` asked: stop the VM, then answer `stopped` on this stream.
+    Down(UnixStream),
+    /// A signal, the VM's death, or a broken socket (the reason).
+    Ended(String),
+}
+
+/// Make a live VM reachable by the `vm` commands (`vm list`, `vm ssh`,
+/// `vmharness ssh`, `vm down`): write its `vm.json`, serve its control
+/// socket, and return when `down` is asked, a signal comes, or the VM dies.
+/// The caller stops the VM. Used by the supervisor of `vm up` and by a run
+/// kept after a failure (`--keep-on-failure`).
+pub(crate) fn serve_until_down(vm: &mut Vm, run_dir: &Path) -> Result<Served> {
     let sock_path = run_dir.join(files::CONTROL);
     let _ = std::fs::remove_file(&sock_path);
     let listener = UnixListener::bind(&sock_path)
@@ -152,10 +180,7 @@ pub fn supervise(run_dir: &Path) -> Result<Outcome> {
         match listener.accept() {
             Ok((stream, _)) => {
                 if let Some(reply_to) = handle_control(stream) {
-                    vm.shutdown()?;
-                    let _ = writeln!(&reply_to, "stopped");
-                    eprintln!("[vm] stopped on request");
-                    return Ok(Outcome::Passed);
+                    return Ok(Served::Down(reply_to));
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -164,9 +189,7 @@ pub fn supervise(run_dir: &Path) -> Result<Outcome> {
             Err(e) => break format!("control socket: {e}"),
         }
     };
-    eprintln!("[vm] stopping ({reason})");
-    vm.shutdown()?;
-    Ok(Outcome::Passed)
+    Ok(Served::Ended(reason))
 }
 
 /// Read one control command; return the stream to answer when it is `down`.
@@ -194,6 +217,8 @@ pub fn live_runs() -> Vec<PathBuf> {
         .into_iter()
         .flatten()
         .flatten()
+        // Not `latest`, a symlink to a run listed under its own name.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
         .filter(|p| VmState::read(p).is_ok_and(|s| files::pid_alive(s.owner_pid as i32)))
         .collect();
@@ -201,7 +226,7 @@ pub fn live_runs() -> Vec<PathBuf> {
     runs
 }
 
-fn find_run(run: Option<&str>) -> Result<PathBuf> {
+pub(crate) fn find_run(run: Option<&str>) -> Result<PathBuf> {
     match run {
         Some(id) => {
             let p = crate::paths::runs_dir().join(id);

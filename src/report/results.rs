@@ -33,6 +33,12 @@ pub struct RunReport {
     /// Seconds of the run that were the tool's and the fixture's own work.
     #[serde(default)]
     pub work: WorkSeconds,
+    /// Scenarios not run because `--keep-on-failure` stopped at a failed check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_scenarios: Vec<String>,
+    /// The exact inputs of the run, for `vmharness repro` (absent in older reports).
+    #[serde(default)]
+    pub repro: Option<crate::repro::Repro>,
 }
 
 /// Seconds spent in the tool's own commands and in fixture work (setup,
@@ -115,5 +121,10 @@ mod tests {
         assert_eq!(check["name"], "verify.manifest.sha256");
         assert_eq!(check["verdict"], "fail");
         assert_eq!(v["scenarios"][1]["checks"][1]["reason"], "archived");
+        assert_eq!(v["skipped_scenarios"][0], "cleanup");
+        assert_eq!(v["repro"]["accel"], "tcg");
+        assert_eq!(v["repro"]["image_lock_sha256"], "l1");
+        assert_eq!(v["repro"]["kernel_file"]["sha256"], "kk");
+        assert_eq!(v["repro"]["scenarios"][1], "full");
     }
 }

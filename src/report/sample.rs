@@ -24,6 +24,8 @@ pub fn report() -> RunReport {
         strict: false,
         started_at: "2024-01-01T00:00:00Z".into(),
         seconds: 42.0,
+        skipped_scenarios: vec!["cleanup".into()],
+        repro: Some(crate::repro::sample()),
         work: crate::report::WorkSeconds {
             tool: 20.0,
             fixture: 11.5,

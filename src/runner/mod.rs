@@ -5,10 +5,12 @@ mod access;
 mod backend_fit;
 pub mod background;
 mod case;
+pub mod keep;
 mod objects;
 pub mod progress;
 pub mod scenarios;
 pub mod session;
+pub mod shell_env;
 pub mod suite;
 
 pub use session::{RunOptions, Session};
@@ -49,9 +51,10 @@ pub fn run_group(
     let chosen = runnable(&profile, &list, profile_path)?;
     std::fs::create_dir_all(&opts.runs_dir)?;
     let t = Instant::now();
-    crate::image::ensure(&profile.vm.image)?;
+    let image = crate::image::ensure(&profile.vm.image)?;
     let image_seconds = t.elapsed().as_secs_f64();
     let mut s = Session::start(profile_path, opts)?;
+    crate::repro::save_profile(profile_path, &s.run_dir)?;
     let _ = report::update_latest(&opts.runs_dir, &s.run_id);
     let mut phases = vec![
         Phase {
@@ -63,15 +66,34 @@ pub fn run_group(
             seconds: s.boot_seconds,
         },
     ];
-    let executed = execute(&mut s, chosen);
+    let executed = execute_until(&mut s, chosen, opts.keep_on_failure);
     phases.extend(executed.phases);
     let mut report = run_report(&s, profile_path, started_at, phases, executed.reports);
+    report.skipped_scenarios = executed.skipped;
+    report.repro = Some(crate::repro::Repro::of_run(
+        &crate::repro::Inputs {
+            profile: &s.profile,
+            profile_file: &s.run_dir.join(crate::repro::PROFILE_COPY),
+            image: &image,
+            scenarios: &list,
+            opts,
+            accel: s.plan.vm.accel,
+        },
+        tool_version(&s.profile),
+    ));
     let run_dir = s.run_dir.clone();
-    if let Err(e) = s.finish() {
-        report
-            .harness_errors
-            .push(format!("stopping the VM: {e:#}"));
-    }
+    let eval = report::evaluate(&report);
+    let kept = match executed.stopped_at {
+        Some(failed) if eval.outcome == Outcome::ToolFailed => Some((s, failed)),
+        _ => {
+            if let Err(e) = s.finish() {
+                report
+                    .harness_errors
+                    .push(format!("stopping the VM: {e:#}"));
+            }
+            None
+        }
+    };
     report.seconds = started.elapsed().as_secs_f64();
     report::write_all(&run_dir, &report)?;
     // One write: the groups of a suite print theirs from several threads.
@@ -81,6 +103,11 @@ pub fn run_group(
         out.push_str(&format!("\n  {r}"));
     }
     println!("{out}\nreports: {}", run_dir.display());
+    if let Some((s, failed)) = kept {
+        if let Err(e) = keep::hold(s, &failed) {
+            eprintln!("[run {}] the kept VM: {e:#}", report.run_id);
+        }
+    }
     Ok(GroupDone {
         report,
         run_dir,
@@ -92,6 +119,10 @@ pub fn run_group(
 pub struct Executed {
     pub phases: Vec<Phase>,
     pub reports: Vec<ScenarioReport>,
+    /// Scenarios not run because an earlier one failed a check (`--keep-on-failure`).
+    pub skipped: Vec<String>,
+    /// The scenario and check that stopped the run there, when one did.
+    pub stopped_at: Option<String>,
 }
 
 /// The scenarios of `names` that this build has and the profile's backend
@@ -154,6 +185,16 @@ pub fn expand(names: &[impl AsRef<str>]) -> Vec<String> {
 /// Run scenarios in order on a live session. A scenario the harness could
 /// not carry out stops the rest, which are reported as not run.
 pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Executed {
+    execute_until(s, chosen, false)
+}
+
+/// `execute`; with `stop_at_failure`, the scenarios after the first one
+/// that failed a check are skipped (listed in `skipped`, not reported).
+pub fn execute_until(
+    s: &mut Session,
+    chosen: Vec<Box<dyn scenarios::Scenario>>,
+    stop_at_failure: bool,
+) -> Executed {
     let mode = if s.plain_progress {
         progress::Mode::Plain
     } else {
@@ -162,8 +203,14 @@ pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Ex
     let mut phases = Vec::new();
     let mut reports = Vec::new();
     let mut broken: Option<String> = None;
+    let mut skipped = Vec::new();
+    let mut stopped_at: Option<String> = None;
     for sc in chosen {
         let name = sc.name().to_string();
+        if stopped_at.is_some() {
+            skipped.push(name);
+            continue;
+        }
         let expected = sc.expected_checks(s);
         if let Some(why) = &broken {
             reports.push(ScenarioReport {
@@ -177,6 +224,7 @@ pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Ex
         }
         let step = progress::Step::start(mode, &format!("[run {}] scenario {name}", s.run_id));
         let t = Instant::now();
+        s.scenario = name.clone();
         let result = sc.run(s);
         let seconds = t.elapsed().as_secs_f64();
         phases.push(Phase {
@@ -190,10 +238,20 @@ pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Ex
                 (vec![], Some(format!("{e:#}")))
             }
         };
-        let failed = checks
+        let strict = s.profile.scenarios.strict;
+        let failing: Vec<&str> = checks
             .iter()
-            .filter(|c| c.verdict == crate::verify::Verdict::Fail)
-            .count();
+            .filter(|c| {
+                report::effective_verdict(&c.verdict, strict) == crate::verify::Verdict::Fail
+            })
+            .map(|c| c.name.as_str())
+            .collect();
+        let failed = failing.len();
+        if stop_at_failure && infra_error.is_none() {
+            if let Some(first) = failing.first() {
+                stopped_at = Some(format!("scenario {name} failed check {first}"));
+            }
+        }
         step.finish(&format!(
             "[run {}] scenario {name}: {} check(s), {failed} failed, {seconds:.1}s{}",
             s.run_id,
@@ -211,7 +269,21 @@ pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Ex
             infra_error,
         });
     }
-    Executed { phases, reports }
+    if let Some(why) = &stopped_at {
+        if !skipped.is_empty() {
+            eprintln!(
+                "[run {}] --keep-on-failure: {why}; not run: {}",
+                s.run_id,
+                skipped.join(", ")
+            );
+        }
+    }
+    Executed {
+        phases,
+        reports,
+        skipped,
+        stopped_at,
+    }
 }
 
 /// The run's report from the session's facts and the scenarios' reports.
@@ -229,7 +301,7 @@ pub fn run_report(
         accel_reason: s.plan.accel_reason.clone(),
         image: s.plan.image_name.clone(),
         kernel: s.plan.kernel_release.clone(),
-        tool_version: tool_version(s),
+        tool_version: tool_version(&s.profile),
         tool_cmd: s.tool.cmd.clone(),
         seed: s.profile.fixture.seed,
         backend: s.profile.s3.backend.as_str().into(),
@@ -241,12 +313,16 @@ pub fn run_report(
         transfers: s.transfers.clone(),
         harness_errors: vec![],
         work: s.work.clone(),
+        skipped_scenarios: vec![],
+        repro: None,
     }
 }
 
-/// `git describe` of the tool's source tree, when it is a git checkout.
-fn tool_version(s: &Session) -> Option<String> {
-    let dir = crate::paths::project_dir().join(&s.profile.tool.source_dir);
+/// `git describe --always --dirty --tags` of the tool's source tree, when
+/// it is a git checkout (the tree's repository: for the reference tool, the
+/// project's own).
+pub fn tool_version(profile: &crate::profile::Profile) -> Option<String> {
+    let dir = crate::paths::project_dir().join(&profile.tool.source_dir);
     let out = std::process::Command::new("git")
         .args(["describe", "--always", "--dirty", "--tags"])
         .current_dir(dir)

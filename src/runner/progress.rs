@@ -12,10 +12,14 @@ pub enum Mode {
     Plain,
 }
 
-/// Live only on a terminal outside CI (`CI` set to anything but "", "0" or "false").
+/// Whether the `CI` variable's value says "in CI" (anything but unset, "", "0" or "false").
+pub fn in_ci(ci: Option<&str>) -> bool {
+    ci.is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+/// Live only on a terminal outside CI.
 pub fn mode(stderr_is_terminal: bool, ci: Option<&str>) -> Mode {
-    let in_ci = ci.is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
-    if stderr_is_terminal && !in_ci {
+    if stderr_is_terminal && !in_ci(ci) {
         Mode::Live
     } else {
         Mode::Plain

@@ -25,6 +25,9 @@ pub struct RunOptions {
     pub runs_dir: PathBuf,
     /// Plain progress lines even on a terminal (several runs share it).
     pub plain_progress: bool,
+    /// Stop at the first failed check and keep the VM for a person (decided
+    /// already: a terminal, not CI).
+    pub keep_on_failure: bool,
 }
 
 /// One backup the tool made, from its log.
@@ -87,6 +90,8 @@ pub struct Session {
     /// The tool's and the fixture's own seconds (the rest is overhead).
     pub work: crate::report::WorkSeconds,
     pub plain_progress: bool,
+    /// The scenario running now (its transfers are labelled with it).
+    pub scenario: String,
 }
 
 impl Session {
@@ -150,6 +155,7 @@ impl Session {
                 ..Default::default()
             },
             plain_progress: opts.plain_progress,
+            scenario: String::new(),
         })
     }
 

@@ -2,6 +2,7 @@
 //! logs, tree upload as one tar stream, and a record of every command.
 
 mod log;
+pub mod openssh;
 
 pub use log::{CommandLog, CommandRecord};
 

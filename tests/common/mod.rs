@@ -116,6 +116,23 @@ pub fn vmharness(runs: &Path, args: &[&str]) -> Output {
 
 /// `vmharness` with extra environment variables.
 pub fn vmharness_env(runs: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let out = vmharness_command(runs, env, args)
+        .output()
+        .expect("running vmharness");
+    save_output(args, &out);
+    eprintln!(
+        "$ vmharness {}\n-> {}\n{}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The command `vmharness ARGS` (as the test user when set, with the runs
+/// directory and the extra environment), not started yet.
+pub fn vmharness_command(runs: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
     let exe = env!("CARGO_BIN_EXE_vmharness");
     let mut vars: Vec<(String, String)> = vec![
         (
@@ -140,16 +157,7 @@ pub fn vmharness_env(runs: &Path, env: &[(&str, &str)], args: &[&str]) -> Output
         }
     };
     cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    let out = cmd.output().expect("running vmharness");
-    save_output(args, &out);
-    eprintln!(
-        "$ vmharness {}\n-> {}\n{}{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    cmd
 }
 
 /// Build (or find) the default image as the invoking user.

@@ -259,7 +259,8 @@ pub(super) fn restore_one(
         .and_then(|e| e.journal().records().last().map(|r| r.seq))
         .unwrap_or(0);
     let run = s.run_tool(&format!("restore-{sv}"), &line)?;
-    s.note_restore("restore", sv, &run);
+    let scenario = s.scenario.clone();
+    s.note_restore(&scenario, sv, &run);
     let mut checks = Vec::new();
     let ok = run.succeeded() && run.field("restore_complete", "status").as_deref() == Some("ok");
     let evidence = json!({"target": target, "manifest_key": manifest_key, "status": run.status_text(),
