@@ -33,6 +33,7 @@ pub enum Command {
     /// after setup and seed unless they were named before it.
     ///
     /// Example: vmharness run setup seed full restore verify
+    ///
     /// Example: vmharness run faults
     Run {
         #[command(flatten)]
@@ -65,29 +66,65 @@ pub enum Command {
     /// Example: vmharness report merge run/suite-A run/suite-B
     Report(ReportArgs),
     /// Check the programs, acceleration, disk and memory a run needs, and say how to fix what is missing.
-    Doctor,
+    ///
+    /// Example: vmharness doctor
+    ///
+    /// Example: vmharness doctor --json | jq '.checks[] | select(.status != "ok")'
+    Doctor {
+        /// Print the checks as JSON on stdout (name, status ok/warn/fail, detail, fix).
+        #[arg(long)]
+        json: bool,
+    },
     /// Build, list and prune guest images.
+    ///
+    /// Example: vmharness image list
     #[command(subcommand)]
     Image(ImageCommand),
     /// Boot a VM for debugging, run commands in it, and stop it.
+    ///
+    /// Example: vmharness vm up && vmharness vm ssh -- uname -r && vmharness vm down
     #[command(subcommand)]
     Vm(VmCommand),
     /// Remove what killed runs left behind (QEMU processes, disks, sockets).
+    ///
+    /// Example: vmharness gc
     Gc,
     /// Empty the profile's S3 prefix: delete every object under it and abort
     /// its incomplete multipart uploads (aws/endpoint backends; an embedded
     /// run's store lives in its run directory).
+    ///
+    /// Example: vmharness cleanup --profile my-aws-profile.toml
     Cleanup {
         /// Profile file (default: config/test.toml).
         #[arg(long)]
         profile: Option<PathBuf>,
     },
     /// The embedded S3 endpoint, standalone (for developers of backup tools, and to debug).
+    ///
+    /// Example: vmharness s3 serve --dir /tmp/s3 --port 9000
     #[command(subcommand)]
     S3(S3Command),
     /// Measure boot-to-SSH-ready time over several boots.
+    ///
+    /// Example: vmharness bench boot --runs 5
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Check profiles and show the effective one, without booting anything.
+    ///
+    /// Example: vmharness config check --profile config/test.toml --profile config/faults.toml
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script on stdout.
+    ///
+    /// Example: vmharness completions bash > ~/.local/share/bash-completion/completions/vmharness
+    ///
+    /// Example: vmharness completions zsh > ~/.zfunc/_vmharness
+    ///
+    /// Example: vmharness completions fish > ~/.config/fish/completions/vmharness.fish
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Open a shell (or run COMMAND) in a running VM with the host's ssh.
     ///
     /// RUN is a run id (default: the latest running VM): a `vm up` VM or a
@@ -150,8 +187,19 @@ pub enum ImageCommand {
         recipe: String,
     },
     /// List cached images.
-    List,
+    ///
+    /// Example: vmharness image list
+    ///
+    /// Example: vmharness image list --json
+    List {
+        /// Print the images as JSON on stdout (name, recipe hash, path, size,
+        /// built time, packages.lock).
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove cached images not built from the current recipes (all with --all).
+    ///
+    /// Example: vmharness image prune
     Prune {
         #[arg(long)]
         all: bool,
@@ -195,6 +243,11 @@ pub struct RunAllArgs {
     /// robin in the order given; `vmharness report merge` joins the shards.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::runner::shard::Shard>,
+    /// After the run, print a JSON summary on stdout (run id and directory,
+    /// outcome and exit code, counts by verdict, failing checks, report
+    /// paths); everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub debug: DebugArgs,
 }
@@ -302,6 +355,8 @@ pub enum VmCommand {
     /// Example: vmharness vm up && vmharness vm ssh -- uname -r && vmharness vm down
     Up(BootArgs),
     /// Run a command in a running VM (the latest one unless --run names another).
+    ///
+    /// Example: vmharness vm ssh -- btrfs filesystem show
     Ssh {
         #[arg(long)]
         run: Option<String>,
@@ -312,11 +367,15 @@ pub enum VmCommand {
         command: Vec<String>,
     },
     /// Stop a running VM and remove its disks.
+    ///
+    /// Example: vmharness vm down --run 20240101-000000-abcd
     Down {
         #[arg(long)]
         run: Option<String>,
     },
     /// List running VMs.
+    ///
+    /// Example: vmharness vm list
     List,
 }
 
@@ -325,6 +384,8 @@ pub enum BenchCommand {
     /// Start VMs several times: resume to SSH, resume plus fixture hot-plug
     /// plus mkfs, and cold boot to SSH, per phase (median and spread), next
     /// to the targets.
+    ///
+    /// Example: vmharness bench boot --runs 5 --cold-runs 2
     Boot {
         #[command(flatten)]
         boot: BootArgs,
@@ -349,6 +410,8 @@ pub enum BenchCommand {
         jobs: Option<usize>,
     },
     /// Seed and digest the fixture in one VM several times: seconds and entries per second in the guest.
+    ///
+    /// Example: vmharness bench fixture --runs 3 --seed 42
     Fixture {
         #[command(flatten)]
         boot: BootArgs,
@@ -357,6 +420,42 @@ pub enum BenchCommand {
         /// Fixture seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate profiles without booting anything.
+    ///
+    /// Parses and validates each profile, then checks what the host can: the
+    /// tool tree, the JSON Schema files, the image recipe, the scenarios on
+    /// the backend, the S3 settings. Prints "ok: <file>" or the errors.
+    /// Exit 0: all valid; 2: not.
+    ///
+    /// Example: vmharness config check
+    ///
+    /// Example: vmharness config check --profile config/test.toml --profile config/faults.toml
+    Check {
+        /// Profile file (default: config/test.toml); several allowed.
+        #[arg(long)]
+        profile: Vec<PathBuf>,
+    },
+    /// Print the effective profile: every key, defaults filled in.
+    ///
+    /// Secret values (keys naming a secret, password or token, but not the
+    /// `*_env` keys that name a host variable) are masked as "****", and the
+    /// masked keys are named.
+    ///
+    /// Example: vmharness config show --profile config/faults.toml
+    ///
+    /// Example: vmharness config show --json | jq .s3
+    Show {
+        /// Profile file (default: config/test.toml).
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -374,3 +473,78 @@ pub fn main() -> i32 {
 
 /// For the `Outcome` type's users.
 pub type Result = std::result::Result<Outcome, anyhow::Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every visible subcommand, as (its path after `vmharness`, its long help).
+    fn visible(cmd: &clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let here = format!("{path} {}", sub.get_name()).trim().to_string();
+            let help = sub
+                .get_long_about()
+                .or(sub.get_about())
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            // Two examples in one paragraph would be joined into one line.
+            assert!(
+                help.lines().all(|l| !l.contains("Example:")
+                    || l.starts_with("Example:") && l.matches("Example:").count() == 1),
+                "{here}: put a blank `///` line between examples:\n{help}"
+            );
+            out.push((here.clone(), help));
+            visible(sub, &here, out);
+        }
+    }
+
+    #[test]
+    fn every_visible_subcommand_has_an_example_of_itself() {
+        let mut all = Vec::new();
+        visible(&Cli::command(), "", &mut all);
+        assert!(all.len() > 20, "{} subcommands", all.len());
+        let missing: Vec<&str> = all
+            .iter()
+            .filter(|(path, help)| {
+                !help.lines().any(|l| {
+                    l.trim_start()
+                        .starts_with(&format!("Example: vmharness {path}"))
+                })
+            })
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "add an `Example: vmharness <subcommand> ...` line to the doc comment of: {}",
+            missing.join(", ")
+        );
+    }
+
+    #[test]
+    fn the_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_flags_parse() {
+        let cli = Cli::try_parse_from(["vmharness", "run-all", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::RunAll(RunAllArgs { json: true, .. })
+        ));
+        let cli = Cli::try_parse_from(["vmharness", "image", "list", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Image(ImageCommand::List { json: true })
+        ));
+        let cli = Cli::try_parse_from(["vmharness", "completions", "zsh"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Completions {
+                shell: clap_complete::Shell::Zsh
+            }
+        ));
+        assert!(Cli::try_parse_from(["vmharness", "completions", "tcsh"]).is_err());
+    }
+}

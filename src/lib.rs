@@ -8,6 +8,7 @@ pub mod exit;
 pub mod fixture;
 pub mod image;
 pub mod jobs;
+pub mod jsonout;
 pub mod logging;
 pub mod matrix;
 pub mod paths;

@@ -7,11 +7,13 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub mod backup;
+pub mod diagnose;
 pub mod fixture;
 pub mod layout;
 pub mod restore;
 pub mod s3;
 pub mod scenarios;
+pub mod show;
 pub mod tool;
 
 pub use backup::BackupSection;
@@ -149,15 +151,24 @@ pub fn default_path() -> PathBuf {
 
 /// Read and validate a profile file.
 pub fn load(path: &Path) -> Result<Profile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading profile {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading profile {} (pass an existing file to --profile; the project's are in {})",
+            path.display(),
+            crate::paths::project_dir().join("config").display()
+        )
+    })?;
     parse(&text, path)
 }
 
+/// Deserialise and validate; an error names the file, the line and column,
+/// the key path, what was expected and the fix (see [`diagnose`]).
 pub fn parse(text: &str, path: &Path) -> Result<Profile> {
-    let p: Profile = toml::from_str(text)
-        .map_err(|e| anyhow::anyhow!("profile {}: {}", path.display(), e.to_string().trim_end()))?;
-    validate(&p, path)?;
+    let file = path.display().to_string();
+    let p: Profile = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        .map_err(|e| anyhow::anyhow!(diagnose::explain(&e, text, &file)))?;
+    validate(&p, path)
+        .map_err(|e| anyhow::anyhow!(diagnose::locate_validation(&e.to_string(), text, &file)))?;
     Ok(p)
 }
 
@@ -397,6 +408,146 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("vmm"), "{err}");
+    }
+
+    fn parse_err(text: &str) -> String {
+        parse(text, Path::new("config/x.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn typo_key_names_file_line_table_and_the_closest_key() {
+        let err = parse_err("[backup]\nretain = 2\nchunk_sise_bytes = 4096\n");
+        assert!(
+            err.starts_with(
+                "profile config/x.toml, line 3 column 1: unknown key `chunk_sise_bytes` in [backup]; \
+                 did you mean `chunk_size_bytes`? (keys of [backup]: `chunk_size_bytes`, `concurrency`"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("\n     3 | chunk_sise_bytes = 4096\n       | ^^^^^^^^^^^^^^^^"),
+            "{err}"
+        );
+        // Nested tables and arrays of tables.
+        let err = parse_err("[s3.embedded]\nprot = 9000\n");
+        assert!(
+            err.contains("unknown key `prot` in [s3.embedded]; did you mean `port`?"),
+            "{err}"
+        );
+        let err = parse_err("[[s3.faults]]\nop = \"PutObject\"\nactoin = \"slow_down\"\n");
+        assert!(
+            err.contains("unknown key `actoin` in [[s3.faults]] #1; did you mean `action`?"),
+            "{err}"
+        );
+        // Nothing close: the known keys only.
+        let err = parse_err("[vm]\nzzz = 1\n");
+        assert!(
+            err.contains("unknown key `zzz` in [vm] (keys of [vm]: `image`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_section_suggests_the_closest() {
+        let err = parse_err("[bakup]\n");
+        assert!(
+            err.starts_with("profile config/x.toml, line 1 column 2: unknown section [bakup]; did you mean [backup]? (sections: [vm], [btrfs]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_says_expected_and_found() {
+        let err = parse_err("[backup]\nchunk_size_bytes = \"8M\"\n");
+        assert!(
+            err.starts_with(
+                "profile config/x.toml, line 2 column 20: [backup] chunk_size_bytes: expected a non-negative integer, \
+                 found a string (\"8M\") (write the value without quotes)"
+            ),
+            "{err}"
+        );
+        let err = parse_err("[scenarios]\nrun = [\"setup\", 3]\n");
+        assert!(
+            err.contains(
+                "line 2 column 17: [scenarios] run[1]: expected a string, found an integer (3)"
+            ),
+            "{err}"
+        );
+        let err = parse_err("vm = 3\n");
+        assert!(
+            err.contains("[vm]: expected a table, found an integer (3)"),
+            "{err}"
+        );
+        let err = parse_err("[btrfs]\nsubvolumes = \"data\"\n");
+        assert!(
+            err.contains("[btrfs] subvolumes: expected an array, found a string (\"data\")"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_integer_and_unknown_value() {
+        let err = parse_err("[vm]\ncpus = -1\n");
+        assert!(
+            err.contains(
+                "line 2 column 8: [vm] cpus: expected an integer from 0 to 4294967295, found -1"
+            ),
+            "{err}"
+        );
+        let err = parse_err("[vm]\naccel = \"kvmm\"\n");
+        assert!(
+            err.contains("[vm] accel: unknown value \"kvmm\"; did you mean \"kvm\"? (expected one of \"auto\", \"kvm\", \"tcg\")"),
+            "{err}"
+        );
+        // Validation after parsing: the range and the key.
+        let err = parse_err("[vm]\nmemory_mib = 64\n");
+        assert!(
+            err.contains(
+                "profile config/x.toml, line 2 column 1: [vm] memory_mib must be between 256 and 65536, got 64"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_required_key_and_section() {
+        let err = parse_err("[s3.guest_credentials]\naccess_key_id_env = \"K\"\n");
+        assert!(
+            err.contains("line 1 column 1: [s3.guest_credentials] is missing the required key `secret_access_key_env`"),
+            "{err}"
+        );
+        let err = parse_err("[s3]\nbackend = \"aws\"\n");
+        assert!(
+            err.starts_with(
+                "profile config/x.toml: [s3.guest_credentials] is required with backend = \"aws\""
+            ),
+            "{err}"
+        );
+        assert!(err.contains("secret_access_key_env = "), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let err = parse_err("[vm]\ncpus = 2\n[backup\n");
+        assert!(
+            err.starts_with(
+                "profile config/x.toml, line 3 column 8: TOML syntax error: invalid table header"
+            ),
+            "{err}"
+        );
+        let err = parse_err("[vm]\ncpus = = 2\n");
+        assert!(err.contains("line 2 column 8: TOML syntax error"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_says_where_profiles_are() {
+        let err = format!("{:#}", load(Path::new("/nonexistent/p.toml")).unwrap_err());
+        assert!(
+            err.contains("reading profile /nonexistent/p.toml (pass an existing file to --profile"),
+            "{err}"
+        );
     }
 
     #[test]

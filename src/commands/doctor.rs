@@ -3,6 +3,7 @@
 use crate::exit::Outcome;
 use crate::programs::{self, Program};
 use anyhow::Result;
+use serde::Serialize;
 use std::path::Path;
 
 /// One line of the report.
@@ -229,30 +230,86 @@ pub fn findings() -> Vec<Finding> {
     out
 }
 
-pub fn run() -> Result<Outcome> {
+/// A finding's status: ok, or a failure that stops a run, or a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Finding {
+    pub fn status(&self) -> Status {
+        match (self.ok, self.blocking) {
+            (true, _) => Status::Ok,
+            (false, true) => Status::Fail,
+            (false, false) => Status::Warn,
+        }
+    }
+}
+
+/// `doctor --json`.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    /// No check failed that stops a run.
+    pub can_run: bool,
+    pub checks: Vec<CheckLine<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckLine<'a> {
+    pub name: &'a str,
+    pub status: Status,
+    pub detail: &'a str,
+    pub fix: Option<&'a str>,
+}
+
+pub fn report(all: &[Finding]) -> Report<'_> {
+    Report {
+        can_run: !all.iter().any(|f| f.status() == Status::Fail),
+        checks: all
+            .iter()
+            .map(|f| CheckLine {
+                name: &f.what,
+                status: f.status(),
+                detail: &f.detail,
+                fix: f.fix.as_deref(),
+            })
+            .collect(),
+    }
+}
+
+pub fn run(json: bool) -> Result<Outcome> {
     let all = findings();
-    let mut blocked = false;
-    for f in &all {
-        let tag = match (f.ok, f.blocking) {
-            (true, _) => "ok  ",
-            (false, true) => "FAIL",
-            (false, false) => "warn",
-        };
-        println!("{tag} {:<20} {}", f.what, f.detail);
-        if let Some(fix) = &f.fix {
-            if !f.ok || f.what == "acceleration" {
-                println!("     {:<20} fix: {fix}", "");
+    let report = report(&all);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for f in &all {
+            let tag = match f.status() {
+                Status::Ok => "ok  ",
+                Status::Fail => "FAIL",
+                Status::Warn => "warn",
+            };
+            println!("{tag} {:<20} {}", f.what, f.detail);
+            if let Some(fix) = &f.fix {
+                if !f.ok || f.what == "acceleration" {
+                    println!("     {:<20} fix: {fix}", "");
+                }
             }
         }
-        blocked |= !f.ok && f.blocking;
+        if report.can_run {
+            println!("\nA run can proceed.");
+        } else {
+            println!("\nA run cannot proceed: fix the FAIL lines above.");
+        }
     }
-    if blocked {
-        println!("\nA run cannot proceed: fix the FAIL lines above.");
-        Ok(Outcome::HarnessFailed)
+    Ok(if report.can_run {
+        Outcome::Passed
     } else {
-        println!("\nA run can proceed.");
-        Ok(Outcome::Passed)
-    }
+        Outcome::HarnessFailed
+    })
 }
 
 #[cfg(test)]
@@ -278,5 +335,17 @@ mod tests {
             !build_tool.blocking,
             "build tools do not block once the image is cached"
         );
+        let all = [f, build_tool, finding(true, true, "x", "fine".into(), None)];
+        let v = serde_json::to_value(report(&all)).unwrap();
+        assert_eq!(v["can_run"], false);
+        assert_eq!(v["checks"][0]["status"], "fail");
+        assert_eq!(
+            v["checks"][0]["fix"],
+            "sudo apt-get install qemu-system-x86"
+        );
+        assert_eq!(v["checks"][1]["status"], "warn");
+        assert_eq!(v["checks"][2]["status"], "ok");
+        assert_eq!(v["checks"][2]["fix"], serde_json::Value::Null);
+        assert!(serde_json::to_value(report(&all[1..])).unwrap()["can_run"] == true);
     }
 }

@@ -5,6 +5,8 @@ use crate::exit::Outcome;
 use crate::image::{cache, recipe};
 use crate::paths;
 use anyhow::Result;
+use serde::Serialize;
+use std::path::PathBuf;
 
 pub fn run(cmd: ImageCommand) -> Result<Outcome> {
     match cmd {
@@ -20,8 +22,13 @@ pub fn run(cmd: ImageCommand) -> Result<Outcome> {
             );
             Ok(Outcome::Passed)
         }
-        ImageCommand::List => {
+        ImageCommand::List { json } => {
             let entries = cache::list(&paths::images_dir())?;
+            if json {
+                let lines: Vec<ImageLine> = entries.iter().map(ImageLine::of).collect();
+                println!("{}", serde_json::to_string_pretty(&lines)?);
+                return Ok(Outcome::Passed);
+            }
             if entries.is_empty() {
                 println!("no images in {}", paths::images_dir().display());
             }
@@ -54,6 +61,36 @@ pub fn run(cmd: ImageCommand) -> Result<Outcome> {
                 states.len()
             );
             Ok(Outcome::Passed)
+        }
+    }
+}
+
+/// One image of `image list --json`.
+#[derive(Debug, Serialize)]
+pub struct ImageLine {
+    pub name: String,
+    /// The recipe's hash: the cache key.
+    pub recipe_hash: String,
+    pub path: PathBuf,
+    /// Bytes on disk.
+    pub size_bytes: u64,
+    pub built_at: String,
+    pub kernel_release: String,
+    pub packages: usize,
+    pub packages_lock: PathBuf,
+}
+
+impl ImageLine {
+    fn of(e: &cache::Entry) -> ImageLine {
+        ImageLine {
+            name: e.meta.name.clone(),
+            recipe_hash: e.meta.key.clone(),
+            path: e.dir.clone(),
+            size_bytes: e.disk_usage(),
+            built_at: e.meta.built_at.clone(),
+            kernel_release: e.meta.kernel_release.clone(),
+            packages: e.meta.packages,
+            packages_lock: e.lock(),
         }
     }
 }

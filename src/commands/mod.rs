@@ -2,6 +2,8 @@
 
 mod bench;
 mod cleanup;
+mod completions;
+mod config;
 mod doctor;
 pub(crate) mod gc;
 mod image;
@@ -27,7 +29,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
         Command::Repro { run, debug } => repro::run(run.as_deref(), &debug),
         Command::Defects(a) => run::defects(&a),
         Command::Report(a) => report::run(a),
-        Command::Doctor => doctor::run(),
+        Command::Doctor { json } => doctor::run(json),
         Command::Image(c) => image::run(c),
         Command::Vm(c) => vm::run(c),
         Command::Gc => gc::run(),
@@ -36,6 +38,8 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
             Ok(Outcome::Code(crate::s3::cli::run_serve(args)))
         }
         Command::Bench(c) => bench::run(c),
+        Command::Config(c) => config::run(c),
+        Command::Completions { shell } => completions::run(shell),
         Command::Supervise { run_dir } => vm::supervise(&run_dir),
         Command::Relay { addr } => crate::vm::relay::relay(&addr).map(|_| Outcome::Passed),
     }

@@ -3,11 +3,19 @@
 use crate::cli::{BootArgs, DebugArgs};
 use crate::exit::Outcome;
 use crate::plan::BootOverrides;
+use crate::report::summary::{self, Summary};
 use crate::runner::{self, RunOptions};
 use anyhow::Result;
+use std::path::PathBuf;
 
 /// `vmharness run NAME...`: one profile.
 pub fn run(boot: &BootArgs, debug: &DebugArgs, names: Option<&[String]>) -> Result<Outcome> {
+    let (profile, opts) = one_profile(boot, debug)?;
+    runner::run(&profile, &opts, names)
+}
+
+/// The profile and options of a command that runs one profile.
+fn one_profile(boot: &BootArgs, debug: &DebugArgs) -> Result<(PathBuf, RunOptions)> {
     crate::signals::install();
     let overrides = boot.overrides()?;
     let profile = overrides
@@ -18,7 +26,7 @@ pub fn run(boot: &BootArgs, debug: &DebugArgs, names: Option<&[String]>) -> Resu
         keep_on_failure: runner::keep::from_env(debug.keep_on_failure),
         ..options(overrides)
     };
-    runner::run(&profile, &opts, names)
+    Ok((profile, opts))
 }
 
 /// `vmharness run-all`: one profile, or several as parallel groups; with
@@ -54,10 +62,9 @@ pub fn run_all(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
             mine
         }
     };
-    if all.len() <= 1 {
-        return run(&a.boot, &a.debug, None);
-    }
-    if runner::keep::from_env(a.debug.keep_on_failure) {
+    // A shard of several profiles is a suite, even of one group.
+    let suite = all.len() > 1;
+    if suite && runner::keep::from_env(a.debug.keep_on_failure) {
         anyhow::bail!(
             "--keep-on-failure keeps one VM, and run-all got {} profiles (run as parallel \
              groups): rerun the failing group's profile alone, e.g. \
@@ -66,8 +73,53 @@ pub fn run_all(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
             all[0].display()
         );
     }
+    if a.json {
+        return run_all_json(a, &profiles, suite);
+    }
+    if !suite {
+        return run(&a.boot, &a.debug, None);
+    }
     crate::signals::install();
     runner::suite::run(&profiles, &suite_options(&a.boot)?, a.jobs)
+}
+
+/// `run-all --json`: everything the run prints goes to stderr; stdout gets
+/// the summary (or, when the harness failed before a report, the error).
+fn run_all_json(a: &crate::cli::RunAllArgs, profiles: &[PathBuf], suite: bool) -> Result<Outcome> {
+    let stdout = crate::jsonout::Reserved::take()?;
+    match run_all_summary(a, profiles, suite) {
+        Ok((summary, outcome)) => {
+            stdout.emit(&summary)?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            let outcome = Outcome::HarnessFailed;
+            stdout.emit(&Summary::Error {
+                outcome: summary::outcome_name(outcome),
+                exit_code: outcome.code(),
+                error: format!("{e:#}"),
+            })?;
+            Err(e)
+        }
+    }
+}
+
+fn run_all_summary(
+    a: &crate::cli::RunAllArgs,
+    profiles: &[PathBuf],
+    suite: bool,
+) -> Result<(Summary, Outcome)> {
+    if !suite {
+        let (profile, opts) = one_profile(&a.boot, &a.debug)?;
+        let done = runner::run_group(&profile, &opts, None)?;
+        let s = summary::run(&done.report, &done.run_dir);
+        return Ok((Summary::Run(s), done.outcome));
+    }
+    crate::signals::install();
+    let opts = suite_options(&a.boot)?;
+    let (suite, reports) = runner::suite::run_suite(profiles, &opts, a.jobs)?;
+    let s = runner::suite::summary(&suite, &opts.runs_dir, &reports);
+    Ok((Summary::Suite(s), suite.outcome()))
 }
 
 /// The options every group of a suite shares: the command line's, without

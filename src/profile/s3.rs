@@ -244,7 +244,9 @@ impl S3Section {
                 if self.guest_credentials.is_none() {
                     bail!(
                         "profile {f}: [s3.guest_credentials] is required with backend = \"{}\": name the host \
-                         variables holding the credentials the guest may use",
+                         variables holding the credentials the guest may use, e.g. \
+                         [s3.guest_credentials] access_key_id_env = \"BACKUP_TEST_AWS_ACCESS_KEY_ID\", \
+                         secret_access_key_env = \"BACKUP_TEST_AWS_SECRET_ACCESS_KEY\"",
                         self.backend.as_str()
                     );
                 }

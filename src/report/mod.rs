@@ -8,6 +8,7 @@ pub mod junit;
 pub mod merge;
 pub mod outcome;
 pub mod results;
+pub mod summary;
 pub mod svg;
 pub mod table;
 pub mod trend;
@@ -19,6 +20,10 @@ pub use results::{Phase, RunReport, ScenarioReport, WorkSeconds};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+/// The report files of a run directory.
+pub const RESULTS_JSON: &str = "results.json";
+pub const JUNIT_XML: &str = "junit.xml";
+pub const BENCHMARK_JSON: &str = "benchmark.json";
 /// The page written beside results.json.
 pub const HTML: &str = "report.html";
 
@@ -26,9 +31,9 @@ pub const HTML: &str = "report.html";
 /// into `dir` (the page's trend from the runs beside `dir`).
 pub fn write_all(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>> {
     let files = [
-        ("results.json", results::to_json(report)?),
-        ("junit.xml", junit::to_xml(report)?),
-        ("benchmark.json", benchmark::to_json(report)?),
+        (RESULTS_JSON, results::to_json(report)?),
+        (JUNIT_XML, junit::to_xml(report)?),
+        (BENCHMARK_JSON, benchmark::to_json(report)?),
         (HTML, html_for(dir, report)),
     ];
     let mut out = Vec::new();

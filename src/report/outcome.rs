@@ -24,6 +24,16 @@ pub struct Counts {
     pub skip: usize,
 }
 
+impl Counts {
+    /// Add another run's counts (the groups of a suite).
+    pub fn add(&mut self, o: &Counts) {
+        self.pass += o.pass;
+        self.fail += o.fail;
+        self.warn += o.warn;
+        self.skip += o.skip;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
     pub outcome: Outcome,
@@ -33,12 +43,24 @@ pub struct Evaluation {
     /// How many of `reasons` are the harness's.
     pub harness_reasons: usize,
     pub counts: Counts,
+    /// The checks that failed (after `strict`), in the order they ran.
+    pub failures: Vec<FailedCheck>,
+}
+
+/// A check that failed, with its whole diagnosis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedCheck {
+    pub scenario: String,
+    pub check: String,
+    /// A warning that `strict` turned into a failure.
+    pub strict_warning: bool,
+    pub diagnosis: String,
 }
 
 pub fn evaluate(r: &RunReport) -> Evaluation {
     let embedded = r.backend == "embedded";
     let mut harness = Vec::new();
-    let mut tool = Vec::new();
+    let mut failures = Vec::new();
     let mut counts = Counts::default();
     for e in &r.harness_errors {
         harness.push(format!("harness error: {e}"));
@@ -54,16 +76,12 @@ pub fn evaluate(r: &RunReport) -> Evaluation {
                 Verdict::Warn => counts.warn += 1,
                 Verdict::Fail => {
                     counts.fail += 1;
-                    let strict = if c.verdict == Verdict::Warn {
-                        " (warning, strict)"
-                    } else {
-                        ""
-                    };
-                    tool.push(format!(
-                        "{name}: {} failed{strict}: {}",
-                        c.name,
-                        first_line(&c.diagnosis)
-                    ));
+                    failures.push(FailedCheck {
+                        scenario: name.clone(),
+                        check: c.name.clone(),
+                        strict_warning: c.verdict == Verdict::Warn,
+                        diagnosis: c.diagnosis.clone(),
+                    });
                 }
                 Verdict::Skip(_) => counts.skip += 1,
             }
@@ -72,6 +90,7 @@ pub fn evaluate(r: &RunReport) -> Evaluation {
             harness.extend(embedded_reasons(s));
         }
     }
+    let tool: Vec<String> = failures.iter().map(FailedCheck::reason).collect();
     let outcome = if !harness.is_empty() {
         Outcome::HarnessFailed
     } else if !tool.is_empty() {
@@ -86,6 +105,24 @@ pub fn evaluate(r: &RunReport) -> Evaluation {
         reasons: harness,
         harness_reasons,
         counts,
+        failures,
+    }
+}
+
+impl FailedCheck {
+    /// "scenario: check failed: first line of the diagnosis".
+    pub fn reason(&self) -> String {
+        let strict = if self.strict_warning {
+            " (warning, strict)"
+        } else {
+            ""
+        };
+        format!(
+            "{}: {} failed{strict}: {}",
+            self.scenario,
+            self.check,
+            first_line(&self.diagnosis)
+        )
     }
 }
 

@@ -49,10 +49,7 @@ pub fn run_group(
         Some(n) => n.to_vec(),
         None => profile.scenarios.run.clone(),
     };
-    let chosen = choose(&list, profile_path)?;
-    if let Some(why) = backend_fit::refusal(profile.s3.backend, &chosen, profile_path) {
-        anyhow::bail!(why);
-    }
+    let chosen = runnable(&profile, &list, profile_path)?;
     std::fs::create_dir_all(&opts.runs_dir)?;
     let t = Instant::now();
     let image = crate::image::ensure(&profile.vm.image)?;
@@ -127,6 +124,20 @@ pub struct Executed {
     pub skipped: Vec<String>,
     /// The scenario and check that stopped the run there, when one did.
     pub stopped_at: Option<String>,
+}
+
+/// The scenarios of `names` that this build has and the profile's backend
+/// can run (else an error naming the profile and the fix).
+pub fn runnable(
+    profile: &crate::profile::Profile,
+    names: &[impl AsRef<str>],
+    profile_path: &Path,
+) -> Result<Vec<Box<dyn scenarios::Scenario>>> {
+    let chosen = choose(names, profile_path)?;
+    if let Some(why) = backend_fit::refusal(profile.s3.backend, &chosen, profile_path) {
+        anyhow::bail!(why);
+    }
+    Ok(chosen)
 }
 
 /// The scenarios names, each found or listed as unknown (an error naming the profile).

@@ -6,7 +6,7 @@
 
 use super::{run_group, GroupDone, RunOptions};
 use crate::exit::Outcome;
-use crate::report::{self, RunReport};
+use crate::report::{self, summary, RunReport};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,7 @@ pub fn run_suite(
     }
     let jobs = crate::jobs::here(jobs, memory);
     let suite_id = crate::vm::files::new_run_id();
-    let dir = opts.runs_dir.join(format!("suite-{suite_id}"));
+    let dir = suite_dir(&opts.runs_dir, &suite_id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     eprintln!(
         "[suite {suite_id}] {} group(s), {} VM(s) at once: {}",
@@ -101,7 +101,7 @@ pub fn run_suite(
         groups,
     };
     std::fs::write(
-        dir.join("suite.json"),
+        dir.join(SUITE_JSON),
         serde_json::to_string_pretty(&suite)? + "\n",
     )?;
     let mut m = merged(&suite, profiles, &reports);
@@ -117,6 +117,14 @@ pub fn run_suite(
         dir.join(report::HTML).display()
     );
     Ok((suite, reports))
+}
+
+/// The suite's report.
+pub const SUITE_JSON: &str = "suite.json";
+
+/// Where a suite's merged reports go.
+pub fn suite_dir(runs: &Path, suite_id: &str) -> PathBuf {
+    runs.join(format!("suite-{suite_id}"))
 }
 
 /// The suite's one report: every group's merged, the suite's wall time, and
@@ -137,6 +145,42 @@ fn merged(suite: &SuiteReport, profiles: &[PathBuf], reports: &[RunReport]) -> R
         }
     }
     m
+}
+
+/// `run-all --json` of a suite: its groups in order, each with its run's
+/// summary when it has a report (`reports`, matched by run id).
+pub fn summary(s: &SuiteReport, runs: &Path, reports: &[RunReport]) -> summary::SuiteSummary {
+    let dir = suite_dir(runs, &s.suite_id);
+    let mut counts = report::outcome::Counts::default();
+    let groups = s
+        .groups
+        .iter()
+        .map(|g| {
+            let run = g.run_id.as_ref().and_then(|id| {
+                let r = reports.iter().find(|r| &r.run_id == id)?;
+                Some(summary::run(r, Path::new(g.run_dir.as_deref()?)))
+            });
+            counts.add(&g.counts);
+            summary::GroupSummary {
+                profile: g.profile.clone(),
+                exit_code: g.exit,
+                error: g.error.clone(),
+                run,
+            }
+        })
+        .collect();
+    summary::SuiteSummary {
+        suite_id: s.suite_id.clone(),
+        outcome: summary::outcome_name(s.outcome()),
+        exit_code: s.outcome().code(),
+        counts,
+        groups,
+        reports: summary::SuiteFiles {
+            suite_json: dir.join(SUITE_JSON),
+            merged: summary::RunFiles::of(&dir),
+        },
+        suite_dir: dir,
+    }
 }
 
 fn group_line(p: &Path, done: Option<(Result<GroupDone>, f64)>) -> (GroupLine, Option<RunReport>) {
@@ -267,5 +311,47 @@ mod tests {
         assert_eq!(m.seconds, 7.5, "the suite's wall time");
         assert_eq!(m.harness_errors, ["b: boot failed"]);
         assert_eq!(report::evaluate(&m).outcome, s.outcome());
+    }
+
+    #[test]
+    fn json_summary_has_every_group_and_adds_counts_up() {
+        let r = crate::report::sample::report();
+        let mut with_run = line("a.toml", 2);
+        with_run.run_id = Some(r.run_id.clone());
+        with_run.run_dir = Some("/runs/a".into());
+        with_run.counts = report::evaluate(&r).counts;
+        let mut failed = line("b.toml", 2);
+        failed.run_id = None;
+        failed.error = Some("boot failed".into());
+        let s = SuiteReport {
+            suite_id: "s1".into(),
+            jobs: 2,
+            jobs_reason: String::new(),
+            seconds: 2.0,
+            groups: vec![with_run, failed],
+        };
+        let v = serde_json::to_value(summary::Summary::Suite(summary(
+            &s,
+            Path::new("/runs"),
+            &[r],
+        )))
+        .unwrap();
+        assert_eq!(v["kind"], "suite");
+        assert_eq!(v["suite_dir"], "/runs/suite-s1");
+        assert_eq!(
+            (v["outcome"].as_str(), v["exit_code"].as_i64()),
+            (Some("harness_failed"), Some(2))
+        );
+        assert_eq!(v["counts"]["fail"], 1);
+        assert_eq!(v["counts"]["pass"], 1);
+        assert_eq!(v["groups"][0]["run"]["run_dir"], "/runs/a");
+        assert_eq!(
+            v["groups"][0]["run"]["failing_checks"][0]["check"],
+            "verify.manifest.sha256"
+        );
+        assert_eq!(v["groups"][1]["error"], "boot failed");
+        assert_eq!(v["groups"][1]["run"], serde_json::Value::Null);
+        assert_eq!(v["reports"]["suite_json"], "/runs/suite-s1/suite.json");
+        assert_eq!(v["reports"]["junit_xml"], "/runs/suite-s1/junit.xml");
     }
 }

@@ -85,7 +85,10 @@ mod tests {
     fn known_hosts_names_the_forwarded_port_and_the_key() {
         let t = target();
         let line = known_hosts_line(&t).unwrap();
-        assert!(line.starts_with("[127.0.0.1]:40022 ssh-ed25519 AAAA"), "{line}");
+        assert!(
+            line.starts_with("[127.0.0.1]:40022 ssh-ed25519 AAAA"),
+            "{line}"
+        );
         let key = ssh_key::PublicKey::from_openssh(line.split_once(' ').unwrap().1).unwrap();
         assert_eq!(key.to_bytes().unwrap(), t.host_key);
     }
