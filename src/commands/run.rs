@@ -15,7 +15,7 @@ pub fn run(boot: &BootArgs, debug: &DebugArgs, names: Option<&[String]>) -> Resu
 }
 
 /// The profile and options of a command that runs one profile.
-fn one_profile(boot: &BootArgs, debug: &DebugArgs) -> Result<(PathBuf, RunOptions)> {
+pub(crate) fn one_profile(boot: &BootArgs, debug: &DebugArgs) -> Result<(PathBuf, RunOptions)> {
     crate::signals::install();
     let overrides = boot.overrides()?;
     let profile = overrides

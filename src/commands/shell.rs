@@ -39,26 +39,18 @@ pub fn shell(boot: &BootArgs) -> Result<Outcome> {
         );
     }
     let exe = crate::programs::require(crate::programs::OPENSSH)?;
-    crate::signals::install();
-    let overrides = boot.overrides()?;
-    let profile = overrides
-        .profile
-        .clone()
-        .unwrap_or_else(crate::profile::default_path);
-    let opts = super::run::options(overrides);
+    let (profile, opts) = super::run::one_profile(boot, &crate::cli::DebugArgs::default())?;
     let mut s = Session::start(&profile, &opts)?;
-    let status = match prepare(&mut s) {
-        Ok(()) => {
-            let target = s.vm.state().target()?;
-            let known_hosts = openssh::write_known_hosts(&s.run_dir, &target)?;
-            let args = openssh::argv(&target, &known_hosts, &[], true);
-            std::process::Command::new(&exe)
-                .args(&args)
-                .status()
-                .with_context(|| format!("running {}", exe.display()))
-        }
-        Err(e) => Err(e),
-    };
+    // Every error after the boot still reaches the teardown below.
+    let status = prepare(&mut s).and_then(|()| {
+        let target = s.vm.state().target()?;
+        let known_hosts = openssh::write_known_hosts(&s.run_dir, &target)?;
+        let args = openssh::argv(&target, &known_hosts, &[], true);
+        std::process::Command::new(&exe)
+            .args(&args)
+            .status()
+            .with_context(|| format!("running {}", exe.display()))
+    });
     let run_id = s.run_id.clone();
     let finished = s.finish();
     let status = status?;
