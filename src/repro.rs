@@ -7,7 +7,6 @@ use crate::profile::Profile;
 use crate::runner::RunOptions;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The run directory's copy of the profile the run read.
@@ -83,10 +82,7 @@ impl Repro {
 
 /// Lower-case hex SHA-256 of a file's content.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
-    Ok(hex::encode(h.finalize()))
+    crate::util::file_digest::<sha2::Sha256>(path)
 }
 
 fn file_hash(path: &Path) -> FileHash {

@@ -30,6 +30,18 @@ pub fn read_json_if_file<T: serde::de::DeserializeOwned>(
 }
 
 /// Write `value` as pretty JSON to `path`.
+/// Lower-case hex digest (`D`: e.g. `sha2::Sha256`) of a file's content,
+/// read in a stream.
+pub fn file_digest<D: sha2::Digest + std::io::Write>(
+    path: &std::path::Path,
+) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = D::new();
+    std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex::encode(h.finalize()))
+}
+
 pub fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::write(path, serde_json::to_vec_pretty(value)?)

@@ -258,10 +258,7 @@ fn progress(url: &str, at: u64, total: Option<u64>, shown: &mut Option<u64>) {
 
 /// SHA-512 of a whole file, lowercase hex.
 pub fn sha512_of(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut h = Sha512::new();
-    std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
-    Ok(hex::encode(h.finalize()))
+    crate::util::file_digest::<Sha512>(path)
 }
 
 #[cfg(test)]

@@ -187,10 +187,7 @@ pub fn content_sha256(path: &Path, memo_dir: &Path) -> Result<String> {
             }
         }
     }
-    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).with_context(|| format!("hashing {}", path.display()))?;
-    let sum = hex::encode(h.finalize());
+    let sum = crate::util::file_digest::<Sha256>(path)?;
     std::fs::create_dir_all(memo_dir).ok();
     let _ = std::fs::write(&memo, format!("{identity}\n{sum}"));
     Ok(sum)
