@@ -33,7 +33,7 @@ fn print(dir: &Path, r: &RunReport) -> Outcome {
         "{}run: {}\nresults: {}\nreport: {}",
         report::table::render(r),
         dir.display(),
-        dir.join("results.json").display(),
+        dir.join(report::RESULTS_JSON).display(),
         dir.join(report::HTML).display()
     );
     report::evaluate(r).outcome

@@ -11,7 +11,7 @@ pub fn run(run: Option<&str>, debug: &crate::cli::DebugArgs) -> Result<Outcome> 
     crate::signals::install();
     let runs = crate::paths::runs_dir();
     let dir = crate::report::find_run(&runs, run.unwrap_or("latest"))?;
-    let results = dir.join("results.json");
+    let results = dir.join(crate::report::RESULTS_JSON);
     let report = crate::report::load(&dir)?;
     if !report.groups.is_empty() {
         anyhow::bail!(

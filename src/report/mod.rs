@@ -63,10 +63,13 @@ pub fn write_html(dir: &Path, report: &RunReport) -> Result<PathBuf> {
 /// when it holds a results.json, else `name` as a path.
 pub fn find_run(runs: &Path, name: &str) -> Result<PathBuf> {
     let candidates = [runs.join(name), PathBuf::from(name)];
-    if let Some(dir) = candidates.iter().find(|d| d.join("results.json").is_file()) {
+    if let Some(dir) = candidates.iter().find(|d| d.join(RESULTS_JSON).is_file()) {
         return Ok(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
     }
-    if let Some(dir) = candidates.iter().find(|d| d.join("suite.json").is_file()) {
+    if let Some(dir) = candidates
+        .iter()
+        .find(|d| d.join(crate::runner::suite::SUITE_JSON).is_file())
+    {
         anyhow::bail!(
             "{} is a suite from before suites wrote a results.json: merge its groups' run directories (suite.json names them) with `vmharness report merge DIR...`",
             dir.display()
@@ -82,7 +85,7 @@ pub fn find_run(runs: &Path, name: &str) -> Result<PathBuf> {
 
 /// Read `dir/results.json`.
 pub fn load(dir: &Path) -> Result<RunReport> {
-    let path = dir.join("results.json");
+    let path = dir.join(RESULTS_JSON);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     results::from_json(&text).with_context(|| format!("in {}", path.display()))

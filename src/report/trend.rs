@@ -89,7 +89,7 @@ pub fn siblings(run_dir: &Path) -> Vec<RunReport> {
         // `latest` is a link to one of the others.
         .filter(|p| !p.is_symlink() && p.is_dir())
         .filter(|p| own.is_none() || std::fs::canonicalize(p).ok() != own)
-        .filter_map(|p| std::fs::read_to_string(p.join("results.json")).ok())
+        .filter_map(|p| std::fs::read_to_string(p.join(super::RESULTS_JSON)).ok())
         .filter_map(|text| results::from_json(&text).ok())
         .collect()
 }
