@@ -26,16 +26,12 @@ pub const PROFILE_SEP: &str = " + ";
 /// errors.
 pub fn merge(runs: &[&RunReport], run_id: &str) -> RunReport {
     let first = runs.first();
+    // The runs' one value, or their different values sorted and joined.
     let same = |f: fn(&RunReport) -> String| -> String {
         let mut values: Vec<String> = runs.iter().map(|r| f(r)).collect();
+        values.sort();
         values.dedup();
-        if values.len() == 1 {
-            values.remove(0)
-        } else {
-            values.sort();
-            values.dedup();
-            values.join(", ")
-        }
+        values.join(", ")
     };
     let backend = {
         let b = same(|r| r.backend.clone());
