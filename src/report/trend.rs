@@ -4,7 +4,7 @@
 
 use super::benchmark::{Transfer, TransferKind};
 use super::merge::{group_name, PROFILE_SEP};
-use super::results::{self, RunReport};
+use super::results::RunReport;
 use std::path::Path;
 
 /// Runs shown in a trend at most (the newest of them; the current one included).
@@ -89,8 +89,7 @@ pub fn siblings(run_dir: &Path) -> Vec<RunReport> {
         // `latest` is a link to one of the others.
         .filter(|p| !p.is_symlink() && p.is_dir())
         .filter(|p| own.is_none() || std::fs::canonicalize(p).ok() != own)
-        .filter_map(|p| std::fs::read_to_string(p.join(super::RESULTS_JSON)).ok())
-        .filter_map(|text| results::from_json(&text).ok())
+        .filter_map(|p| super::load(&p).ok())
         .collect()
 }
 
@@ -172,7 +171,11 @@ mod tests {
             let d = dir.path().join(id);
             std::fs::create_dir(&d).unwrap();
             let r = run(id, "t.toml", "2024", 1.0);
-            std::fs::write(d.join("results.json"), results::to_json(&r).unwrap()).unwrap();
+            std::fs::write(
+                d.join("results.json"),
+                crate::report::results::to_json(&r).unwrap(),
+            )
+            .unwrap();
         }
         std::fs::create_dir(dir.path().join("empty")).unwrap();
         crate::report::update_latest(dir.path(), "a").unwrap();
