@@ -83,6 +83,7 @@ fn run(id: &str, started_at: &str, seconds: f64, failing: bool) -> RunReport {
             ],
             infra_error: None,
             group: None,
+            isolation: None,
         }],
         transfers: vec![
             transfer(TransferKind::Backup, "data", 40, 8.0),

@@ -19,9 +19,12 @@ pub fn recipe(scenario: &str) -> Option<Recipe> {
     let (profile, scenarios): (&'static str, &'static [&'static str]) = match scenario {
         "full" => ("defects.toml", &["full", "verify"]),
         "incremental" => ("defects.toml", &["full", "mutate", "incremental", "verify"]),
+        // verify after the restore: a tool that deleted the snapshot a
+        // restore is compared with is named by verify.retention, while the
+        // restore is judged against the harness's own reference.
         "restore" => (
             "defects.toml",
-            &["full", "mutate", "incremental", "restore"],
+            &["full", "mutate", "incremental", "restore", "verify"],
         ),
         "interrupt" => ("defects.toml", &["full", "interrupt"]),
         "lock-contention" => ("defects.toml", &["lock-contention"]),
@@ -30,6 +33,10 @@ pub fn recipe(scenario: &str) -> Option<Recipe> {
         "archive-restore" => (
             "archive.toml",
             &["full", "mutate", "incremental", "archive-restore", "verify"],
+        ),
+        "instant-restore" => (
+            "glacier-ir.toml",
+            &["full", "mutate", "incremental", "instant-restore", "verify"],
         ),
         // The fault scenarios make their own backups.
         "ordering" => ("defects.toml", &["ordering"]),
@@ -57,6 +64,7 @@ const ORDER_BEFORE_FAULTS: &[&str] = &[
     "large",
     "restore",
     "archive-restore",
+    "instant-restore",
     "cli-flags",
     "lock-contention",
 ];

@@ -21,6 +21,7 @@ pub const KNOWN: &[&str] = &[
     "large",
     "spool",
     "archive-restore",
+    "instant-restore",
     "power-loss",
     "network-cut",
     "s3-errors",

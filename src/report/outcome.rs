@@ -1,7 +1,10 @@
 //! The exit code a report implies: 0 nothing failed; 1 the tool failed a
-//! check; 2 the harness failed (an infrastructure error anywhere, or, on the
-//! embedded endpoint, a check skipped or a promised check that never ran).
-//! A harness failure outranks a tool failure: its verdicts cannot be trusted.
+//! check (or a check could not be judged because the tool failed what it
+//! needed: a skip blocked by the tool); 2 the harness failed (an
+//! infrastructure error anywhere, or, on the embedded endpoint, a check
+//! skipped for a reason of the harness's or a promised check that never
+//! ran). A harness failure outranks a tool failure: its verdicts cannot be
+//! trusted.
 
 use super::results::{RunReport, ScenarioReport};
 use crate::exit::Outcome;
@@ -62,6 +65,8 @@ pub fn evaluate(r: &RunReport) -> Evaluation {
     let mut harness = Vec::new();
     let mut failures = Vec::new();
     let mut counts = Counts::default();
+    // Skips the tool caused (what they needed failed): the tool's failure too.
+    let mut blocked = Vec::new();
     for e in &r.harness_errors {
         harness.push(format!("harness error: {e}"));
     }
@@ -83,14 +88,20 @@ pub fn evaluate(r: &RunReport) -> Evaluation {
                         diagnosis: c.diagnosis.clone(),
                     });
                 }
-                Verdict::Skip(_) => counts.skip += 1,
+                Verdict::Skip(reason) => {
+                    counts.skip += 1;
+                    if let Some(by) = &c.blocked_by {
+                        blocked.push(format!("{name}: {} {reason} ({by} failed)", c.name));
+                    }
+                }
             }
         }
         if embedded {
             harness.extend(embedded_reasons(s));
         }
     }
-    let tool: Vec<String> = failures.iter().map(FailedCheck::reason).collect();
+    let mut tool: Vec<String> = failures.iter().map(FailedCheck::reason).collect();
+    tool.extend(blocked);
     let outcome = if !harness.is_empty() {
         Outcome::HarnessFailed
     } else if !tool.is_empty() {
@@ -132,11 +143,13 @@ pub fn embedded_reasons(s: &ScenarioReport) -> Vec<String> {
     let name = s.full_name();
     let mut out = Vec::new();
     for c in &s.checks {
-        if let Verdict::Skip(reason) = &c.verdict {
-            out.push(format!(
-                "{name}: {} was skipped ({reason}); on the embedded endpoint no check may be skipped",
+        match &c.verdict {
+            Verdict::Skip(_) if c.blocked_by.is_some() => {}
+            Verdict::Skip(reason) => out.push(format!(
+                "{name}: {} was skipped ({reason}); on the embedded endpoint no check may be skipped unless the tool failed what it needs",
                 c.name
-            ));
+            )),
+            _ => {}
         }
     }
     if s.infra_error.is_none() {
@@ -164,6 +177,7 @@ fn first_line(s: &str) -> &str {
 mod tests {
     use super::*;
     use crate::report::sample::{check, report};
+    use crate::verify::Check;
 
     fn passing() -> RunReport {
         let mut r = report();
@@ -220,6 +234,25 @@ mod tests {
         assert_eq!(evaluate(&r).outcome.code(), 2);
         r.backend = "aws".into();
         assert_eq!(evaluate(&r).outcome.code(), 0);
+    }
+
+    #[test]
+    fn a_skip_the_tool_caused_is_1_not_2() {
+        let mut r = passing();
+        r.scenarios[1].checks[1] = Check::blocked(
+            "verify.manifest.sha256",
+            "full: verify.backup.exit[data]",
+            "the backup it needs failed",
+        );
+        let e = evaluate(&r);
+        assert_eq!(e.outcome, Outcome::ToolFailed, "{:?}", e.reasons);
+        assert_eq!(e.harness_reasons, 0);
+        assert_eq!(e.counts.skip, 1);
+        assert!(
+            e.reasons[0].contains("verify.manifest.sha256 not judged: the backup it needs failed"),
+            "{:?}",
+            e.reasons
+        );
     }
 
     #[test]

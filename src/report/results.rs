@@ -102,6 +102,9 @@ pub struct ScenarioReport {
     /// The group (profile) of a merged report this scenario belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// What isolation did after it: "rolled back to the checkpoint after X".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
 }
 
 impl ScenarioReport {

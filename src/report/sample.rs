@@ -60,6 +60,7 @@ pub fn report() -> RunReport {
                 ],
                 infra_error: None,
                 group: None,
+                isolation: None,
             },
             ScenarioReport {
                 name: "interrupt".into(),
@@ -82,6 +83,7 @@ pub fn report() -> RunReport {
                 ],
                 infra_error: None,
                 group: None,
+                isolation: None,
             },
         ],
         transfers: vec![
@@ -92,6 +94,7 @@ pub fn report() -> RunReport {
                 bytes: 12_000_000,
                 seconds: 1.5,
                 group: None,
+                isolation: None,
             },
             Transfer {
                 kind: TransferKind::Restore,
@@ -100,6 +103,7 @@ pub fn report() -> RunReport {
                 bytes: 5,
                 seconds: 0.0,
                 group: None,
+                isolation: None,
             },
         ],
         harness_errors: vec![],

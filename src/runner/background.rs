@@ -8,7 +8,6 @@
 
 use super::session::{Session, ToolRun};
 use crate::ssh::{shell_quote, Exec, Output};
-use crate::verify::logs::parse_log;
 use anyhow::{anyhow, bail, Context, Result};
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,10 @@ pub struct BackgroundRun {
     pub pgid: u32,
     dir: String,
     started: Instant,
+    /// Signals the harness sent it (its death by one of them is no crash).
+    sent: Vec<String>,
+    /// A command of the tool under test (judged for crashes), not a helper of the harness's.
+    tool: bool,
 }
 
 /// How a signal was delivered.
@@ -30,8 +33,18 @@ pub struct Delivery {
 }
 
 impl BackgroundRun {
-    /// Start `line` (a shell command line) in the background.
+    /// Start a command of the tool under test (`line`, a shell command
+    /// line) in the background.
     pub fn start(s: &mut Session, label: &str, line: &str) -> Result<BackgroundRun> {
+        Self::launch(s, label, line, true)
+    }
+
+    /// Start one of the harness's own guest helpers in the background.
+    pub fn start_helper(s: &mut Session, label: &str, line: &str) -> Result<BackgroundRun> {
+        Self::launch(s, label, line, false)
+    }
+
+    fn launch(s: &mut Session, label: &str, line: &str, tool: bool) -> Result<BackgroundRun> {
         let dir = format!("/tmp/vmharness-bg/{label}-{}", std::process::id());
         let q = shell_quote(&dir);
         // setsid from a non-leader does not fork: $! is the command's own
@@ -61,6 +74,8 @@ impl BackgroundRun {
             pgid,
             dir,
             started: Instant::now(),
+            sent: Vec::new(),
+            tool,
         })
     }
 
@@ -77,8 +92,9 @@ impl BackgroundRun {
 
     /// Send `signal` (e.g. `TERM`, `KILL`) to the command's process group.
     /// Fails when no process of the group is left (it already ended).
-    pub fn signal(&self, s: &mut Session, signal: &str) -> Result<Delivery> {
+    pub fn signal(&mut self, s: &mut Session, signal: &str) -> Result<Delivery> {
         let at_seconds = self.started.elapsed().as_secs_f64();
+        self.sent.push(signal.to_string());
         let out = s.vm.ssh().exec(&Exec {
             command: &format!("kill -s {signal} -- -{}", self.pgid),
             label: &format!("{}-kill-{signal}", self.label),
@@ -121,12 +137,16 @@ impl BackgroundRun {
         })?;
         let Some(rc) = rc else {
             // Still running: do not leave it behind.
-            let _ = self.signal(s, "KILL");
-            bail!(
-                "{}: still running after {secs}s (killed); log tail: {}",
-                self.label,
-                crate::programs::tail(&stderr.stderr_text(), 10)
-            );
+            let mut this = self;
+            let _ = this.signal(s, "KILL");
+            return Err(crate::runner::blame::tool_broke(
+                format!(
+                    "{}: still running after {secs}s (it hangs; the harness killed it); log tail: {}",
+                    this.label,
+                    crate::programs::tail(&stderr.stdout_text(), 10)
+                ),
+                None,
+            ));
         };
         let output = Output {
             status: if rc > 128 { 0 } else { rc },
@@ -136,9 +156,12 @@ impl BackgroundRun {
             duration: self.started.elapsed(),
             timed_out: false,
         };
-        s.work.tool += output.duration.as_secs_f64();
-        let log = parse_log(&output.stderr_text());
-        Ok(ToolRun { output, log })
+        let run = ToolRun::new(output, &self.sent, &s.crash_patterns);
+        if self.tool {
+            s.work.tool += run.output.duration.as_secs_f64();
+            s.note_invocation(&self.label, &run);
+        }
+        Ok(run)
     }
 }
 

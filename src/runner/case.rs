@@ -42,6 +42,8 @@ impl Session {
         self.layout.mount(self.vm.ssh())?;
         self.restart_endpoint(&dir)?;
         self.run_dir = dir;
+        // The previous case's checkpoints belong to its fixture and store.
+        self.checkpoints.clear();
         self.backups.clear();
         self.snapshots.clear();
         self.transfers.clear();

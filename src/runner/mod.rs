@@ -4,7 +4,9 @@
 mod access;
 mod backend_fit;
 pub mod background;
+pub mod blame;
 mod case;
+pub mod isolation;
 pub mod keep;
 mod objects;
 pub mod progress;
@@ -19,6 +21,7 @@ pub use session::{RunOptions, Session};
 use crate::exit::Outcome;
 use crate::report::{self, Phase, RunReport, ScenarioReport};
 use anyhow::Result;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -183,10 +186,37 @@ pub fn expand(names: &[impl AsRef<str>]) -> Vec<String> {
     out
 }
 
-/// Run scenarios in order on a live session. A scenario the harness could
-/// not carry out stops the rest, which are reported as not run.
+/// Run scenarios in order on a live session. A scenario that fails or
+/// breaks never stops the rest: the state later scenarios build on is
+/// rolled back to the last checkpoint, and only a scenario whose
+/// prerequisite failed is not judged (its checks skipped, blamed on the
+/// tool). Only a harness failure that leaves nothing to roll back to stops
+/// the run (the rest reported as not run).
 pub fn execute(s: &mut Session, chosen: Vec<Box<dyn scenarios::Scenario>>) -> Executed {
     execute_until(s, chosen, false)
+}
+
+/// How a scenario ended, for the scenarios that need it.
+#[derive(Debug, Clone)]
+enum Ended {
+    Passed,
+    /// The tool failed it: the first failed check.
+    ToolFailed(String),
+    /// The harness could not carry it out.
+    HarnessFailed,
+}
+
+/// Why `sc` cannot be judged after the scenarios that ran before it.
+fn prerequisite_failed(
+    sc: &dyn scenarios::Scenario,
+    ended: &BTreeMap<String, Ended>,
+) -> Option<(String, Ended)> {
+    sc.needs().iter().find_map(|need| match ended.get(*need) {
+        Some(e @ (Ended::ToolFailed(_) | Ended::HarnessFailed)) => {
+            Some((need.to_string(), e.clone()))
+        }
+        _ => None,
+    })
 }
 
 /// `execute`; with `stop_at_failure`, the scenarios after the first one
@@ -206,7 +236,15 @@ pub fn execute_until(
     let mut broken: Option<String> = None;
     let mut skipped = Vec::new();
     let mut stopped_at: Option<String> = None;
-    for sc in chosen {
+    let mut ended: BTreeMap<String, Ended> = BTreeMap::new();
+    let last = chosen.len().saturating_sub(1);
+    // A case that starts on a seeded fixture can be rolled back to its start.
+    if s.vm.state().fixture_serial.is_some() && s.checkpoints.latest_after().is_none() {
+        if let Err(e) = s.checkpoint("the start") {
+            broken = Some(format!("the starting state could not be checkpointed: {e:#}"));
+        }
+    }
+    for (i, sc) in chosen.into_iter().enumerate() {
         let name = sc.name().to_string();
         if stopped_at.is_some() {
             skipped.push(name);
@@ -214,32 +252,83 @@ pub fn execute_until(
         }
         let expected = sc.expected_checks(s);
         if let Some(why) = &broken {
-            reports.push(ScenarioReport {
-                name,
-                seconds: 0.0,
-                expected_checks: expected,
-                checks: vec![],
-                infra_error: Some(format!("not run: {why}")),
-                group: None,
-            });
+            reports.push(not_run(name, expected, format!("not run: {why}")));
             continue;
+        }
+        match prerequisite_failed(sc.as_ref(), &ended) {
+            Some((need, Ended::HarnessFailed)) => {
+                ended.insert(name.clone(), Ended::HarnessFailed);
+                reports.push(not_run(
+                    name,
+                    expected,
+                    format!("not run: the scenario it builds on, {need}, could not be carried out"),
+                ));
+                continue;
+            }
+            Some((need, Ended::ToolFailed(by))) => {
+                let why = format!("{need}, which it builds on, failed ({by})");
+                let checks = expected
+                    .iter()
+                    .map(|c| crate::verify::Check::blocked(c, &by, why.clone()))
+                    .collect();
+                eprintln!("[run {}] scenario {name}: not judged: {why}", s.run_id);
+                ended.insert(name.clone(), Ended::ToolFailed(by));
+                reports.push(ScenarioReport {
+                    name,
+                    seconds: 0.0,
+                    expected_checks: expected,
+                    checks,
+                    infra_error: None,
+                    group: None,
+                    isolation: None,
+                });
+                continue;
+            }
+            _ => {}
         }
         let step = progress::Step::start(mode, &format!("[run {}] scenario {name}", s.run_id));
         let t = Instant::now();
-        s.scenario = name.clone();
+        s.begin_scenario(&name);
         let result = sc.run(s);
+        let (infra_error, broke) = match result {
+            Ok(()) => (None, None),
+            Err(e) => match blame::classify(&e) {
+                blame::Blame::Tool(t) => {
+                    let check = blame::precondition_check(&name);
+                    let mut c = crate::verify::Check::fail(
+                        &check,
+                        t.evidence.clone(),
+                        format!("{name} could not be carried out: {e:#}"),
+                    );
+                    c.evidence = t.evidence.clone();
+                    s.record(c);
+                    (None, Some(check))
+                }
+                blame::Blame::Harness => (Some(format!("{e:#}")), None),
+            },
+        };
+        if !s.invocations.is_empty() {
+            let c = blame::no_crash(&s.invocations);
+            s.record(c);
+        }
+        let mut checks = std::mem::take(&mut s.checks);
+        if let Some(by) = &broke {
+            // What the scenario could not reach is the tool's doing too.
+            for want in &expected {
+                if !checks.iter().any(|c| &c.name == want) {
+                    checks.push(crate::verify::Check::blocked(
+                        want,
+                        by,
+                        format!("{name} could not be carried out"),
+                    ));
+                }
+            }
+        }
         let seconds = t.elapsed().as_secs_f64();
         phases.push(Phase {
             name: name.clone(),
             seconds,
         });
-        let (checks, infra_error) = match result {
-            Ok(c) => (c, None),
-            Err(e) => {
-                broken = Some(format!("scenario {name} could not be carried out"));
-                (vec![], Some(format!("{e:#}")))
-            }
-        };
         let strict = s.profile.scenarios.strict;
         let failing: Vec<&str> = checks
             .iter()
@@ -249,6 +338,11 @@ pub fn execute_until(
             .map(|c| c.name.as_str())
             .collect();
         let failed = failing.len();
+        let end = match (&infra_error, failing.first()) {
+            (Some(_), _) => Ended::HarnessFailed,
+            (None, Some(first)) => Ended::ToolFailed(format!("{name}: {first}")),
+            (None, None) => Ended::Passed,
+        };
         if stop_at_failure && infra_error.is_none() {
             if let Some(first) = failing.first() {
                 stopped_at = Some(format!("scenario {name} failed check {first}"));
@@ -263,6 +357,30 @@ pub fn execute_until(
                 .map(|e| format!(" — infrastructure error: {e}"))
                 .unwrap_or_default()
         ));
+        // Isolation: what later scenarios build on, kept or put back.
+        let unsettled = infra_error.is_some()
+            || broke.is_some()
+            || s.invocations.iter().any(|i| i.crash.is_some() || i.status == "timed out")
+            || (!matches!(end, Ended::Passed) && !sc.produces());
+        let mut isolation = None;
+        if stopped_at.is_none() && !sc.read_only() && i < last {
+            if unsettled {
+                match s.rollback() {
+                    Ok(note) => {
+                        eprintln!("[run {}] scenario {name}: {note}", s.run_id);
+                        isolation = Some(note);
+                    }
+                    Err(e) => {
+                        broken = Some(format!(
+                            "after {name}, the state could not be rolled back: {e:#}"
+                        ));
+                    }
+                }
+            } else if let Err(e) = s.checkpoint(&name) {
+                broken = Some(format!("after {name}, the state could not be checkpointed: {e:#}"));
+            }
+        }
+        ended.insert(name.clone(), end);
         reports.push(ScenarioReport {
             name,
             seconds,
@@ -270,6 +388,7 @@ pub fn execute_until(
             checks,
             infra_error,
             group: None,
+            isolation,
         });
     }
     if let Some(why) = &stopped_at {
@@ -286,6 +405,19 @@ pub fn execute_until(
         reports,
         skipped,
         stopped_at,
+    }
+}
+
+/// A scenario the harness could not run, with why.
+fn not_run(name: String, expected: Vec<String>, why: String) -> ScenarioReport {
+    ScenarioReport {
+        name,
+        seconds: 0.0,
+        expected_checks: expected,
+        checks: vec![],
+        infra_error: Some(why),
+        group: None,
+        isolation: None,
     }
 }
 

@@ -9,6 +9,8 @@ use crate::s3::{Endpoint, S3Client};
 use crate::ssh::{Exec, Output};
 use crate::tool::{self, ToolInvocation};
 use crate::verify::logs::{metrics, parse_log, ParsedLog};
+use crate::verify::tool_output::{self, Crash};
+use crate::verify::Check;
 use crate::vm::{files, relay, Vm};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -39,15 +41,53 @@ pub struct BackupFact {
     pub kind: String,
     pub snapshot_path: String,
     pub manifest_key: String,
+    /// The harness's own read-only snapshot of the subvolume taken just
+    /// before the backup (the tool may delete its snapshot, rightly or not):
+    /// what a restore of this backup is compared with.
+    pub reference: Option<String>,
+}
+
+impl BackupFact {
+    /// The tree a restore of this backup must equal: the harness's own
+    /// reference, else the tool's snapshot.
+    pub fn source(&self) -> &str {
+        self.reference.as_deref().unwrap_or(&self.snapshot_path)
+    }
 }
 
 /// A tool command's outcome and its parsed log.
+#[derive(Clone)]
 pub struct ToolRun {
     pub output: Output,
     pub log: ParsedLog,
+    /// The tool's own reason when it failed: its last `error=` event, the
+    /// exception of a traceback, or its last stderr line.
+    pub cause: Option<String>,
+    /// How it crashed (an uncaught exception, a signal nobody sent), if it did.
+    pub crash: Option<Crash>,
 }
 
 impl ToolRun {
+    /// Judge what a tool command printed and how it ended; `harness_sent`
+    /// are the signals the harness itself sent it (not a crash).
+    pub fn new(output: Output, harness_sent: &[String], patterns: &[regex::Regex]) -> ToolRun {
+        let stderr = output.stderr_text();
+        let log = parse_log(&stderr);
+        let sent: Vec<&str> = harness_sent.iter().map(String::as_str).collect();
+        // A command the harness killed at its timeout did not crash: it hung.
+        let signal = (!output.timed_out).then_some(output.signal.as_deref()).flatten();
+        let crash = tool_output::crash(&stderr, signal, &sent, patterns);
+        let cause = (!output.success() || crash.is_some())
+            .then(|| tool_output::cause(&stderr))
+            .flatten();
+        ToolRun {
+            output,
+            log,
+            cause,
+            crash,
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.output.success()
     }
@@ -92,6 +132,26 @@ pub struct Session {
     pub plain_progress: bool,
     /// The scenario running now (its transfers are labelled with it).
     pub scenario: String,
+    /// The checks the running scenario has decided so far, in order (a
+    /// scenario that breaks later keeps them).
+    pub checks: Vec<Check>,
+    /// Every tool command the running scenario ran.
+    pub invocations: Vec<Invocation>,
+    /// `[tool] crash_patterns`, compiled.
+    pub crash_patterns: Vec<regex::Regex>,
+    /// Reference snapshots taken so far (their names count up).
+    pub references: u32,
+    /// Checkpoints of the state later scenarios build on (isolation).
+    pub checkpoints: super::isolation::Checkpoints,
+}
+
+/// One tool command of a scenario, for `verify.tool.no_crash`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Invocation {
+    pub label: String,
+    pub status: String,
+    pub crash: Option<Crash>,
+    pub cause: Option<String>,
 }
 
 impl Session {
@@ -134,6 +194,7 @@ impl Session {
             }
         );
         let layout = FixtureLayout::new(&profile.btrfs);
+        let crash_patterns = profile.tool.crash_regexes()?;
         Ok(Session {
             profile,
             profile_path: profile_path.to_path_buf(),
@@ -156,7 +217,43 @@ impl Session {
             },
             plain_progress: opts.plain_progress,
             scenario: String::new(),
+            checks: Vec::new(),
+            invocations: Vec::new(),
+            crash_patterns,
+            references: 0,
+            checkpoints: Default::default(),
         })
+    }
+
+    /// Start recording for scenario `name`.
+    pub fn begin_scenario(&mut self, name: &str) {
+        self.scenario = name.to_string();
+        self.checks.clear();
+        self.invocations.clear();
+    }
+
+    /// Record a check as soon as it is decided. A failing check's diagnosis
+    /// ends with the tool's own cause when the scenario's latest tool
+    /// command failed or crashed and said why.
+    pub fn record(&mut self, mut c: Check) {
+        if c.verdict == crate::verify::Verdict::Fail {
+            if let Some(cause) = self.invocations.last().and_then(|i| i.cause.as_deref()) {
+                if !c.diagnosis.contains(cause) {
+                    c.diagnosis = format!("{}; the tool said: {cause}", c.diagnosis);
+                }
+            }
+        }
+        self.checks.push(c);
+    }
+
+    /// Note a finished tool command (its crash and cause) for the scenario.
+    pub fn note_invocation(&mut self, label: &str, run: &ToolRun) {
+        self.invocations.push(Invocation {
+            label: label.to_string(),
+            status: run.status_text(),
+            crash: run.crash.clone(),
+            cause: run.cause.clone(),
+        });
     }
 
     /// The command timeout of the profile.
@@ -175,17 +272,21 @@ impl Session {
         })?;
         self.work.tool += output.duration.as_secs_f64();
         self.vm.check_alive("running the tool")?;
-        let log = parse_log(&output.stderr_text());
-        Ok(ToolRun { output, log })
+        let run = ToolRun::new(output, &[], &self.crash_patterns);
+        self.note_invocation(label, &run);
+        Ok(run)
     }
 
-    /// Record a backup's facts and throughput from its log.
+    /// Record a backup's facts and throughput from its log, and take the
+    /// harness's own reference of what it backed up: a read-only snapshot
+    /// of the live subvolume (which only the harness changes, and not
+    /// since the backup began), kept outside the tool's snapshot directory.
     pub fn note_backup(
         &mut self,
         scenario: &str,
         subvolume: &str,
         run: &ToolRun,
-    ) -> Option<BackupFact> {
+    ) -> Result<Option<BackupFact>> {
         if let Some(m) = run
             .log
             .events("backup_metrics")
@@ -201,20 +302,57 @@ impl Session {
                 group: None,
             });
         }
-        let path = run.field("snapshot_created", "path")?;
+        let Some(path) = run.field("snapshot_created", "path") else {
+            return Ok(None);
+        };
         self.snapshots
             .entry(subvolume.into())
             .or_default()
             .push(path.clone());
+        let (Some(kind), Some(manifest_key)) = (
+            run.field("snapshot_created", "kind"),
+            run.field("backup_uploaded", "manifest_key"),
+        ) else {
+            return Ok(None);
+        };
+        let reference = self.take_reference(subvolume)?;
         let fact = BackupFact {
             scenario: scenario.into(),
             subvolume: subvolume.into(),
-            kind: run.field("snapshot_created", "kind")?,
+            kind,
             snapshot_path: path,
-            manifest_key: run.field("backup_uploaded", "manifest_key")?,
+            manifest_key,
+            reference: Some(reference),
         };
         self.backups.push(fact.clone());
-        Some(fact)
+        Ok(Some(fact))
+    }
+
+    /// A read-only snapshot of subvolume `sv` as it is now, under the
+    /// harness's reference directory; its path.
+    fn take_reference(&mut self, sv: &str) -> Result<String> {
+        self.references += 1;
+        let dir = self.layout.references_dir();
+        let path = format!("{dir}/{:04}-{sv}", self.references);
+        let cmd = format!(
+            "mkdir -p {} && btrfs -q subvolume snapshot -r {} {}",
+            crate::ssh::shell_quote(&dir),
+            crate::ssh::shell_quote(&self.layout.subvolume(sv)),
+            crate::ssh::shell_quote(&path)
+        );
+        self.vm
+            .ssh()
+            .run("reference-snapshot", &cmd, Duration::from_secs(120))
+            .with_context(|| format!("taking the harness's reference snapshot of {sv}"))?;
+        Ok(path)
+    }
+
+    /// The backup whose manifest is `manifest_key`, as this run recorded it.
+    pub fn backup_of(&self, manifest_key: &str) -> Option<&BackupFact> {
+        self.backups
+            .iter()
+            .rev()
+            .find(|b| b.manifest_key == manifest_key)
     }
 
     /// Record a restore's throughput from its log.

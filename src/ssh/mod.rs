@@ -79,7 +79,7 @@ impl Output {
     }
 }
 
-fn signal_number(name: &str) -> Option<i32> {
+pub fn signal_number(name: &str) -> Option<i32> {
     Some(match name {
         "HUP" => 1,
         "INT" => 2,

@@ -56,6 +56,8 @@ pub mod names {
     pub const RESTORE_DIGEST: &str = "verify.restore.digest";
     pub const MULTIPART_PARTS: &str = "verify.large.multipart_parts";
     pub const MULTIPART_COMPLETED: &str = "verify.large.multipart_completed";
+    pub const NO_CRASH: &str = "verify.tool.no_crash";
+    pub const NO_LEFTOVERS: &str = "verify.restore.no_leftovers";
 }
 
 /// What a check concluded.
@@ -89,6 +91,10 @@ pub struct Check {
     pub verdict: Verdict,
     pub evidence: Value,
     pub diagnosis: String,
+    /// A skip caused by the tool: the failed check (or scenario) that left
+    /// nothing to judge here. Such a skip counts as the tool's failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
 }
 
 impl Check {
@@ -103,7 +109,22 @@ impl Check {
             verdict,
             evidence,
             diagnosis: diagnosis.into(),
+            blocked_by: None,
         }
+    }
+
+    /// Not judged because `by` (a check, or a scenario, the tool failed)
+    /// left nothing to judge: a skip that counts as the tool's failure.
+    pub fn blocked(name: &str, by: &str, reason: impl Into<String>) -> Check {
+        let reason = reason.into();
+        let mut c = Check::skip(name, format!("not judged: {reason}"));
+        c.blocked_by = Some(by.to_string());
+        c
+    }
+
+    /// Skipped because the tool failed something this check needed.
+    pub fn is_blocked_skip(&self) -> bool {
+        matches!(self.verdict, Verdict::Skip(_)) && self.blocked_by.is_some()
     }
 
     pub fn pass(name: &str, evidence: Value, diagnosis: impl Into<String>) -> Check {

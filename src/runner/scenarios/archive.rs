@@ -1,6 +1,18 @@
-//! archive-restore: chunks in an archive class (GLACIER, DEEP_ARCHIVE) must
-//! be restored with RestoreObject and waited for before they are read; the
-//! embedded endpoint keeps each restore ongoing for `restore_delay_secs`.
+//! archive-restore and instant-restore: restores of chunks in classes
+//! other than STANDARD.
+//!
+//! - `archive-restore`: chunks in an archive class (GLACIER, DEEP_ARCHIVE)
+//!   must be restored with RestoreObject and waited for before they are
+//!   read; the embedded endpoint keeps each restore ongoing for
+//!   `restore_delay_secs`. For the first subvolume a restore with
+//!   `--no-wait-restore` runs first (it requests the archive restores and
+//!   ends), so the real restore meets restores already in progress (AWS
+//!   answers a second RestoreObject 409 RestoreAlreadyInProgress): it must
+//!   wait, not crash.
+//! - `instant-restore`: chunks in GLACIER_IR are readable at once; AWS
+//!   (and the endpoint) refuse RestoreObject for them with 403
+//!   InvalidObjectState. The restore must read them directly (a refused
+//!   RestoreObject it handles is tolerated) and succeed.
 
 use super::restore::{
     documents, records_since, restore_latest, RESTORE_CHAIN, RESTORE_EXIT, TARGET_WRITABLE,
@@ -14,8 +26,16 @@ use anyhow::Result;
 use serde_json::json;
 
 pub const ARCHIVE_WAITED: &str = "verify.restore.archive_waited";
+pub const ARCHIVE_IN_PROGRESS: &str = "verify.restore.archive_in_progress";
+pub const INSTANT_READ: &str = "verify.restore.instant_read";
 
-pub struct ArchiveRestore;
+/// The storage class whose objects are archived yet readable at once.
+pub const INSTANT_CLASS: &str = "GLACIER_IR";
+
+pub struct ArchiveRestore {
+    /// GLACIER_IR (instant-restore) rather than an archive class.
+    pub instant: bool,
+}
 
 /// Chunks read before their restore was requested, or never restored.
 pub fn unrestored_reads(records: &[Record], chunks: &[String]) -> Vec<String> {
@@ -45,43 +65,88 @@ pub fn unrestored_reads(records: &[Record], chunks: &[String]) -> Vec<String> {
     bad
 }
 
+/// Chunks of an instant class that were never read successfully.
+pub fn unread(records: &[Record], chunks: &[String]) -> Vec<String> {
+    chunks
+        .iter()
+        .filter(|k| {
+            !records.iter().any(|r| {
+                r.op == "GetObject"
+                    && r.key.as_deref() == Some(k.as_str())
+                    && r.status.is_some_and(|c| c < 300)
+            })
+        })
+        .cloned()
+        .collect()
+}
+
 impl Scenario for ArchiveRestore {
     fn needs_embedded(&self) -> Option<&'static str> {
         Some("the archive simulation and the journal")
     }
+    fn needs(&self) -> &'static [&'static str] {
+        super::NEEDS_BACKUPS
+    }
     fn name(&self) -> &'static str {
-        "archive-restore"
+        if self.instant {
+            "instant-restore"
+        } else {
+            "archive-restore"
+        }
     }
     fn expected_checks(&self, s: &Session) -> Vec<String> {
-        per_subvolume(
+        let own = if self.instant {
+            INSTANT_READ
+        } else {
+            ARCHIVE_WAITED
+        };
+        let mut v = per_subvolume(
             s,
             &[
                 RESTORE_EXIT,
                 TARGET_WRITABLE,
                 names::RESTORE_DIGEST,
                 RESTORE_CHAIN,
-                ARCHIVE_WAITED,
+                own,
             ],
-        )
+        );
+        if let (false, Some(sv)) = (self.instant, s.profile.btrfs.subvolumes.first()) {
+            v.push(format!("{ARCHIVE_IN_PROGRESS}[{sv}]"));
+        }
+        v
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
-        if !s.profile.s3.chunks_archived() {
+    fn run(&self, s: &mut Session) -> Result<()> {
+        let class = s.profile.s3.storage_class_chunks.clone();
+        if self.instant && class != INSTANT_CLASS {
             anyhow::bail!(
-                "archive-restore needs [s3] storage_class_chunks GLACIER or DEEP_ARCHIVE (the profile has {}): use config/archive.toml",
-                s.profile.s3.storage_class_chunks
+                "instant-restore needs [s3] storage_class_chunks = \"{INSTANT_CLASS}\" (the profile has {class}): use config/glacier-ir.toml"
+            );
+        }
+        if !self.instant && !s.profile.s3.chunks_archived() {
+            anyhow::bail!(
+                "archive-restore needs [s3] storage_class_chunks GLACIER or DEEP_ARCHIVE (the profile has {class}): use config/archive.toml"
             );
         }
         let docs = documents(s)?;
-        let mut checks = Vec::new();
+        let first = s.profile.btrfs.subvolumes.first().cloned();
         for sv in s.profile.btrfs.subvolumes.clone() {
+            let mark = super::hold::mark(s)?;
+            let in_progress = if !self.instant && first.as_deref() == Some(sv.as_str()) {
+                Some(request_without_waiting(s, &sv)?)
+            } else {
+                None
+            };
             let started = std::time::Instant::now();
             let (got, seq_before) = restore_latest(s, &docs, &sv, "archive")?;
             let seconds = started.elapsed().as_secs_f64();
             let restore_ok = got
                 .iter()
                 .all(|c| c.verdict == crate::verify::Verdict::Pass);
-            checks.extend(got);
-            let records = records_since(s, seq_before);
+            for c in got {
+                s.record(c);
+            }
+            // From before the restore that only requested, when there was one.
+            let records = records_since(s, if in_progress.is_some() { mark } else { seq_before });
             let head = docs
                 .pointer_targets()
                 .get(&format!(
@@ -98,39 +163,173 @@ impl Scenario for ArchiveRestore {
                         .collect()
                 })
                 .unwrap_or_default();
-            let bad = unrestored_reads(&records, &chunks);
-            let delay = s.profile.s3.restore_delay_secs as f64;
-            let evidence = json!({"chunks": chunks.len(), "read_without_restore": bad, "restore_seconds": seconds, "restore_delay_secs": delay});
-            let c = if chunks.is_empty() {
-                Check::fail(ARCHIVE_WAITED, evidence, "no archived chunks to restore")
-            } else if !bad.is_empty() {
-                Check::fail(
-                    ARCHIVE_WAITED,
-                    evidence,
-                    format!(
-                        "{} archived chunk(s) were read without a RestoreObject first",
-                        bad.len()
-                    ),
-                )
-            } else if !restore_ok {
-                Check::fail(
-                    ARCHIVE_WAITED,
-                    evidence,
-                    "every chunk was restored first, but the restore did not succeed",
-                )
+            let c = if self.instant {
+                instant_check(&records, &chunks, restore_ok, seconds)
             } else {
-                Check::pass(
-                    ARCHIVE_WAITED,
-                    evidence,
-                    format!(
-                        "all {} archived chunk(s) restored, waited for ({seconds:.1}s) and read",
-                        chunks.len()
-                    ),
-                )
+                let delay = s.profile.s3.restore_delay_secs as f64;
+                waited_check(&records, &chunks, restore_ok, seconds, delay)
             };
-            checks.push(for_subvolume(c, &sv));
+            s.record(for_subvolume(c, &sv));
+            if let Some(first_run) = in_progress {
+                let second: Vec<Record> = records_since(s, seq_before);
+                s.record(for_subvolume(
+                    in_progress_check(&first_run, &second, restore_ok),
+                    &sv,
+                ));
+            }
         }
-        Ok(checks)
+        Ok(())
+    }
+}
+
+/// What the `--no-wait-restore` run did: its status and the archive
+/// restores it requested.
+struct Requested {
+    status: String,
+    requested: usize,
+}
+
+/// A restore of `sv` with `--no-wait-restore`: it requests the archive
+/// restores and ends without waiting (whatever it leaves is cleared).
+fn request_without_waiting(s: &mut Session, sv: &str) -> Result<Requested> {
+    let target = format!("{}/{sv}-archive-request", s.layout.restore_dir());
+    let line = s.tool.restore(&crate::tool::RestoreArgs {
+        subvolume: sv.into(),
+        target: target.clone(),
+        wait_restore: Some(false),
+        restore_timeout_secs: Some(s.profile.restore.restore_timeout_seconds),
+        verify: Some(s.profile.restore.verify_mode.clone()),
+        ..Default::default()
+    });
+    let mark = super::hold::mark(s)?;
+    let before = super::leftovers::list(s)?;
+    let run = s.run_tool(&format!("archive-request-{sv}"), &line)?;
+    // Whatever it did at the target is not judged here: clear it.
+    super::leftovers::judge_and_clear(s, &before, &target, false)?;
+    let requested = records_since(s, mark)
+        .iter()
+        .filter(|r| r.op == "RestoreObject" && r.status.is_some_and(|c| c < 300))
+        .count();
+    Ok(Requested {
+        status: run.status_text(),
+        requested,
+    })
+}
+
+/// `verify.restore.archive_in_progress`: after a run that only requested
+/// the archive restores, the next restore met them in progress and still
+/// completed (waiting, not crashing).
+fn in_progress_check(first: &Requested, second: &[Record], restore_ok: bool) -> Check {
+    let conflicts = second
+        .iter()
+        .filter(|r| r.op == "RestoreObject" && r.status == Some(409))
+        .count();
+    let evidence = json!({"no_wait_status": first.status, "restores_requested": first.requested,
+        "restore_already_in_progress_answers": conflicts});
+    if first.requested == 0 {
+        Check::fail(
+            ARCHIVE_IN_PROGRESS,
+            evidence,
+            format!(
+                "restore --no-wait-restore ({}) requested no archive restore",
+                first.status
+            ),
+        )
+    } else if !restore_ok {
+        Check::fail(
+            ARCHIVE_IN_PROGRESS,
+            evidence,
+            format!(
+                "with {} archive restore(s) already in progress ({conflicts} RestoreObject answered 409), the restore did not complete",
+                first.requested
+            ),
+        )
+    } else {
+        Check::pass(
+            ARCHIVE_IN_PROGRESS,
+            evidence,
+            format!(
+                "with {} archive restore(s) already in progress ({conflicts} RestoreObject answered 409), the restore waited and completed",
+                first.requested
+            ),
+        )
+    }
+}
+
+/// `verify.restore.archive_waited`: every archived chunk was restored
+/// (RestoreObject) before it was read, and the restore succeeded.
+fn waited_check(
+    records: &[Record],
+    chunks: &[String],
+    restore_ok: bool,
+    seconds: f64,
+    delay: f64,
+) -> Check {
+    let bad = unrestored_reads(records, chunks);
+    let evidence = json!({"chunks": chunks.len(), "read_without_restore": bad, "restore_seconds": seconds, "restore_delay_secs": delay});
+    if chunks.is_empty() {
+        Check::fail(ARCHIVE_WAITED, evidence, "no archived chunks to restore")
+    } else if !bad.is_empty() {
+        Check::fail(
+            ARCHIVE_WAITED,
+            evidence,
+            format!(
+                "{} archived chunk(s) were read without a RestoreObject first",
+                bad.len()
+            ),
+        )
+    } else if !restore_ok {
+        Check::fail(
+            ARCHIVE_WAITED,
+            evidence,
+            "every chunk was restored first, but the restore did not succeed",
+        )
+    } else {
+        Check::pass(
+            ARCHIVE_WAITED,
+            evidence,
+            format!(
+                "all {} archived chunk(s) restored, waited for ({seconds:.1}s) and read",
+                chunks.len()
+            ),
+        )
+    }
+}
+
+/// `verify.restore.instant_read`: every GLACIER_IR chunk was read
+/// directly and the restore succeeded.
+fn instant_check(records: &[Record], chunks: &[String], restore_ok: bool, seconds: f64) -> Check {
+    let missing = unread(records, chunks);
+    let refused = records
+        .iter()
+        .filter(|r| r.op == "RestoreObject" && r.status.is_some_and(|c| c >= 400))
+        .count();
+    let evidence = json!({"chunks": chunks.len(), "not_read": missing, "restore_object_refused": refused, "restore_seconds": seconds});
+    if chunks.is_empty() {
+        Check::fail(INSTANT_READ, evidence, "no GLACIER_IR chunks to restore")
+    } else if !restore_ok {
+        Check::fail(
+            INSTANT_READ,
+            evidence,
+            format!(
+                "the restore of {INSTANT_CLASS} chunks did not succeed ({refused} RestoreObject refused with InvalidObjectState)"
+            ),
+        )
+    } else if !missing.is_empty() {
+        Check::fail(
+            INSTANT_READ,
+            evidence,
+            format!("{} chunk(s) of the chain were never read", missing.len()),
+        )
+    } else {
+        Check::pass(
+            INSTANT_READ,
+            evidence,
+            format!(
+                "all {} {INSTANT_CLASS} chunk(s) read directly ({refused} RestoreObject refused and handled), restored in {seconds:.1}s",
+                chunks.len()
+            ),
+        )
     }
 }
 

@@ -28,9 +28,18 @@ impl Scenario for Backup {
             &[BACKUP_EXIT, names::INCREMENTAL_KIND, names::LOG_EVENTS],
         )
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn needs(&self) -> &'static [&'static str] {
+        if self.kind == "full" {
+            &["setup", "seed"]
+        } else {
+            &["setup", "full"]
+        }
+    }
+    fn produces(&self) -> bool {
+        true
+    }
+    fn run(&self, s: &mut Session) -> Result<()> {
         let layout = Layout::from_profile(&s.profile)?;
-        let mut checks = Vec::new();
         let mut produced = Vec::new();
         for sv in s.profile.btrfs.subvolumes.clone() {
             let previous = s
@@ -42,7 +51,7 @@ impl Scenario for Backup {
             let line = s.tool.backup_now(&sv);
             let run = s.run_tool(&format!("{}-{sv}", self.name), &line)?;
             let evidence = json!({"command": "backup", "status": run.status_text(), "stderr_tail": crate::programs::tail(&run.output.stderr_text(), 15)});
-            checks.push(for_subvolume(
+            s.record(for_subvolume(
                 if run.succeeded() {
                     Check::pass(BACKUP_EXIT, evidence, "the backup exited 0")
                 } else {
@@ -54,11 +63,11 @@ impl Scenario for Backup {
                 },
                 &sv,
             ));
-            checks.push(for_subvolume(
+            s.record(for_subvolume(
                 verify_log_events(&run.log, &backup_events()),
                 &sv,
             ));
-            let fact = s.note_backup(self.name, &sv, &run);
+            let fact = s.note_backup(self.name, &sv, &run)?;
             produced.push((sv, fact, previous));
         }
         let state = S3State::collect(&s.objects(), &layout)
@@ -95,9 +104,9 @@ impl Scenario for Backup {
                     )
                 }
             };
-            checks.push(for_subvolume(c, &sv));
+            s.record(for_subvolume(c, &sv));
         }
-        Ok(checks)
+        Ok(())
     }
 }
 

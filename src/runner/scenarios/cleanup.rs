@@ -18,7 +18,10 @@ impl Scenario for Cleanup {
     fn expected_checks(&self, _s: &Session) -> Vec<String> {
         vec![PREFIX_EMPTY.into()]
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn needs(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn run(&self, s: &mut Session) -> Result<()> {
         let prefix = s.profile.s3.normalized_prefix();
         let cleaned =
             s.rt.block_on(s.client.delete_prefix(&prefix))
@@ -38,13 +41,14 @@ impl Scenario for Cleanup {
                 uploads.len()
             );
         }
-        Ok(vec![Check::pass(
+        s.record(Check::pass(
             PREFIX_EMPTY,
             evidence,
             format!(
                 "{} object(s) deleted, {} upload(s) aborted; nothing left under {prefix}",
                 cleaned.objects, cleaned.uploads
             ),
-        )])
+        ));
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! `--verify full|sample|none` (each exits 0 on a good backup).
 
 use super::guest::{self, note_backups};
+use crate::runner::blame::tool_broke;
 use super::hold;
 use super::Scenario;
 use crate::runner::session::{Session, ToolRun};
@@ -25,6 +26,9 @@ pub const RESTORE_VERIFY: &str = "verify.cli.restore_verify";
 
 const VERIFY_MODES: [&str; 3] = ["full", "sample", "none"];
 
+/// The variant of `restore --verify full` with the source snapshot gone.
+const NO_SOURCE: &str = "no-source";
+
 pub struct CliFlags;
 
 impl Scenario for CliFlags {
@@ -42,11 +46,12 @@ impl Scenario for CliFlags {
         v.extend(
             VERIFY_MODES
                 .iter()
+                .chain(&[NO_SOURCE])
                 .map(|m| format!("{RESTORE_VERIFY}[{m}]")),
         );
         v
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn run(&self, s: &mut Session) -> Result<()> {
         let layout = Layout::from_profile(&s.profile)?;
         let subvolumes = s.profile.btrfs.subvolumes.clone();
         let first = subvolumes
@@ -57,15 +62,25 @@ impl Scenario for CliFlags {
             // --once needs a recent backup to be meaningful: make one.
             let line = backup(s, &first, |a| a.once = true);
             let run = s.run_tool("cli-precondition-backup", &line)?;
-            note_backups(s, "cli-flags", &run);
+            note_backups(s, "cli-flags", &run)?;
+            if run.field("backup_uploaded", "manifest_key").is_none() {
+                return Err(tool_broke(
+                    format!(
+                        "the backup of {first} --once needs as its ground failed ({})",
+                        run.status_text()
+                    ),
+                    Some(&run),
+                ));
+            }
         }
-        let mut checks = vec![
-            dry_run(s, &first)?,
-            no_s3(s, &first)?,
-            // After --no-s3, so a real backup follows its snapshot (retention).
-            once(s, &first)?,
-        ];
-        checks.push(match subvolumes.get(1) {
+        let c = dry_run(s, &first)?;
+        s.record(c);
+        let c = no_s3(s, &first)?;
+        s.record(c);
+        // After --no-s3, so a real backup follows its snapshot (retention).
+        let c = once(s, &first)?;
+        s.record(c);
+        let c = match subvolumes.get(1) {
             Some(other) => subvolume_filter(s, &layout, other)?,
             None => Check::new(
                 SUBVOLUME_FILTER,
@@ -73,13 +88,17 @@ impl Scenario for CliFlags {
                 json!({"subvolumes": subvolumes}),
                 "the profile has one subvolume: the filter cannot be told from no filter",
             ),
-        });
+        };
+        s.record(c);
         // A subvolume this scenario has just backed up (the filter's, else --once's).
         let restored = subvolumes.get(1).unwrap_or(&first).clone();
         for mode in VERIFY_MODES {
-            checks.push(restore_verify(s, &restored, mode)?);
+            let c = restore_verify(s, &restored, mode)?;
+            s.record(c);
         }
-        Ok(checks)
+        let c = verify_without_source(s, &restored)?;
+        s.record(c);
+        Ok(())
     }
 }
 
@@ -121,7 +140,7 @@ fn observe(s: &mut Session, label: &str, line: &str) -> Result<Observed> {
         .filter(|r| hold::WRITE_OPS.contains(&r.op.as_str()))
         .collect();
     let after = guest::snapshot_names(s)?;
-    note_backups(s, "cli-flags", &run);
+    note_backups(s, "cli-flags", &run)?;
     Ok(Observed {
         run,
         new_snapshots: after.difference(&before).cloned().collect(),
@@ -299,13 +318,28 @@ fn restore_verify(s: &mut Session, sv: &str, mode: &str) -> Result<Check> {
         verify: Some(mode.into()),
         ..Default::default()
     });
-    let run = s.run_tool(&format!("cli-restore-verify-{mode}"), &line)?;
+    let (run, left) = super::leftovers::restore_run(
+        s,
+        &format!("cli-restore-verify-{mode}"),
+        &line,
+        &target,
+        false,
+    )?;
     let complete = run.field("restore_complete", "status");
+    let verified = run.field("restore_verify_complete", "status");
     let evidence = json!({"target": target, "status": run.status_text(), "restore_complete": complete,
+        "restore_verify_complete": verified,
+        "leftovers": left.map(|c| c.evidence),
         "events": run.log.records.iter().map(|r| r.event.clone()).collect::<Vec<_>>(),
         "stderr_tail": crate::programs::tail(&run.output.stderr_text(), 8)});
     let name = format!("{RESTORE_VERIFY}[{mode}]");
-    let mut c = if run.succeeded() && complete.as_deref() == Some("ok") {
+    let mut c = if mode == "none" && verified.as_deref() == Some("ok") {
+        Check::fail(
+            RESTORE_VERIFY,
+            evidence,
+            "restore --verify none logged restore_verify_complete status=ok: nothing was compared",
+        )
+    } else if run.succeeded() && complete.as_deref() == Some("ok") {
         Check::pass(
             RESTORE_VERIFY,
             evidence,
@@ -321,6 +355,89 @@ fn restore_verify(s: &mut Session, sv: &str, mode: &str) -> Result<Check> {
                 complete
             ),
         )
+    };
+    c.name = name;
+    Ok(c)
+}
+
+/// `restore --verify full` while the tool's source snapshot of the backup
+/// is renamed away: the tool cannot compare, so it must never say it did
+/// (`restore_verify_complete status=ok`); exiting 0 it says `skipped`.
+fn verify_without_source(s: &mut Session, sv: &str) -> Result<Check> {
+    let name = format!("{RESTORE_VERIFY}[{NO_SOURCE}]");
+    let Some(snapshot) = s
+        .backups
+        .iter()
+        .rev()
+        .find(|b| b.subvolume == sv)
+        .map(|b| b.snapshot_path.clone())
+    else {
+        return Err(tool_broke(
+            format!("no backup of {sv} is known to restore"),
+            None,
+        ));
+    };
+    let hidden = format!("{snapshot}.vmharness-hidden");
+    let moved = s.vm.ssh().run(
+        "cli-hide-source",
+        &format!(
+            "if test -e {0}; then mv {0} {1} && echo moved; fi",
+            crate::ssh::shell_quote(&snapshot),
+            crate::ssh::shell_quote(&hidden)
+        ),
+        std::time::Duration::from_secs(60),
+    )?;
+    let moved = moved.stdout_text().trim() == "moved";
+    let target = format!("{}/{sv}-verify-{NO_SOURCE}", s.layout.restore_dir());
+    let r = s.profile.restore.clone();
+    let line = s.tool.restore(&RestoreArgs {
+        subvolume: sv.into(),
+        target: target.clone(),
+        wait_restore: Some(r.wait_for_restore),
+        restore_timeout_secs: Some(r.restore_timeout_seconds),
+        verify: Some("full".into()),
+        ..Default::default()
+    });
+    let run = super::leftovers::restore_run(s, "cli-restore-verify-no-source", &line, &target, false);
+    if moved {
+        s.vm.ssh().run(
+            "cli-unhide-source",
+            &format!(
+                "mv {} {}",
+                crate::ssh::shell_quote(&hidden),
+                crate::ssh::shell_quote(&snapshot)
+            ),
+            std::time::Duration::from_secs(60),
+        )?;
+    }
+    let (run, left) = run?;
+    let verified = run.field("restore_verify_complete", "status");
+    let evidence = json!({"source_hidden": snapshot, "was_there": moved, "target": target,
+        "status": run.status_text(), "restore_verify_complete": verified,
+        "reason": run.field("restore_verify_complete", "reason"),
+        "leftovers": left.map(|c| c.evidence),
+        "stderr_tail": crate::programs::tail(&run.output.stderr_text(), 8)});
+    let mut c = match (verified.as_deref(), run.succeeded()) {
+        (Some("ok"), _) => Check::fail(
+            RESTORE_VERIFY,
+            evidence,
+            format!("with the source snapshot {snapshot} gone, restore --verify full logged restore_verify_complete status=ok: it compared nothing"),
+        ),
+        (Some("skipped"), true) => Check::pass(
+            RESTORE_VERIFY,
+            evidence,
+            "with the source snapshot gone, restore --verify full said it skipped the comparison",
+        ),
+        (_, true) => Check::fail(
+            RESTORE_VERIFY,
+            evidence,
+            format!("with the source snapshot gone, restore --verify full exited 0 without restore_verify_complete status=skipped (got {verified:?})"),
+        ),
+        (_, false) => Check::pass(
+            RESTORE_VERIFY,
+            evidence,
+            format!("with the source snapshot gone, restore --verify full refused ({}) and claimed no comparison", run.status_text()),
+        ),
     };
     c.name = name;
     Ok(c)

@@ -18,7 +18,10 @@ impl Scenario for Setup {
     fn expected_checks(&self, _s: &Session) -> Vec<String> {
         vec![FIXTURE_READY.into()]
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn needs(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn run(&self, s: &mut Session) -> Result<()> {
         let t = std::time::Instant::now();
         let layout = crate::fixture::prepare(&mut s.vm, &s.plan, &s.profile)?;
         s.work.fixture += t.elapsed().as_secs_f64();
@@ -31,11 +34,13 @@ impl Scenario for Setup {
             &rendered,
         )?;
         s.layout = layout;
-        Ok(vec![Check::pass(
+        let c = Check::pass(
             FIXTURE_READY,
             json!({"device": s.layout.device, "mount": s.layout.mount, "subvolumes": s.layout.subvolumes}),
             "Btrfs fixture made, subvolumes created, tool installed",
-        )])
+        );
+        s.record(c);
+        Ok(())
     }
 }
 
@@ -76,8 +81,10 @@ impl Scenario for Seed {
     fn expected_checks(&self, s: &Session) -> Vec<String> {
         per_subvolume(s, &[ITEMS_CREATED])
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
-        let mut checks = Vec::new();
+    fn produces(&self) -> bool {
+        true
+    }
+    fn run(&self, s: &mut Session) -> Result<()> {
         let knobs = crate::fixture::Knobs::from_profile(&s.profile.fixture);
         for (i, sv) in s.profile.btrfs.subvolumes.clone().iter().enumerate() {
             let root = s.layout.subvolume(sv);
@@ -85,9 +92,9 @@ impl Scenario for Seed {
             let timeout = s.timeout();
             let step = crate::fixture::seed(s.vm.ssh(), &root, seed, &knobs, timeout)?;
             s.work.fixture += step.wall.as_secs_f64();
-            checks.push(items_check(sv, &step));
+            s.record(items_check(sv, &step));
         }
-        Ok(checks)
+        Ok(())
     }
 }
 
@@ -100,8 +107,13 @@ impl Scenario for Mutate {
     fn expected_checks(&self, s: &Session) -> Vec<String> {
         per_subvolume(s, &[ITEMS_CREATED])
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
-        let mut checks = Vec::new();
+    fn needs(&self) -> &'static [&'static str] {
+        &["setup", "seed"]
+    }
+    fn produces(&self) -> bool {
+        true
+    }
+    fn run(&self, s: &mut Session) -> Result<()> {
         for (i, sv) in s.profile.btrfs.subvolumes.clone().iter().enumerate() {
             let root = s.layout.subvolume(sv);
             let seed = s.profile.fixture.seed + i as u64;
@@ -109,8 +121,8 @@ impl Scenario for Mutate {
             let knobs = crate::fixture::Knobs::from_profile(&s.profile.fixture);
             let step = crate::fixture::mutate(s.vm.ssh(), &root, 1, seed, &knobs, "all", timeout)?;
             s.work.fixture += step.wall.as_secs_f64();
-            checks.push(items_check(sv, &step));
+            s.record(items_check(sv, &step));
         }
-        Ok(checks)
+        Ok(())
     }
 }

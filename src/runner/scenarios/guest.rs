@@ -184,21 +184,19 @@ pub fn published_check(
 /// Record every backup a run made (one per `snapshot_created`), so the
 /// later scenarios know every snapshot, even when a run backed up more
 /// subvolumes than asked.
-pub fn note_backups(s: &mut Session, scenario: &str, run: &ToolRun) {
+pub fn note_backups(s: &mut Session, scenario: &str, run: &ToolRun) -> Result<()> {
     let subvolumes: Vec<String> = run
         .log
         .events("snapshot_created")
         .filter_map(|r| r.get("subvolume").map(str::to_string))
         .collect();
     for sv in subvolumes {
-        let mut one = ToolRun {
-            output: run.output.clone(),
-            log: run.log.clone(),
-        };
+        let mut one = run.clone();
         // note_backup reads the first record of each event: keep this subvolume's.
         one.log
             .records
             .retain(|r| r.get("subvolume") == Some(sv.as_str()));
-        s.note_backup(scenario, &sv, &one);
+        s.note_backup(scenario, &sv, &one)?;
     }
+    Ok(())
 }

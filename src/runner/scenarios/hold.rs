@@ -6,7 +6,8 @@ use crate::runner::session::Session;
 use crate::s3::faults::{FaultKind, FaultRule, RuleId};
 use crate::s3::journal::{Journal, Record};
 use crate::verify::layout::{key_regex, KeyClass, Layout};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::runner::blame::tool_broke;
+use anyhow::{anyhow, Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,8 +151,10 @@ impl Drop for Rules {
 }
 
 /// Start `line` in the background and wait until `stall` holds one of its
-/// requests. When it is never held, the stall is let go and the error
-/// carries how the run ended (`at` says where it should have been held).
+/// requests. When it is never held, the stall is let go and the tool is
+/// blamed with how the run ended (`at` says where it should have been
+/// held): it failed first, or it never sent that request (a chunk larger
+/// than asked, not uploaded as the contract says).
 pub fn start_held(
     s: &mut Session,
     stall: Stall,
@@ -164,22 +167,35 @@ pub fn start_held(
     if let Err(e) = stall.wait_held(s, timeout) {
         drop(stall);
         let run = bg.wait(s, timeout)?;
-        bail!(
-            "the backup was never held {at} ({e:#}); it ended with {}: {}",
-            run.status_text(),
-            crate::programs::tail(&run.output.stderr_text(), 10)
-        );
+        return Err(tool_broke(
+            format!(
+                "the backup was never held {at} ({e:#}); it ended with {}",
+                run.status_text()
+            ),
+            Some(&run),
+        ));
     }
     Ok((bg, stall))
 }
 
-/// Fail unless `bg` is still running in the guest: a perturbation about to
-/// hit an operation that already ended would prove nothing.
-pub fn still_running(s: &mut Session, bg: &BackgroundRun, what: &str) -> Result<()> {
-    if bg.finished(s)? {
-        bail!("{} had already ended when {what} was to hit it", bg.label);
+/// Blame the tool unless `bg` is still running in the guest: a command
+/// that ended while its request was held gave up (or crashed), and a
+/// perturbation about to hit an operation that already ended would prove
+/// nothing.
+pub fn still_running(s: &mut Session, bg: BackgroundRun, what: &str) -> Result<BackgroundRun> {
+    if !bg.finished(s)? {
+        return Ok(bg);
     }
-    Ok(())
+    let label = bg.label.clone();
+    let timeout = s.timeout();
+    let run = bg.wait(s, timeout)?;
+    Err(tool_broke(
+        format!(
+            "{label} had already ended ({}) while its request was held, before {what} could hit it",
+            run.status_text()
+        ),
+        Some(&run),
+    ))
 }
 
 /// The endpoint's journal (the embedded backend is required).

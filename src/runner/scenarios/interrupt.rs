@@ -11,7 +11,8 @@ use crate::runner::session::{Session, ToolRun};
 use crate::verify::layout::{KeyClass, Layout};
 use crate::verify::objects::verify_orphans;
 use crate::verify::{names, Check};
-use anyhow::{bail, Context, Result};
+use crate::runner::blame::tool_broke;
+use anyhow::{Context, Result};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -19,6 +20,16 @@ use std::time::Duration;
 pub const KILLED: &str = "verify.interrupt.killed";
 pub const RERUN_SUCCEEDS: &str = "verify.interrupt.rerun_succeeds";
 pub const LOCK_RECOVERED: &str = "verify.interrupt.lock_recovered";
+
+/// The checks of each variant, in the order they are decided.
+const CHECKS: [&str; 6] = [
+    KILLED,
+    names::STATE_COHERENT,
+    RERUN_SUCCEEDS,
+    LOCK_RECOVERED,
+    names::ORPHAN_UPLOADS,
+    names::ORPHAN_OBJECTS,
+];
 
 /// The signals of the two variants, as `kill -s` names them.
 const VARIANTS: [&str; 2] = ["TERM", "KILL"];
@@ -39,37 +50,31 @@ impl Scenario for Interrupt {
     fn expected_checks(&self, _s: &Session) -> Vec<String> {
         let mut v = Vec::new();
         for sig in VARIANTS {
-            for c in [
-                KILLED,
-                names::STATE_COHERENT,
-                RERUN_SUCCEEDS,
-                LOCK_RECOVERED,
-                names::ORPHAN_UPLOADS,
-                names::ORPHAN_OBJECTS,
-            ] {
+            for c in CHECKS {
                 v.push(per_variant(c, sig));
             }
         }
         v
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn run(&self, s: &mut Session) -> Result<()> {
         let layout = Layout::from_profile(&s.profile)?;
         let sv = super::first_subvolume(s)?;
-        let mut checks = Vec::new();
         for sig in VARIANTS {
-            let got = variant(s, &layout, &sv, sig)
-                .with_context(|| format!("interrupt variant SIG{sig}"))?;
-            checks.extend(got.into_iter().map(|mut c| {
-                c.name = per_variant(&c.name, sig);
-                c
-            }));
+            let expected: Vec<String> = CHECKS.iter().map(|c| per_variant(c, sig)).collect();
+            let done = variant(s, &layout, &sv, sig)
+                .with_context(|| format!("interrupt variant SIG{sig}"));
+            super::settle_variant(s, &expected, done)?;
         }
-        Ok(checks)
+        Ok(())
     }
 }
 
-/// One kill and its rerun.
-fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<Check>> {
+/// One kill and its rerun, each check recorded (`name[SIGx]`) as decided.
+fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<()> {
+    let record = |s: &mut Session, mut c: Check| {
+        c.name = per_variant(&c.name, sig);
+        s.record(c);
+    };
     let b = s.profile.backup.clone();
     let timeout = s.timeout();
     let file = format!("interrupt-{}.bin", sig.to_lowercase());
@@ -82,7 +87,8 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<
     let start = hold::mark(s)?;
     let line = s.tool.backup_now(sv);
     let label = format!("interrupt-{}", sig.to_lowercase());
-    let (bg, stall) = hold::start_held(s, stall, &label, &line, &format!("at chunk {after}"))?;
+    let (mut bg, stall) =
+        hold::start_held(s, stall, &label, &line, &format!("at chunk {after}"))?;
     let journal = hold::journal(s)?;
     let n = b.interrupt_after_chunks as usize;
     let stored = s.rt.block_on(journal.wait_finished(
@@ -91,14 +97,20 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<
         timeout,
     ));
     if let Err(e) = stored {
-        bail!("chunk {after}'s upload is held but {n} earlier chunk(s) were not stored: {e}");
+        return Err(tool_broke(
+            format!("chunk {after}'s upload is held but {n} earlier chunk(s) were not stored: {e}"),
+            None,
+        ));
     }
 
     // The journal at the moment of the signal: mid-upload, nothing published.
     let at_signal = hold::since(s, start)?;
     let published = hold::pointer_writes(layout, &at_signal, sv);
     if !published.is_empty() {
-        bail!("the backup had already published before the signal: {published:?}");
+        return Err(tool_broke(
+            format!("the backup published current.json while chunk {after} was still held (not stored): {published:?}"),
+            None,
+        ));
     }
     let chunks_stored = at_signal
         .iter()
@@ -112,10 +124,7 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<
     let delivery = bg.signal(s, sig)?;
     stall.release();
     let killed = bg.wait(s, timeout)?;
-    if killed.succeeded() {
-        bail!("the backup exited 0 although SIG{sig} was delivered mid-upload: the perturbation did not land");
-    }
-    note_backups(s, "interrupt", &killed);
+    note_backups(s, "interrupt", &killed)?;
     let after_kill = hold::since(s, start)?;
     let evidence = json!({
         "signal": delivery,
@@ -126,28 +135,30 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<
         "writes_after_signal": hold::writes(&after_kill[at_signal.len().min(after_kill.len())..]),
         "stderr_tail": crate::programs::tail(&killed.output.stderr_text(), 10),
     });
-    let mut checks = vec![killed_check(&killed, sig, evidence)];
+    record(s, killed_check(&killed, sig, evidence));
 
     // Before the rerun: the state names only what exists.
-    checks.push(guest::state_coherence(s, layout)?);
+    let c = guest::state_coherence(s, layout)?;
+    record(s, c);
 
     // The rerun.
     let lock_before = lock_file(s)?;
     let rerun = s.run_tool(&format!("interrupt-rerun-{}", sig.to_lowercase()), &line)?;
-    note_backups(s, "interrupt", &rerun);
+    note_backups(s, "interrupt", &rerun)?;
     let state = guest::s3_state(s, layout)?;
-    checks.push(guest::published_check(
+    let c = guest::published_check(
         RERUN_SUCCEEDS,
         &format!("the rerun after SIG{sig}"),
         &rerun,
         sv,
         &state,
         layout,
-    ));
+    );
+    record(s, c);
     let lock_failed = rerun.log.events("backup_lock_failed").count() > 0;
     let evidence = json!({"lock_before_rerun": lock_before, "rerun_status": rerun.status_text(),
         "backup_lock_failed": rerun.log.events("backup_lock_failed").map(|r| r.get("error").unwrap_or_default().to_string()).collect::<Vec<_>>()});
-    checks.push(if lock_failed || !rerun.succeeded() {
+    let c = if lock_failed || !rerun.succeeded() {
         Check::fail(
             LOCK_RECOVERED,
             evidence,
@@ -163,7 +174,8 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<
             evidence,
             "the rerun took the lock (no backup_lock_failed)",
         )
-    });
+    };
+    record(s, c);
 
     // Orphans this variant left (what earlier scenarios left is not ours).
     let ours = hold::since(s, start)?;
@@ -177,13 +189,19 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<Vec<
     scoped.objects.retain(|k, _| {
         !matches!(layout.classify(k), KeyClass::Chunk { .. }) || written.contains(k)
     });
-    checks.extend(verify_orphans(&scoped, layout));
-    Ok(checks)
+    for c in verify_orphans(&scoped, layout) {
+        record(s, c);
+    }
+    Ok(())
 }
 
-/// `verify.interrupt.killed`: the tool died of the signal (128+N).
+/// `verify.interrupt.killed`: the tool died of the signal, or exited with
+/// 128+N after cleaning up (both are "killed by a signal" to systemd).
 fn killed_check(run: &ToolRun, sig: &str, evidence: serde_json::Value) -> Check {
-    if run.output.signal.as_deref() == Some(sig) {
+    let code = crate::ssh::signal_number(sig).map(|n| 128 + n);
+    if run.output.signal.as_deref() == Some(sig)
+        || (run.output.signal.is_none() && Some(run.output.status) == code)
+    {
         Check::pass(
             KILLED,
             evidence,

@@ -41,7 +41,10 @@ impl Scenario for Large {
         .map(String::from)
         .to_vec()
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn produces(&self) -> bool {
+        true
+    }
+    fn run(&self, s: &mut Session) -> Result<()> {
         let b = s.profile.backup.clone();
         if b.chunk_size_bytes <= SINGLE_PUT_MAX {
             bail!(
@@ -55,12 +58,13 @@ impl Scenario for Large {
         let mark = hold::mark(s)?;
         let line = s.tool.backup_now(&sv);
         let run = s.run_tool(&format!("large-{sv}"), &line)?;
-        note_backups(s, "large", &run);
+        note_backups(s, "large", &run)?;
         let state = guest::s3_state(s, &layout)?;
         let backup = guest::published_check(BACKUP, "the large backup", &run, &sv, &state, &layout);
         let published = backup.verdict == crate::verify::Verdict::Pass;
         let docs = Documents::from_state(&state, &layout);
-        let mut checks = vec![backup, chunks_check(&run, &docs)];
+        s.record(backup);
+        s.record(chunks_check(&run, &docs));
 
         // The journal of this backup: how each chunk went up.
         let journal = s.journal()?;
@@ -71,7 +75,7 @@ impl Scenario for Large {
             .keys()
             .filter_map(|k| state.objects.get(k).map(|o| (k.clone(), o.size)))
             .collect();
-        checks.push(multipart::verify_multipart_parts(
+        s.record(multipart::verify_multipart_parts(
             &stores,
             &sizes,
             b.chunk_size_bytes,
@@ -84,9 +88,9 @@ impl Scenario for Large {
             .filter(|u| keys.contains(u.key.as_str()))
             .cloned()
             .collect();
-        checks.push(multipart::verify_uploads_completed(&begun, &open));
+        s.record(multipart::verify_uploads_completed(&begun, &open));
 
-        checks.push(if published {
+        let c = if published {
             let docs = documents(s)?;
             let (parts, _) = restore_latest(s, &docs, &sv, "large")?;
             all_passed(
@@ -97,13 +101,14 @@ impl Scenario for Large {
                 "restoring the large backup",
             )
         } else {
-            Check::fail(
+            Check::blocked(
                 RESTORE,
-                json!({"subvolume": sv}),
+                BACKUP,
                 "nothing to restore: the large backup was not published",
             )
-        });
-        Ok(checks)
+        };
+        s.record(c);
+        Ok(())
     }
 }
 

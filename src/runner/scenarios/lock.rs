@@ -10,7 +10,8 @@ use crate::runner::background::BackgroundRun;
 use crate::runner::session::{Session, ToolRun};
 use crate::verify::layout::Layout;
 use crate::verify::Check;
-use anyhow::{bail, Result};
+use crate::runner::blame::tool_broke;
+use anyhow::Result;
 use serde_json::json;
 
 pub const SECOND_REJECTED: &str = "verify.lock.second_run_rejected";
@@ -33,12 +34,13 @@ impl Scenario for LockContention {
             STALE_RECOVERED.into(),
         ]
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn run(&self, s: &mut Session) -> Result<()> {
         let layout = Layout::from_profile(&s.profile)?;
         let sv = super::first_subvolume(s)?;
-        let mut checks = contention(s, &layout, &sv)?;
-        checks.push(stale_lock(s, &sv)?);
-        Ok(checks)
+        contention(s, &layout, &sv)?;
+        let c = stale_lock(s, &sv)?;
+        s.record(c);
+        Ok(())
     }
 }
 
@@ -65,8 +67,8 @@ fn lock_errors(run: &ToolRun) -> Vec<String> {
         .collect()
 }
 
-/// First held, second refused, first completes.
-fn contention(s: &mut Session, layout: &Layout, sv: &str) -> Result<Vec<Check>> {
+/// First held, second refused, first completes (each recorded as decided).
+fn contention(s: &mut Session, layout: &Layout, sv: &str) -> Result<()> {
     let (first, stall) = start_held(s, sv, "lock-first")?;
     let held = hold::journal(s)?
         .in_flight()
@@ -78,12 +80,8 @@ fn contention(s: &mut Session, layout: &Layout, sv: &str) -> Result<Vec<Check>> 
     let line = s.tool.backup_now(sv);
     let second = s.run_tool("lock-second", &line)?;
     let second_writes = hold::writes(&hold::since(s, mark)?);
-    if first.finished(s)? {
-        bail!(
-            "the first backup ended while it should have been held: the contention did not happen"
-        );
-    }
-    note_backups(s, "lock-contention", &second);
+    let first = hold::still_running(s, first, "the second backup's contention")?;
+    note_backups(s, "lock-contention", &second)?;
     let errors = lock_errors(&second);
     let rejected =
         !second.succeeded() && second.output.signal.is_none() && !second.output.timed_out;
@@ -94,7 +92,7 @@ fn contention(s: &mut Session, layout: &Layout, sv: &str) -> Result<Vec<Check>> 
         "second_s3_writes": second_writes,
         "stderr_tail": crate::programs::tail(&second.output.stderr_text(), 10),
     });
-    let mut checks = vec![match (rejected, errors.is_empty()) {
+    let c = match (rejected, errors.is_empty()) {
         (true, false) => Check::pass(
             SECOND_REJECTED,
             evidence,
@@ -119,41 +117,46 @@ fn contention(s: &mut Session, layout: &Layout, sv: &str) -> Result<Vec<Check>> 
                 second.status_text()
             ),
         ),
-    }];
+    };
+    s.record(c);
     stall.release();
     let timeout = s.timeout();
     let first = first.wait(s, timeout)?;
-    note_backups(s, "lock-contention", &first);
+    note_backups(s, "lock-contention", &first)?;
     let state = super::guest::s3_state(s, layout)?;
-    checks.push(super::guest::published_check(
+    let c = super::guest::published_check(
         FIRST_COMPLETES,
         "released, the first backup",
         &first,
         sv,
         &state,
         layout,
-    ));
-    Ok(checks)
+    );
+    s.record(c);
+    Ok(())
 }
 
 /// A holder killed with SIGKILL leaves its lock behind; the next backup
 /// must recover it.
 fn stale_lock(s: &mut Session, sv: &str) -> Result<Check> {
-    let (holder, stall) = start_held(s, sv, "lock-stale-holder")?;
+    let (mut holder, stall) = start_held(s, sv, "lock-stale-holder")?;
     let delivery = holder.signal(s, "KILL")?;
     stall.release();
     let timeout = s.timeout();
     let killed = holder.wait(s, timeout)?;
     if killed.output.signal.as_deref() != Some("KILL") {
-        bail!(
-            "the lock holder did not die of SIGKILL ({}): no stale lock to recover",
-            killed.status_text()
-        );
+        return Err(tool_broke(
+            format!(
+                "the lock holder did not die of SIGKILL ({}): no stale lock to recover",
+                killed.status_text()
+            ),
+            Some(&killed),
+        ));
     }
-    note_backups(s, "lock-contention", &killed);
+    note_backups(s, "lock-contention", &killed)?;
     let line = s.tool.backup_now(sv);
     let next = s.run_tool("lock-after-stale", &line)?;
-    note_backups(s, "lock-contention", &next);
+    note_backups(s, "lock-contention", &next)?;
     let errors = lock_errors(&next);
     let evidence = json!({"holder_killed": delivery, "holder_status": killed.status_text(),
         "next_status": next.status_text(), "backup_lock_failed": errors,

@@ -10,6 +10,7 @@ mod guest;
 mod hold;
 mod interrupt;
 mod large;
+pub(crate) mod leftovers;
 mod lock;
 mod restore;
 mod spool;
@@ -19,18 +20,41 @@ use super::session::Session;
 use crate::verify::Check;
 use anyhow::Result;
 
+/// The scenarios that build on a backup of every subvolume.
+pub(crate) const NEEDS_BACKUPS: &[&str] = &["setup", "full"];
+
 /// One step of a run: a name, the checks it promises, and what it does.
 pub trait Scenario {
     fn name(&self) -> &'static str;
     /// The checks this scenario always reports (a run with fewer is a
     /// harness error on the embedded backend).
     fn expected_checks(&self, s: &Session) -> Vec<String>;
-    /// Err: the harness could not carry it out (exit 2), not a tool failure.
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>>;
+    /// Carry it out, recording each check with `s.record` as soon as it is
+    /// decided (a scenario that breaks later keeps them). Err: it could not
+    /// be carried out to its end: a [`super::blame::ToolBroke`] when the
+    /// tool under test made it impossible (a FAIL of its precondition,
+    /// exit 1), anything else the harness's (exit 2).
+    fn run(&self, s: &mut Session) -> Result<()>;
     /// What it needs that only the embedded endpoint has (faults, the
     /// journal, the archive simulation); None: it runs on any backend.
     fn needs_embedded(&self) -> Option<&'static str> {
         None
+    }
+    /// The scenarios whose success it builds on, when they are in the same
+    /// run: if one of them failed, this one is not judged (its checks are
+    /// skips the tool caused).
+    fn needs(&self) -> &'static [&'static str] {
+        &["setup"]
+    }
+    /// What it leaves is judged by later scenarios (the backups `verify`
+    /// checks): a failed check keeps its state instead of rolling it back.
+    fn produces(&self) -> bool {
+        false
+    }
+    /// It changes nothing later scenarios build on: no checkpoint after it,
+    /// no rollback.
+    fn read_only(&self) -> bool {
+        false
     }
 }
 
@@ -54,11 +78,53 @@ pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
         "lock-contention" => Box::new(lock::LockContention),
         "cli-flags" => Box::new(cli_flags::CliFlags),
         "restore" => Box::new(restore::Restore),
-        "archive-restore" => Box::new(archive::ArchiveRestore),
+        "archive-restore" => Box::new(archive::ArchiveRestore { instant: false }),
+        "instant-restore" => Box::new(archive::ArchiveRestore { instant: true }),
         "verify" => Box::new(verify::Verify),
         "cleanup" => Box::new(cleanup::Cleanup),
         other => return faults::find(other),
     })
+}
+
+/// After a variant of a scenario: when the tool made it impossible
+/// (`done` is a [`super::blame::ToolBroke`]), the first of its `expected`
+/// checks not decided yet fails with the tool's error and the rest are
+/// skips the tool caused, and the scenario goes on with its next variant;
+/// a harness error stops the scenario.
+pub(crate) fn settle_variant(s: &mut Session, expected: &[String], done: Result<()>) -> Result<()> {
+    use super::blame::{classify, Blame};
+    let Err(e) = done else { return Ok(()) };
+    let Blame::Tool(t) = classify(&e) else {
+        return Err(e);
+    };
+    let evidence = t.evidence.clone();
+    let message = format!("{e:#}");
+    let undecided: Vec<&String> = expected
+        .iter()
+        .filter(|c| !s.checks.iter().any(|d| &d.name == *c))
+        .collect();
+    if let Some((first, rest)) = undecided.split_first() {
+        s.record(Check::fail(first, evidence, message.clone()));
+        for c in rest {
+            s.record(Check::blocked(c, first, message.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Record the one check of a variant as `name`: what it decided, or (see
+/// [`settle_variant`]) a FAIL with the tool's error when the tool made it
+/// impossible; the recorded check is returned.
+pub(crate) fn record_variant(s: &mut Session, name: &str, decided: Result<Check>) -> Result<Check> {
+    let done = decided.map(|mut c| {
+        c.name = name.to_string();
+        s.record(c);
+    });
+    settle_variant(s, &[name.to_string()], done)?;
+    s.checks
+        .last()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("{name} was not recorded"))
 }
 
 /// `name` with `.subvolume` appended: one check per subvolume.

@@ -41,11 +41,16 @@ impl Scenario for Restore {
         }
         v
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn needs(&self) -> &'static [&'static str] {
+        super::NEEDS_BACKUPS
+    }
+    fn run(&self, s: &mut Session) -> Result<()> {
         let docs = documents(s)?;
-        let mut checks = Vec::new();
         for sv in s.profile.btrfs.subvolumes.clone() {
-            checks.extend(restore_latest(s, &docs, &sv, "latest")?.0);
+            let (checks, _) = restore_latest(s, &docs, &sv, "latest")?;
+            for c in checks {
+                s.record(c);
+            }
         }
         if let Some(sv) = older_candidate(s) {
             let older = older_backup(s, &sv)?;
@@ -56,11 +61,11 @@ impl Scenario for Restore {
                 &sv,
                 Some(&older.manifest_key),
                 Some(&older.manifest_key),
-                Some(&older.snapshot_path),
+                Some(older.source()),
                 &target,
             )?;
             let evidence = json!({"manifest_key": older.manifest_key, "target": target});
-            checks.push(for_subvolume(
+            s.record(for_subvolume(
                 all_passed(
                     RESTORE_BY_KEY,
                     got,
@@ -71,7 +76,7 @@ impl Scenario for Restore {
                 &sv,
             ));
         }
-        Ok(checks)
+        Ok(())
     }
 }
 
@@ -128,7 +133,11 @@ pub(super) fn restore_latest(
         s.profile.s3.normalized_prefix()
     );
     let head = docs.pointer_targets().get(&pointer_key).cloned();
-    let source = s.snapshots.get(sv).and_then(|v| v.last()).cloned();
+    // What the pointer names must be a backup this run saw made.
+    let source = head
+        .as_deref()
+        .and_then(|h| s.backup_of(h))
+        .map(|b| b.source().to_string());
     let target = format!("{}/{sv}-{suffix}", s.layout.restore_dir());
     restore_one(
         s,
@@ -162,30 +171,15 @@ fn older_candidate(s: &Session) -> Option<String> {
         .cloned()
 }
 
-/// The newest backup of `sv` before its latest whose snapshot retention
-/// has kept (its digest is the reference); the oldest one when none is left.
-fn older_backup(s: &mut Session, sv: &str) -> Result<crate::runner::session::BackupFact> {
-    let older: Vec<_> = s
-        .backups
-        .iter()
-        .filter(|b| b.subvolume == sv)
-        .cloned()
-        .collect();
-    let older = &older[..older.len().saturating_sub(1)];
-    for b in older.iter().rev() {
-        let exists = s.vm.ssh().exec(&crate::ssh::Exec {
-            command: &format!("test -d {}", crate::ssh::shell_quote(&b.snapshot_path)),
-            label: "snapshot-exists",
-            timeout: std::time::Duration::from_secs(60),
-            echo: false,
-        })?;
-        if exists.success() {
-            return Ok(b.clone());
-        }
-    }
-    older
-        .first()
-        .cloned()
+/// The newest backup of `sv` before its latest (compared with the
+/// harness's own reference of it, whatever retention left).
+fn older_backup(s: &Session, sv: &str) -> Result<crate::runner::session::BackupFact> {
+    let of_sv: Vec<_> = s.backups.iter().filter(|b| b.subvolume == sv).collect();
+    of_sv
+        .len()
+        .checked_sub(2)
+        .and_then(|i| of_sv.get(i))
+        .map(|b| (*b).clone())
         .ok_or_else(|| anyhow!("no older backup of {sv}"))
 }
 
@@ -258,7 +252,8 @@ pub(super) fn restore_one(
         .as_ref()
         .and_then(|e| e.journal().records().last().map(|r| r.seq))
         .unwrap_or(0);
-    let run = s.run_tool(&format!("restore-{sv}"), &line)?;
+    let (run, leftovers) =
+        super::leftovers::restore_run(s, &format!("restore-{sv}"), &line, target, false)?;
     let scenario = s.scenario.clone();
     s.note_restore(&scenario, sv, &run);
     let mut checks = Vec::new();
@@ -304,8 +299,8 @@ pub(super) fn restore_one(
         (Some(src), true) => digest_check(s, docs, sv, head, src, target)?,
         (None, _) => Check::fail(
             names::RESTORE_DIGEST,
-            json!({}),
-            "no source snapshot is known for this subvolume",
+            json!({"head": head}),
+            "the manifest restored is not one this run saw the tool back up (no reference to compare with)",
         ),
         (_, false) => Check::fail(
             names::RESTORE_DIGEST,
@@ -359,6 +354,7 @@ pub(super) fn restore_one(
             format!("{} chunk(s) of the chain were never fetched", missing.len()),
         )
     });
+    checks.extend(leftovers);
     Ok((
         checks.into_iter().map(|c| for_subvolume(c, sv)).collect(),
         seq_before,

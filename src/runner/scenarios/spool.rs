@@ -49,7 +49,10 @@ impl Scenario for Spool {
             .map(String::from)
             .to_vec()
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn produces(&self) -> bool {
+        true
+    }
+    fn run(&self, s: &mut Session) -> Result<()> {
         let b = s.profile.backup.clone();
         if !b.spool_enabled {
             bail!("the spool scenario needs [backup] spool_enabled = true: use config/spool.toml");
@@ -66,7 +69,7 @@ impl Scenario for Spool {
         // Stop the sampler whatever the backup did.
         let usage = stop_sampler(s, sampler);
         let (run, usage) = (run?, usage?);
-        note_backups(s, "spool", &run);
+        note_backups(s, "spool", &run)?;
 
         let state = guest::s3_state(s, &layout)?;
         let left = s.vm.ssh().run(
@@ -78,12 +81,15 @@ impl Scenario for Spool {
             SHORT,
         )?;
         let left: Vec<String> = left.stdout_text().lines().map(str::to_string).collect();
-        Ok(vec![
+        for c in [
             guest::published_check(BACKUP, "the spooled backup", &run, &sv, &state, &layout),
             within_limit(&usage, b.spool_size_bytes, data, &run),
             used(&usage),
             empty_after(&dir, &left),
-        ])
+        ] {
+            s.record(c);
+        }
+        Ok(())
     }
 }
 
@@ -93,7 +99,7 @@ fn start_sampler(s: &mut Session, dir: &str) -> Result<BackgroundRun> {
     let out = shell_quote(USAGE_FILE);
     s.vm.ssh()
         .run("spool-usage-reset", &format!("rm -f {out}"), SHORT)?;
-    let sampler = BackgroundRun::start(
+    let sampler = BackgroundRun::start_helper(
         s,
         "spool-usage",
         &format!(
@@ -114,7 +120,7 @@ fn start_sampler(s: &mut Session, dir: &str) -> Result<BackgroundRun> {
 }
 
 /// Stop the sampler and read what it saw.
-fn stop_sampler(s: &mut Session, sampler: BackgroundRun) -> Result<Usage> {
+fn stop_sampler(s: &mut Session, mut sampler: BackgroundRun) -> Result<Usage> {
     sampler.signal(s, "TERM")?;
     let ended = sampler.wait(s, SHORT)?;
     let out = s.vm.ssh().run(

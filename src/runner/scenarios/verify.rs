@@ -57,7 +57,13 @@ impl Scenario for Verify {
             .map(|c| c.to_string())
             .collect()
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn needs(&self) -> &'static [&'static str] {
+        super::NEEDS_BACKUPS
+    }
+    fn read_only(&self) -> bool {
+        true
+    }
+    fn run(&self, s: &mut Session) -> Result<()> {
         let layout = Layout::from_profile(&s.profile)?;
         let schemas = Schemas::for_profile(&s.profile, &crate::paths::project_dir())?;
         let expected = Expected::from_profile(&s.profile);
@@ -124,6 +130,9 @@ impl Scenario for Verify {
             &snapshot_set,
             &object_set,
         ));
-        Ok(checks)
+        for c in checks {
+            s.record(c);
+        }
+        Ok(())
     }
 }

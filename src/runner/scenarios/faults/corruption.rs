@@ -1,29 +1,26 @@
-//! corruption: after a good backup of several chunks, one stored chunk is
-//! altered in the endpoint's store, behind the S3 API (`flip`: one byte
-//! flipped; `truncate`: cut to half; `swap`: the first two chunks'
-//! contents exchanged). A restore of that backup must exit non-zero with an
-//! integrity error and leave no writable subvolume at the target that
-//! looks like a successful restore. The original bytes are put back after
-//! each variant.
+//! corruption: after a good backup of several chunks, stored chunks are
+//! altered in the endpoint's store, behind the S3 API (`flip`: one byte of
+//! file data flipped with the send stream's own CRC fixed up, so that
+//! `btrfs receive` cannot notice and only the chunk's SHA-256 can;
+//! `truncate`: a chunk cut to half; `swap`: the first two chunks' contents
+//! exchanged). A restore of that backup must exit non-zero, leave no
+//! subvolume holding the altered data anywhere, and say why in its own
+//! words (a broad vocabulary, extended by `[tool] integrity_words`). The
+//! original bytes are put back after each variant.
 
-use super::super::{first_subvolume, guest, hold, Scenario};
+use super::super::{first_subvolume, record_variant, guest, hold, leftovers, Scenario};
+use crate::runner::blame::tool_broke;
 use crate::runner::session::Session;
 use crate::s3::store::ObjectMeta;
-use crate::ssh::shell_quote;
 use crate::verify::layout::Layout;
 use crate::verify::manifest::Documents;
-use crate::verify::Check;
-use anyhow::{anyhow, bail, Result};
+use crate::verify::{names, Check, Verdict};
+use anyhow::{anyhow, Result};
 use serde_json::json;
-use std::time::Duration;
 
 pub const INTEGRITY_ERROR: &str = "verify.corruption.integrity_error";
 
 const VARIANTS: [&str; 3] = ["flip", "truncate", "swap"];
-
-/// What a tool's log must contain to count as an integrity error: the
-/// reference tool's event, or words no `btrfs receive` failure prints.
-const INTEGRITY_WORDS: [&str; 4] = ["chunk_integrity_failed", "integrity", "sha256", "sha-256"];
 
 pub struct Corruption;
 
@@ -40,41 +37,51 @@ impl Scenario for Corruption {
             .map(|v| super::variant(INTEGRITY_ERROR, v))
             .collect()
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn run(&self, s: &mut Session) -> Result<()> {
         let layout = Layout::from_profile(&s.profile)?;
         let sv = first_subvolume(s)?;
         super::add_chunk_and_a_half(s, &sv, "corruption.bin")?;
-        let (_, key) = super::good_backup(s, "corruption", &sv, "corruption-backup")?;
+        let (run, key) = super::good_backup(s, "corruption", &sv, "corruption-backup")?;
         let docs = Documents::from_state(&guest::s3_state(s, &layout)?, &layout);
         let chunks: Vec<String> = match docs.manifests.get(&key) {
             Some(Ok(m)) => m.chunks.iter().map(|c| c.key.clone()).collect(),
-            _ => bail!("the manifest {key} of the good backup is not readable"),
+            _ => {
+                return Err(tool_broke(
+                    format!("the manifest {key} of the good backup is not stored or not readable"),
+                    Some(&run),
+                ))
+            }
         };
         if chunks.len() < 2 {
-            bail!(
-                "the backup {key} has {} chunk(s); corrupting needs two",
-                chunks.len()
-            );
+            return Err(tool_broke(
+                format!(
+                    "the backup {key} of 1.5 chunk sizes of new data has {} chunk(s) ([backup] chunk_size_bytes not honoured); corrupting needs two",
+                    chunks.len()
+                ),
+                Some(&run),
+            ));
         }
-        let mut checks = Vec::new();
         for v in VARIANTS {
-            let mut c = variant(s, &sv, &key, &chunks, v)?;
-            c.name = super::variant(INTEGRITY_ERROR, v);
-            checks.push(c);
+            let name = super::variant(INTEGRITY_ERROR, v);
+            let decided = variant(s, &sv, &key, &chunks, v);
+            record_variant(s, &name, decided)?;
         }
-        Ok(checks)
+        Ok(())
     }
 }
 
-/// The altered contents of the chunks `variant` changes (key -> bytes).
-fn alter(v: &str, a: &[u8], b: &[u8]) -> Vec<(usize, Vec<u8>)> {
+/// The altered contents of the chunks `variant` changes (index -> bytes),
+/// given every chunk of the backup in stream order.
+fn alter(v: &str, chunks: &[Vec<u8>]) -> Vec<(usize, Vec<u8>)> {
+    let (a, b) = (&chunks[0], &chunks[1]);
     match v {
-        "flip" => {
+        "flip" => crate::verify::stream_edit::flip_data_byte(chunks).unwrap_or_else(|| {
+            // No file data in the stream: a plain flip (receive may notice).
             let mut x = a.to_vec();
             let i = x.len() / 2;
             x[i] ^= 0x01;
             vec![(0, x)]
-        }
+        }),
         "truncate" => vec![(1, b[..b.len() / 2].to_vec())],
         _ => vec![(0, b.to_vec()), (1, a.to_vec())],
     }
@@ -85,20 +92,21 @@ fn variant(s: &mut Session, sv: &str, key: &str, chunks: &[String], v: &str) -> 
         .endpoint
         .as_ref()
         .ok_or_else(|| anyhow!("corrupting a chunk needs the embedded endpoint"))?;
-    let originals: Vec<(ObjectMeta, Vec<u8>)> = chunks[..2]
+    let originals: Vec<(ObjectMeta, Vec<u8>)> = chunks
         .iter()
         .map(|k| ep.object(k).ok_or_else(|| anyhow!("{k} is not stored")))
         .collect::<Result<_>>()?;
-    let changes = alter(v, &originals[0].1, &originals[1].1);
+    let bytes: Vec<Vec<u8>> = originals.iter().map(|(_, b)| b.clone()).collect();
+    let changes = alter(v, &bytes);
     let altered: Vec<String> = changes.iter().map(|(i, _)| chunks[*i].clone()).collect();
-    for (i, bytes) in changes {
-        s.rt.block_on(ep.tamper(&originals[i].0, bytes))
+    for (i, new) in changes {
+        s.rt.block_on(ep.tamper(&originals[i].0, new))
             .map_err(|e| anyhow!("altering {}: {e}", chunks[i]))?;
     }
     let target = format!("{}/{sv}-corrupt-{v}", s.layout.restore_dir());
     let line = super::super::restore::restore_line(s, sv, &target, Some(key));
     let start = hold::mark(s)?;
-    let run = s.run_tool(&format!("corruption-restore-{v}"), &line);
+    let run = leftovers::restore_run(s, &format!("corruption-restore-{v}"), &line, &target, true);
     // Put the chunks back before judging, so nothing later sees the damage.
     if let Some(ep) = s.endpoint.as_ref() {
         for (meta, bytes) in &originals {
@@ -106,7 +114,7 @@ fn variant(s: &mut Session, sv: &str, key: &str, chunks: &[String], v: &str) -> 
                 .map_err(|e| anyhow!("putting {} back: {e}", meta.key))?;
         }
     }
-    let run = run?;
+    let (run, left) = run?;
     let read: Vec<String> = hold::since(s, start)?
         .iter()
         .filter(|r| {
@@ -115,46 +123,69 @@ fn variant(s: &mut Session, sv: &str, key: &str, chunks: &[String], v: &str) -> 
         })
         .map(hold::describe)
         .collect();
-    let target_state = guest::left_at(s, &target);
     let stderr = run.output.stderr_text();
-    let lower = stderr.to_lowercase();
-    let integrity = INTEGRITY_WORDS.iter().any(|w| lower.contains(w));
+    let said = crate::verify::tool_output::integrity_error(&stderr, &s.profile.tool.integrity_words);
     let evidence = json!({
         "manifest_key": key,
         "altered": altered,
         "reads_of_altered": read,
         "status": run.status_text(),
-        "integrity_error_logged": integrity,
+        "integrity_error_said": said,
         "target": target,
-        "target_left": target_state,
+        "leftovers": left.as_ref().map(|c| c.evidence.clone()),
         "stderr_tail": crate::programs::tail(&stderr, 10),
     });
-    // Leave nothing at the target for later restores.
-    s.vm.ssh().run(
-        "corruption-clear-target",
-        &format!("t={0}; if btrfs subvolume show $t >/dev/null 2>&1; then btrfs property set -f $t ro false 2>/dev/null; btrfs -q subvolume delete $t; fi; rm -rf $t", shell_quote(&target)),
-        Duration::from_secs(120),
-    )?;
     if run.succeeded() {
+        // A restore that exits 0 leaves its target: clear it for what follows.
+        let before = leftovers::list(s)?;
+        leftovers::judge_and_clear(s, &before, &target, true)?;
         return Ok(Check::fail(
             INTEGRITY_ERROR,
             evidence,
             format!("the restore of a backup with a {v} chunk exited 0"),
         ));
     }
+    let left = left.unwrap_or_else(|| Check::pass(names::NO_LEFTOVERS, json!({}), ""));
+    let mut named_left = left.clone();
+    named_left.name = super::variant(names::NO_LEFTOVERS, v);
+    s.record(named_left);
     if read.is_empty() {
-        bail!("the restore ({}) never read the altered chunk(s) {altered:?}: the corruption hit nothing: {}", run.status_text(), crate::programs::tail(&stderr, 6));
+        return Err(tool_broke(
+            format!(
+                "the restore failed ({}) before it read the altered chunk(s) {altered:?}, so the {v} corruption could not be judged",
+                run.status_text()
+            ),
+            Some(&run),
+        ));
     }
-    Ok(if !integrity {
-        Check::fail(INTEGRITY_ERROR, evidence, format!("the restore failed ({}) without an integrity error: the {v} chunk was not detected by its SHA-256", run.status_text()))
-    } else if target_state == guest::WRITABLE_SUBVOLUME {
+    Ok(if left.verdict != Verdict::Pass {
         Check::fail(
             INTEGRITY_ERROR,
             evidence,
-            "the restore reported the integrity error but left a writable subvolume at the target",
+            format!(
+                "the restore failed ({}) but left the altered data behind: {}",
+                run.status_text(),
+                left.diagnosis
+            ),
+        )
+    } else if let Some(line) = said {
+        Check::pass(
+            INTEGRITY_ERROR,
+            evidence,
+            format!(
+                "the {v} chunk was detected ({}) and nothing was left behind; the tool said: {line}",
+                run.status_text()
+            ),
         )
     } else {
-        Check::pass(INTEGRITY_ERROR, evidence, format!("the {v} chunk was detected (integrity error, {}), {target_state} left at the target", run.status_text()))
+        Check::fail(
+            INTEGRITY_ERROR,
+            evidence,
+            format!(
+                "the restore failed ({}) without saying why in words of integrity (hash, checksum, digest, mismatch, corrupt...; extend with [tool] integrity_words): the {v} chunk's SHA-256 was not checked",
+                run.status_text()
+            ),
+        )
     })
 }
 
@@ -165,12 +196,14 @@ mod tests {
     #[test]
     fn each_alteration_changes_what_it_says() {
         let (a, b) = (vec![0u8; 8], vec![1u8; 8]);
-        let f = alter("flip", &a, &b);
+        let chunks = vec![a.clone(), b.clone()];
+        // Not a send stream: the flip falls back to a plain byte flip.
+        let f = alter("flip", &chunks);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].1.iter().filter(|x| **x != 0).count(), 1);
-        let t = alter("truncate", &a, &b);
+        let t = alter("truncate", &chunks);
         assert_eq!((t[0].0, t[0].1.len()), (1, 4));
-        let s = alter("swap", &a, &b);
+        let s = alter("swap", &chunks);
         assert_eq!(s, vec![(0, b.clone()), (1, a.clone())]);
     }
 }

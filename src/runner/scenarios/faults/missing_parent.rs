@@ -5,12 +5,13 @@
 //! (non-zero, the pointer unchanged), never publish an incremental nobody
 //! can restore; whatever it published is restored to prove it.
 
-use super::super::{first_subvolume, guest, Scenario};
+use super::super::{first_subvolume, record_variant, guest, Scenario};
 use crate::runner::session::{Session, ToolRun};
 use crate::ssh::shell_quote;
 use crate::verify::layout::Layout;
 use crate::verify::manifest::Documents;
 use crate::verify::Check;
+use crate::runner::blame::tool_broke;
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 use std::time::Duration;
@@ -37,16 +38,15 @@ impl Scenario for MissingParent {
             .map(|v| super::variant(FALLBACK, v))
             .collect()
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn run(&self, s: &mut Session) -> Result<()> {
         let layout = Layout::from_profile(&s.profile)?;
         let sv = first_subvolume(s)?;
-        let mut checks = Vec::new();
         for v in VARIANTS {
-            let mut c = one(s, &layout, &sv, v)?;
-            c.name = super::variant(FALLBACK, v);
-            checks.push(c);
+            let name = super::variant(FALLBACK, v);
+            let decided = one(s, &layout, &sv, v);
+            record_variant(s, &name, decided)?;
         }
-        Ok(checks)
+        Ok(())
     }
 }
 
@@ -57,23 +57,33 @@ fn one(s: &mut Session, layout: &Layout, sv: &str, v: &str) -> Result<Check> {
         sv,
         &format!("missing-parent-{v}-parent"),
     )?;
-    let parent_snapshot = super::snapshot_of(s, &parent_key)
-        .ok_or_else(|| anyhow!("the parent backup {parent_key} reported no snapshot"))?;
-    let state = guest::state_text(s)?.unwrap_or_default();
-    if !state.contains(&parent_snapshot) {
-        bail!("the tool's state does not name the parent snapshot {parent_snapshot}, so removing it would not be noticed by an incremental: {}", crate::programs::tail(&state, 5));
-    }
+    // The tool's own snapshot (the one its next incremental would send from).
+    let parent_snapshot = s
+        .backup_of(&parent_key)
+        .map(|b| b.snapshot_path.clone())
+        .ok_or_else(|| {
+            tool_broke(
+                format!("the parent backup {parent_key} reported no snapshot (snapshot_created)"),
+                None,
+            )
+        })?;
     let mut put_back = None;
     let removed = match v {
         "snapshot" => {
-            s.vm.ssh().run(
+            let out = s.vm.ssh().run(
                 "missing-parent-delete-snapshot",
                 &format!(
-                    "btrfs -q subvolume delete {0} && ! test -e {0}",
+                    "if ! test -e {0}; then echo gone; else btrfs -q subvolume delete {0} && ! test -e {0}; fi",
                     shell_quote(&parent_snapshot)
                 ),
                 Duration::from_secs(120),
             )?;
+            if out.stdout_text().trim() == "gone" {
+                return Err(tool_broke(
+                    format!("the parent snapshot {parent_snapshot} of {parent_key} was already gone (the tool removed its own newest snapshot)"),
+                    None,
+                ));
+            }
             parent_snapshot.clone()
         }
         _ => {
@@ -81,9 +91,12 @@ fn one(s: &mut Session, layout: &Layout, sv: &str, v: &str) -> Result<Check> {
                 .endpoint
                 .as_ref()
                 .ok_or_else(|| anyhow!("removing a manifest needs the embedded endpoint"))?;
-            let saved = ep
-                .object(&parent_key)
-                .ok_or_else(|| anyhow!("{parent_key} is not stored"))?;
+            let saved = ep.object(&parent_key).ok_or_else(|| {
+                tool_broke(
+                    format!("the manifest {parent_key} the parent backup named is not stored"),
+                    None,
+                )
+            })?;
             if !s.rt.block_on(ep.vanish(&parent_key))? {
                 bail!("{parent_key} was not removed");
             }

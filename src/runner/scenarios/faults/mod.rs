@@ -16,6 +16,7 @@ mod s3_errors;
 
 use super::guest::note_backups;
 use super::Scenario;
+use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
 use anyhow::Result;
 
@@ -54,13 +55,13 @@ pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
 pub(super) fn backup(s: &mut Session, scenario: &str, sv: &str, label: &str) -> Result<ToolRun> {
     let line = s.tool.backup_now(sv);
     let run = s.run_tool(label, &line)?;
-    note_backups(s, scenario, &run);
+    note_backups(s, scenario, &run)?;
     Ok(run)
 }
 
 /// A backup that must succeed for the scenario to mean anything (the
-/// ground it perturbs): a failure here is reported as the scenario's
-/// error with the tool's log tail.
+/// ground it perturbs): when it fails, the tool made the scenario
+/// impossible (a FAIL of its precondition, with the tool's cause).
 pub(super) fn good_backup(
     s: &mut Session,
     scenario: &str,
@@ -71,11 +72,17 @@ pub(super) fn good_backup(
     let key = run.field("backup_uploaded", "manifest_key");
     match (run.succeeded(), key) {
         (true, Some(k)) => Ok((run, k)),
-        _ => anyhow::bail!(
-            "the backup {scenario} starts from failed ({}), so its fault cannot be judged: {}",
-            run.status_text(),
-            crate::programs::tail(&run.output.stderr_text(), 10)
-        ),
+        (true, None) => Err(tool_broke(
+            format!("the backup {scenario} starts from exited 0 but named no manifest (no backup_uploaded event)"),
+            Some(&run),
+        )),
+        (false, _) => Err(tool_broke(
+            format!(
+                "the backup {scenario} starts from failed ({}), so its fault cannot be judged",
+                run.status_text()
+            ),
+            Some(&run),
+        )),
     }
 }
 
@@ -92,13 +99,10 @@ pub(super) fn variant(check: &str, v: &str) -> String {
     format!("{check}[{v}]")
 }
 
-/// The snapshot a backup of `manifest_key` came from, as the tool reported it.
+/// What a restore of `manifest_key` is compared with: the harness's own
+/// reference of the backup (see `BackupFact::source`).
 pub(super) fn snapshot_of(s: &Session, manifest_key: &str) -> Option<String> {
-    s.backups
-        .iter()
-        .rev()
-        .find(|b| b.manifest_key == manifest_key)
-        .map(|b| b.snapshot_path.clone())
+    s.backup_of(manifest_key).map(|b| b.source().to_string())
 }
 
 /// Restore `manifest_key` (by key; None: through the pointer) of `sv` into

@@ -5,12 +5,13 @@
 //! comes back. The operation must complete, or fail cleanly and succeed
 //! when rerun; nothing half-published, nothing restored that is not equal.
 
-use super::super::{first_subvolume, guest, hold, Scenario};
+use super::super::{first_subvolume, record_variant, guest, hold, Scenario};
 use crate::runner::background::BackgroundRun;
 use crate::runner::session::Session;
 use crate::verify::layout::{KeyClass, Layout};
 use crate::verify::source::S3State;
 use crate::verify::{Check, Verdict};
+use crate::runner::blame::tool_broke;
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -35,25 +36,29 @@ impl Scenario for NetworkCut {
     fn expected_checks(&self, _s: &Session) -> Vec<String> {
         vec![BACKUP.into(), RESTORE.into()]
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn run(&self, s: &mut Session) -> Result<()> {
         let layout = Layout::from_profile(&s.profile)?;
         let sv = first_subvolume(s)?;
-        let backup = backup(s, &layout, &sv)?;
+        let decided = backup(s, &layout, &sv);
+        let backup = record_variant(s, BACKUP, decided)?;
         let key = backup
             .evidence
             .get("published")
             .and_then(|p| p.get("manifest_key"))
             .and_then(|k| k.as_str())
             .map(str::to_string);
-        let restore = match (&backup.verdict, key) {
-            (Verdict::Pass, Some(key)) => restore(s, &layout, &sv, &key)?,
-            _ => Check::fail(
+        match (backup.verdict == Verdict::Pass, key) {
+            (true, Some(key)) => {
+                let decided = restore(s, &layout, &sv, &key);
+                record_variant(s, RESTORE, decided)?;
+            }
+            _ => s.record(Check::blocked(
                 RESTORE,
-                json!({}),
+                BACKUP,
                 "nothing to restore: the backup across the cut published nothing",
-            ),
-        };
-        Ok(vec![backup, restore])
+            )),
+        }
+        Ok(())
     }
 }
 
@@ -74,19 +79,24 @@ fn backup(s: &mut Session, layout: &Layout, sv: &str) -> Result<Check> {
     super::add_chunk_and_a_half(s, sv, "network-cut.bin")?;
     // The first request for chunk 1, whatever it is (the last chunk may go
     // by a single PUT where full ones go by multipart).
-    let stall = hold::Stall::chunks(s, None, &[("subvol", sv), ("index", "1")], true)?;
+    // Every request for chunk 1 (a retry too) is held until the cut.
+    let stall = hold::Stall::chunks(s, None, &[("subvol", sv), ("index", "1")], false)?;
     let start = hold::mark(s)?;
     let line = s.tool.backup_now(sv);
     let (bg, stall) = hold::start_held(s, stall, "network-cut-backup", &line, "at chunk 1")?;
     let at_cut = hold::since(s, start)?;
-    if !hold::pointer_writes(layout, &at_cut, sv).is_empty() {
-        bail!("the backup had already published when the link was to be cut");
+    let early = hold::pointer_writes(layout, &at_cut, sv);
+    if !early.is_empty() {
+        return Err(tool_broke(
+            format!("the backup published current.json while its chunk 1 was still held (not stored): {early:?}"),
+            None,
+        ));
     }
-    hold::still_running(s, &bg, "the network cut")?;
+    let bg = hold::still_running(s, bg, "the network cut")?;
     let cut = cut_while_held(s, stall)?;
     let timeout = s.timeout();
     let run = bg.wait(s, timeout)?;
-    guest::note_backups(s, "network-cut", &run);
+    guest::note_backups(s, "network-cut", &run)?;
     let mut evidence = json!({"cut": cut, "writes_before_cut": hold::writes(&at_cut), "status": run.status_text(),
         "retries_logged": run.log.events("s3_retry").count(),
         "stderr_tail": crate::programs::tail(&run.output.stderr_text(), 8)});
@@ -168,27 +178,36 @@ fn pointer_names_incomplete(state: &S3State, layout: &Layout, sv: &str) -> Optio
 fn restore(s: &mut Session, layout: &Layout, sv: &str, key: &str) -> Result<Check> {
     let ts = match layout.classify(key) {
         KeyClass::Manifest { ts, .. } => ts,
-        _ => bail!("{key} is not a manifest key of the layout"),
+        _ => {
+            return Err(tool_broke(
+                format!("{key}, which the backup named, is not a manifest key of the layout"),
+                None,
+            ))
+        }
     };
     let stall = hold::Stall::chunks(
         s,
         Some("GetObject"),
         &[("subvol", sv), ("ts", &ts), ("index", "0")],
-        true,
+        false,
     )?;
     let target = format!("{}/{sv}-network-cut", s.layout.restore_dir());
     let line = super::super::restore::restore_line(s, sv, &target, Some(key));
+    let before = super::super::leftovers::list(s)?;
     let bg = BackgroundRun::start(s, "network-cut-restore", &line)?;
     let timeout = s.timeout();
     if let Err(e) = stall.wait_held(s, timeout) {
         drop(stall);
         let run = bg.wait(s, timeout)?;
-        bail!(
-            "the restore never fetched chunk 0 of {key} ({e:#}); it ended with {}",
-            run.status_text()
-        );
+        return Err(tool_broke(
+            format!(
+                "the restore never fetched chunk 0 of {key} ({e:#}); it ended with {}",
+                run.status_text()
+            ),
+            Some(&run),
+        ));
     }
-    hold::still_running(s, &bg, "the network cut")?;
+    let bg = hold::still_running(s, bg, "the network cut")?;
     let cut = cut_while_held(s, stall)?;
     let run = bg.wait(s, timeout)?;
     s.note_restore("network-cut", sv, &run);
@@ -219,8 +238,19 @@ fn restore(s: &mut Session, layout: &Layout, sv: &str, key: &str) -> Result<Chec
             )
         });
     }
-    if guest::left_at(s, &target) == guest::WRITABLE_SUBVOLUME {
-        return Ok(Check::fail(RESTORE, evidence, format!("the restore failed across the cut ({}) but left a writable subvolume at the target", run.status_text())));
+    let left = super::super::leftovers::judge_and_clear(s, &before, &target, false)?;
+    if left.verdict != Verdict::Pass {
+        let mut evidence = evidence;
+        evidence["leftovers"] = left.evidence.clone();
+        return Ok(Check::fail(
+            RESTORE,
+            evidence,
+            format!(
+                "the restore failed across the cut ({}) and left: {}",
+                run.status_text(),
+                left.diagnosis
+            ),
+        ));
     }
     let c = super::restore_check(s, RESTORE, sv, key, Some(&source), "network-cut-rerun")?;
     Ok(after_clean_failure(

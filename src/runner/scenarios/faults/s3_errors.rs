@@ -14,7 +14,8 @@
 //! Each variant proves its faults fired during the operation (else the
 //! harness failed, not the tool).
 
-use super::super::{first_subvolume, guest, hold, Scenario};
+use super::super::{first_subvolume, record_variant, guest, hold, Scenario};
+use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
 use crate::s3::faults::{FaultKind, FaultRule};
 use crate::verify::layout::{key_regex, Layout};
@@ -56,104 +57,125 @@ impl Scenario for S3Errors {
             super::variant(NO_HANG, "stall"),
         ]
     }
-    fn run(&self, s: &mut Session) -> Result<Vec<Check>> {
+    fn run(&self, s: &mut Session) -> Result<()> {
         let layout = Layout::from_profile(&s.profile)?;
         let sv = first_subvolume(s)?;
         let prefix = s.profile.s3.normalized_prefix();
         let under = format!("{prefix}*");
-        let chunk = s.profile.backup.chunk_size_bytes;
-        let mut checks = Vec::new();
 
-        // backup: transient faults, each once, on every write and head.
-        super::add_chunk_and_a_half(s, &sv, "s3-errors.bin")?;
-        let rules = once_each(
-            s,
-            &under,
-            &[
-                ("PutObject", FaultKind::SlowDown, 0),
-                ("PutObject", FaultKind::InternalError, 1),
-                ("PutObject", FaultKind::Reset, 2),
-                ("HeadObject", FaultKind::SlowDown, 0),
-                ("ListObjectsV2", FaultKind::InternalError, 0),
-                ("CreateMultipartUpload", FaultKind::SlowDown, 0),
-                ("UploadPart", FaultKind::Reset, 0),
-                ("CompleteMultipartUpload", FaultKind::InternalError, 0),
-            ],
-        )?;
-        let (run, faults) = faulted(s, &rules, "s3-errors-backup", &s.tool.backup_now(&sv))?;
-        drop(rules);
-        let backup_key = run.field("backup_uploaded", "manifest_key");
-        checks.push(completes_backup(s, &layout, &sv, &run, faults, "backup")?);
-
-        // restore: transient faults on gets and heads.
-        let rules = once_each(
-            s,
-            &under,
-            &[
-                ("GetObject", FaultKind::SlowDown, 0),
-                ("GetObject", FaultKind::Reset, 1),
-                ("GetObject", FaultKind::InternalError, 2),
-                ("HeadObject", FaultKind::SlowDown, 0),
-            ],
-        )?;
-        checks.push(match backup_key {
-            Some(key) => completes_restore(s, &rules, &sv, &key, "restore")?,
-            None => Check::fail(
-                &super::variant(COMPLETES, "restore"),
-                json!({}),
+        let mut backup_key = None;
+        let decided = backup(s, &layout, &sv, &under, &mut backup_key);
+        record_variant(s, &super::variant(COMPLETES, "backup"), decided)?;
+        let name = super::variant(COMPLETES, "restore");
+        match backup_key.as_deref() {
+            Some(key) => {
+                let decided = restore(s, &sv, &under, key);
+                record_variant(s, &name, decided)?;
+            }
+            None => s.record(Check::blocked(
+                &name,
+                &super::variant(COMPLETES, "backup"),
                 "nothing to restore: the faulted backup published no manifest",
-            ),
-        });
-        drop(rules);
-
-        // mixed: every operation at random, seeded, over a backup and its restore.
-        guest::add_random_file(s, &sv, "s3-errors-mixed.bin", chunk / 2)?;
-        let seed = s.profile.fixture.seed;
-        let mut rules = hold::Rules::new(s)?;
-        // One certain fault for the backup, so the variant never passes without one.
-        rules.add(
-            FaultRule::new(FaultKind::SlowDown)
-                .op("PutObject")
-                .key_glob(&under)
-                .times(1),
-        )?;
-        for (i, (kind, p)) in MIXED_P.iter().enumerate() {
-            rules.add(
-                FaultRule::new(*kind)
-                    .key_glob(&under)
-                    .probability(*p, seed.wrapping_add(i as u64)),
-            )?;
+            )),
         }
-        let (run, faults) = faulted(s, &rules, "s3-errors-mixed", &s.tool.backup_now(&sv))?;
-        let mut mixed = completes_backup(s, &layout, &sv, &run, faults, "mixed")?;
-        if mixed.verdict == crate::verify::Verdict::Pass {
-            if let Some(key) = run.field("backup_uploaded", "manifest_key") {
-                // One certain fault for the restore too.
-                rules.add(
-                    FaultRule::new(FaultKind::SlowDown)
-                        .op("GetObject")
-                        .key_glob(&under)
-                        .times(1),
-                )?;
-                let restored = completes_restore(s, &rules, &sv, &key, "mixed")?;
-                mixed.evidence["restore"] = json!(restored);
-                if restored.verdict != crate::verify::Verdict::Pass {
-                    mixed = Check::fail(
-                        &mixed.name,
-                        mixed.evidence.clone(),
-                        format!("the backup completed, but {}", restored.diagnosis),
-                    );
-                }
+        let decided = mixed(s, &layout, &sv, &under);
+        record_variant(s, &super::variant(COMPLETES, "mixed"), decided)?;
+        let decided = fatal(s, &layout, &sv, &prefix);
+        record_variant(s, &super::variant(EXIT_CODE, "fatal"), decided)?;
+        let decided = stall(s, &sv);
+        record_variant(s, &super::variant(NO_HANG, "stall"), decided)?;
+        Ok(())
+    }
+}
+
+/// backup: transient faults, each once, on every write and head.
+fn backup(
+    s: &mut Session,
+    layout: &Layout,
+    sv: &str,
+    under: &str,
+    key: &mut Option<String>,
+) -> Result<Check> {
+    super::add_chunk_and_a_half(s, sv, "s3-errors.bin")?;
+    let rules = once_each(
+        s,
+        under,
+        &[
+            ("PutObject", FaultKind::SlowDown, 0),
+            ("PutObject", FaultKind::InternalError, 1),
+            ("PutObject", FaultKind::Reset, 2),
+            ("HeadObject", FaultKind::SlowDown, 0),
+            ("ListObjectsV2", FaultKind::InternalError, 0),
+            ("CreateMultipartUpload", FaultKind::SlowDown, 0),
+            ("UploadPart", FaultKind::Reset, 0),
+            ("CompleteMultipartUpload", FaultKind::InternalError, 0),
+        ],
+    )?;
+    let (run, faults) = faulted(s, &rules, "s3-errors-backup", &s.tool.backup_now(sv))?;
+    drop(rules);
+    *key = run.field("backup_uploaded", "manifest_key");
+    completes_backup(s, layout, sv, &run, faults, "backup")
+}
+
+/// restore: transient faults on gets and heads.
+fn restore(s: &mut Session, sv: &str, under: &str, key: &str) -> Result<Check> {
+    let rules = once_each(
+        s,
+        under,
+        &[
+            ("GetObject", FaultKind::SlowDown, 0),
+            ("GetObject", FaultKind::Reset, 1),
+            ("GetObject", FaultKind::InternalError, 2),
+            ("HeadObject", FaultKind::SlowDown, 0),
+        ],
+    )?;
+    completes_restore(s, &rules, sv, key, "restore")
+}
+
+/// mixed: every operation at random, seeded, over a backup and its restore.
+fn mixed(s: &mut Session, layout: &Layout, sv: &str, under: &str) -> Result<Check> {
+    let chunk = s.profile.backup.chunk_size_bytes;
+    guest::add_random_file(s, sv, "s3-errors-mixed.bin", chunk / 2)?;
+    let seed = s.profile.fixture.seed;
+    let mut rules = hold::Rules::new(s)?;
+    // One certain fault for the backup, so the variant never passes without one.
+    rules.add(
+        FaultRule::new(FaultKind::SlowDown)
+            .op("PutObject")
+            .key_glob(under)
+            .times(1),
+    )?;
+    for (i, (kind, p)) in MIXED_P.iter().enumerate() {
+        rules.add(
+            FaultRule::new(*kind)
+                .key_glob(under)
+                .probability(*p, seed.wrapping_add(i as u64)),
+        )?;
+    }
+    let (run, faults) = faulted(s, &rules, "s3-errors-mixed", &s.tool.backup_now(sv))?;
+    let mut mixed = completes_backup(s, layout, sv, &run, faults, "mixed")?;
+    if mixed.verdict == crate::verify::Verdict::Pass {
+        if let Some(key) = run.field("backup_uploaded", "manifest_key") {
+            // One certain fault for the restore too.
+            rules.add(
+                FaultRule::new(FaultKind::SlowDown)
+                    .op("GetObject")
+                    .key_glob(under)
+                    .times(1),
+            )?;
+            let restored = completes_restore(s, &rules, sv, &key, "mixed")?;
+            mixed.evidence["restore"] = json!(restored);
+            if restored.verdict != crate::verify::Verdict::Pass {
+                mixed = Check::fail(
+                    &mixed.name,
+                    mixed.evidence.clone(),
+                    format!("the backup completed, but {}", restored.diagnosis),
+                );
             }
         }
-        mixed.evidence["seed"] = json!(seed);
-        checks.push(mixed);
-        drop(rules);
-
-        checks.push(fatal(s, &layout, &sv, &prefix)?);
-        checks.push(stall(s, &sv)?);
-        Ok(checks)
     }
+    mixed.evidence["seed"] = json!(seed);
+    Ok(mixed)
 }
 
 /// Each `(op, fault, skip)` once, on keys matching `under`, after letting
@@ -182,11 +204,20 @@ fn faulted(
 ) -> Result<(ToolRun, u64)> {
     let before = rules.fired();
     let run = s.run_tool(label, line)?;
-    guest::note_backups(s, "s3-errors", &run);
+    guest::note_backups(s, "s3-errors", &run)?;
     let fired = rules.fired() - before;
+    if fired == 0 && !run.succeeded() {
+        return Err(tool_broke(
+            format!(
+                "{label}: the tool failed ({}) before any request an injected fault waited for",
+                run.status_text()
+            ),
+            Some(&run),
+        ));
+    }
     if fired == 0 {
         bail!(
-            "{label}: no injected fault fired ({}), so the run proved nothing: {}",
+            "{label}: no injected fault fired although the run succeeded ({}), so it proved nothing: {}",
             run.status_text(),
             crate::programs::tail(&run.output.stderr_text(), 6)
         );
@@ -234,6 +265,15 @@ fn completes_restore(
         &format!("s3-errors-{v}"),
     )?;
     let fired = rules.fired() - before;
+    if fired == 0 && c.verdict != crate::verify::Verdict::Pass {
+        return Err(tool_broke(
+            format!(
+                "the {v} restore failed before any request an injected fault waited for: {}",
+                c.diagnosis
+            ),
+            None,
+        ));
+    }
     if fired == 0 {
         bail!("the {v} restore saw no injected fault, so it proved nothing");
     }
@@ -304,7 +344,7 @@ fn stall(s: &mut Session, sv: &str) -> Result<Check> {
     held.release();
     let timeout = s.timeout();
     let run = bg.wait(s, timeout)?;
-    guest::note_backups(s, "s3-errors", &run);
+    guest::note_backups(s, "s3-errors", &run)?;
     let evidence = json!({"bound_seconds": NO_HANG_BOUND.as_secs(), "ended_after_seconds": waited, "ended_within_bound": ended,
         "status": run.status_text(), "stderr_tail": crate::programs::tail(&run.output.stderr_text(), 8)});
     Ok(if ended {
