@@ -75,7 +75,7 @@ impl Scenario for Corruption {
 fn alter(v: &str, chunks: &[Vec<u8>]) -> Vec<(usize, Vec<u8>)> {
     let (a, b) = (&chunks[0], &chunks[1]);
     match v {
-        "flip" => crate::verify::stream_edit::flip_data_byte(chunks).unwrap_or_else(|| {
+        "flip" => crate::verify::stream_edit::flip_write_byte(chunks).map(|e| e.chunks).unwrap_or_else(|| {
             // No file data in the stream: a plain flip (receive may notice).
             let mut x = a.to_vec();
             let i = x.len() / 2;
