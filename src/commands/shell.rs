@@ -65,8 +65,10 @@ pub fn shell(boot: &BootArgs) -> Result<Outcome> {
 /// `vm.json` (so `vmharness ssh RUN` reaches it from another terminal too).
 fn prepare(s: &mut Session) -> Result<()> {
     let setup = scenarios::find("setup").context("the setup scenario is missing")?;
-    let checks = setup.run(s).context("the setup scenario")?;
-    for c in checks
+    s.begin_scenario("setup");
+    setup.run(s).context("the setup scenario")?;
+    for c in s
+        .checks
         .iter()
         .filter(|c| c.verdict != crate::verify::Verdict::Pass)
     {

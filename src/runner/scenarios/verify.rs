@@ -8,7 +8,7 @@ use crate::verify::objects::Expected;
 use crate::verify::retention::verify_retention;
 use crate::verify::schema::Schemas;
 use crate::verify::state::verify_state;
-use crate::verify::{names, suite, Check};
+use crate::verify::{names, suite};
 use anyhow::{anyhow, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

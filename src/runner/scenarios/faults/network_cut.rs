@@ -12,7 +12,7 @@ use crate::verify::layout::{KeyClass, Layout};
 use crate::verify::source::S3State;
 use crate::verify::{Check, Verdict};
 use crate::runner::blame::tool_broke;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use serde_json::json;
 use std::time::{Duration, Instant};
 

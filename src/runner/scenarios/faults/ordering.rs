@@ -7,7 +7,7 @@ use crate::runner::session::Session;
 use crate::verify::journal::verify_publish_order;
 use crate::verify::layout::Layout;
 use crate::verify::manifest::Documents;
-use crate::verify::{names, Check};
+use crate::verify::names;
 use crate::runner::blame::tool_broke;
 use anyhow::Result;
 
