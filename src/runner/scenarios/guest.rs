@@ -53,19 +53,6 @@ pub fn add_random_file(s: &mut Session, sv: &str, name: &str, bytes: u64) -> Res
     Ok(path)
 }
 
-/// What [`left_at`] says of a restore target that looks like a success.
-pub const WRITABLE_SUBVOLUME: &str = "a writable subvolume";
-
-/// What a restore left at `target`: [`WRITABLE_SUBVOLUME`], "a read-only
-/// subvolume" or "no subvolume".
-pub fn left_at(s: &mut Session, target: &str) -> &'static str {
-    match crate::fixture::subvolume_show(s.vm.ssh(), target) {
-        Ok(sh) if sh.readonly() => "a read-only subvolume",
-        Ok(_) => WRITABLE_SUBVOLUME,
-        Err(_) => "no subvolume",
-    }
-}
-
 /// The S3 state under the prefix.
 pub fn s3_state(s: &Session, layout: &Layout) -> Result<S3State> {
     S3State::collect(&s.objects(), layout).map_err(|e| anyhow!("reading S3: {e}"))
