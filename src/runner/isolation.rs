@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct Checkpoint {
     /// The scenario after which it was taken ("the start" for a case's template).
     pub after: String,
+    /// The journal's last sequence number then.
+    journal_seq: u64,
     fixture: Option<crate::vm::FixtureCheckpoint>,
     /// The endpoint's store as it was (None: no embedded endpoint).
     store: Option<PathBuf>,
@@ -31,6 +33,9 @@ pub struct Checkpoints {
     taken: u32,
     /// Seconds spent checkpointing and rolling back (reported as harness work).
     pub seconds: f64,
+    /// Journal records (inclusive ranges of sequence numbers) whose effects
+    /// a rollback undid.
+    pub rolled_back: Vec<(u64, u64)>,
 }
 
 impl Checkpoints {
@@ -39,9 +44,10 @@ impl Checkpoints {
         self.latest.as_ref().map(|c| c.after.as_str())
     }
 
-    /// Forget every checkpoint (a new case starts from a new fixture).
+    /// Forget every checkpoint (a new case starts from a new fixture and store).
     pub fn clear(&mut self) {
         self.latest = None;
+        self.rolled_back.clear();
     }
 }
 
@@ -84,6 +90,14 @@ fn not_itself(text: &str) -> String {
 }
 
 impl Session {
+    /// The embedded journal's last sequence number (0 without one).
+    fn journal_seq(&self) -> u64 {
+        self.endpoint
+            .as_ref()
+            .and_then(|e| e.journal().all().iter().map(|r| r.seq).max())
+            .unwrap_or(0)
+    }
+
     /// Checkpoint the state now, after scenario `after`.
     pub fn checkpoint(&mut self, after: &str) -> Result<()> {
         let t = Instant::now();
@@ -133,6 +147,7 @@ impl Session {
         }
         self.checkpoints.latest = Some(Checkpoint {
             after: after.to_string(),
+            journal_seq: self.journal_seq(),
             fixture,
             store,
             tool_state,
@@ -181,6 +196,10 @@ impl Session {
         if let Some(cp) = self.checkpoints.latest.as_ref() {
             self.backups = cp.backups.clone();
             self.snapshots = cp.snapshots.clone();
+            let undone = (cp.journal_seq + 1, self.journal_seq());
+            if undone.0 <= undone.1 {
+                self.checkpoints.rolled_back.push(undone);
+            }
         }
         let seconds = t.elapsed().as_secs_f64();
         self.checkpoints.seconds += seconds;

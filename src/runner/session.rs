@@ -383,7 +383,7 @@ impl Session {
         }
     }
 
-    /// The journal so far, in the verifiers' form.
+    /// The journal so far, in the verifiers' form, without what rollbacks undid.
     pub fn journal(&self) -> Result<crate::verify::journal::Journal> {
         if let Some(why) = self.profile.s3.journal_missing() {
             anyhow::bail!("no journal to read: {why}");
@@ -391,7 +391,8 @@ impl Session {
         let path = self.run_dir.join(crate::s3::journal::JOURNAL_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        crate::verify::journal::Journal::parse_jsonl(&text)
+        Ok(crate::verify::journal::Journal::parse_jsonl(&text)?
+            .without(&self.checkpoints.rolled_back))
     }
 
     /// Stop the VM and the endpoint.

@@ -139,6 +139,15 @@ impl Journal {
         self
     }
 
+    /// Without the records numbered inside any of `ranges` (inclusive):
+    /// what a rollback undid is judged by the scenario that did it, not by
+    /// the verifiers of the state that survived.
+    pub fn without(mut self, ranges: &[(u64, u64)]) -> Journal {
+        self.entries
+            .retain(|e| !ranges.iter().any(|(a, b)| (*a..=*b).contains(&e.r.seq)));
+        self
+    }
+
     /// Entries whose key is under `prefix`.
     pub fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
         self.entries

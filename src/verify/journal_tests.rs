@@ -199,3 +199,11 @@ fn a_request_that_got_no_answer_parses_and_is_not_ok() {
     let j = Journal::parse_jsonl(line).expect("a reset or cut connection is a record");
     assert!(!j.entries[0].ok() && j.entries[0].faulted());
 }
+
+#[test]
+fn what_a_rollback_undid_is_left_out() {
+    let j = journal(good()).without(&[(2, 4), (6, 6)]);
+    let seqs: Vec<u64> = j.entries.iter().map(|e| e.r.seq).collect();
+    assert_eq!(seqs, [1, 5]);
+    assert_eq!(journal(good()).without(&[]).entries.len(), 6);
+}
