@@ -327,9 +327,14 @@ pub struct DefectsArgs {
     /// The catalogue (default: reference-tool/DEFECTS.md in the project).
     #[arg(long)]
     pub catalogue: Option<PathBuf>,
-    /// Only these defects (comma-separated names from the catalogue).
+    /// Only these defects or quirks (comma-separated names from the catalogues).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// The quirk catalogue: each quirk runs as a case on its scenarios, and
+    /// every baseline runs with all quirks on (default:
+    /// reference-tool/QUIRKS.md when the default defect catalogue is used).
+    #[arg(long)]
+    pub quirks: Option<PathBuf>,
     /// Force the accelerator instead of detecting it.
     #[arg(long)]
     pub accel: Option<crate::accel::Accel>,

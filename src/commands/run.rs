@@ -165,5 +165,14 @@ pub fn defects(a: &crate::cli::DefectsArgs) -> Result<Outcome> {
         update_readme: a
             .update_readme
             .then(|| crate::paths::project_dir().join("README.md")),
+        quirks: match &a.quirks {
+            Some(p) => Some(p.clone()),
+            None => Some(
+                crate::paths::project_dir()
+                    .join("reference-tool")
+                    .join("QUIRKS.md"),
+            )
+            .filter(|p| p.is_file() && a.catalogue.is_none()),
+        },
     })
 }

@@ -29,12 +29,18 @@ pub struct CaseResult {
     pub seconds: f64,
     /// Where the case's reports are.
     pub report_dir: String,
+    /// The quirk code paths (`quirk:where`) the tool logged in this case.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quirk_paths: Vec<String>,
+    /// A quirk case: the code paths of the quirk it did not show (it did not really run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unproven: Vec<String>,
 }
 
 impl CaseResult {
     /// The catalogue's promise held in this case.
     pub fn held(&self) -> bool {
-        self.harness.is_empty() && self.unrelated.is_empty() && self.caught
+        self.harness.is_empty() && self.unrelated.is_empty() && self.caught && self.unproven.is_empty()
     }
 }
 
@@ -117,6 +123,8 @@ pub fn judge(report: &RunReport, expect: Expect, report_dir: &str) -> CaseResult
         harness: eval.harness().to_vec(),
         seconds: report.seconds,
         report_dir: report_dir.to_string(),
+        quirk_paths: Vec::new(),
+        unproven: Vec::new(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod detection;
 pub mod judge;
+pub mod quirks;
 pub mod recipe;
 pub mod run;
 pub mod table;

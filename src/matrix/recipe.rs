@@ -84,15 +84,18 @@ fn order() -> impl Iterator<Item = &'static str> {
 const BASELINE_ALSO: &[(&str, &[&str])] = &[("defects.toml", &["network-cut", "power-loss"])];
 
 /// The baseline of `profile` (the correct tool): every scenario any of its
-/// recipes runs, and its [`BASELINE_ALSO`], in the order of the profiles'
-/// default run list.
-pub fn baseline(profile: &str, recipes: &[&Recipe]) -> Vec<&'static str> {
+/// recipes runs, its [`BASELINE_ALSO`], and the scenarios its quirk cases
+/// run (`quirks`), in the order of the profiles' default run list.
+pub fn baseline(profile: &str, recipes: &[&Recipe], quirks: &[&str]) -> Vec<String> {
     let also: &[&str] = BASELINE_ALSO
         .iter()
         .find(|(p, _)| *p == profile)
         .map_or(&[], |(_, a)| a);
     order()
-        .filter(|n| also.contains(n) || recipes.iter().any(|r| r.scenarios.contains(n)))
+        .filter(|n| {
+            also.contains(n) || quirks.contains(n) || recipes.iter().any(|r| r.scenarios.contains(n))
+        })
+        .map(str::to_string)
         .collect()
 }
 
@@ -139,7 +142,7 @@ mod tests {
         let b = recipe("interrupt").unwrap();
         let c = recipe("full").unwrap();
         assert_eq!(
-            baseline("archive.toml", &[&a, &b, &c]),
+            baseline("archive.toml", &[&a, &b, &c], &[]),
             [
                 "full",
                 "mutate",
@@ -150,8 +153,11 @@ mod tests {
             ]
         );
         // The faults the catalogue does not need still run in the defects baseline.
-        let got = baseline("defects.toml", &[&c]);
+        let got = baseline("defects.toml", &[&c], &[]);
         assert_eq!(got, ["full", "network-cut", "power-loss", "verify"]);
+        // A quirk's scenarios join its profile's baseline.
+        let got = baseline("defects.toml", &[&c], &["cli-flags", "full"]);
+        assert_eq!(got, ["full", "cli-flags", "network-cut", "power-loss", "verify"]);
         for (_, also) in BASELINE_ALSO {
             for sc in *also {
                 assert!(crate::runner::scenarios::find(sc).is_some(), "{sc}");

@@ -3,6 +3,7 @@
 
 use super::judge::{judge, CaseResult, Expect};
 use super::recipe::{self, Recipe};
+use super::quirks::{self, QuirkRow};
 use super::table::{self, DefectRow};
 use crate::exit::Outcome;
 use crate::runner::{self, RunOptions, Session};
@@ -25,6 +26,9 @@ pub struct MatrixOptions {
     pub jobs: Option<usize>,
     /// Write the detection table into this README (between its markers).
     pub update_readme: Option<PathBuf>,
+    /// The quirk catalogue (QUIRKS.md): each quirk a case, and every
+    /// baseline runs with all of them on. None: no quirks.
+    pub quirks: Option<PathBuf>,
 }
 
 /// A defect whose catching scenario this build does not have.
@@ -43,6 +47,9 @@ pub struct MatrixReport {
     pub not_covered: Vec<NotCovered>,
     /// Errors that stopped a whole profile's cases.
     pub harness_errors: Vec<String>,
+    /// Quirk code paths (`quirk:where`) of the catalogue that no baseline
+    /// (all quirks on) showed: the quirks did not really run.
+    pub quirks_unproven: Vec<String>,
     /// VMs started and their boot seconds (each resumed, or booted cold).
     pub vm_starts: u32,
     pub boot_seconds: f64,
@@ -53,7 +60,7 @@ impl MatrixReport {
     pub fn outcome(&self) -> Outcome {
         if !self.harness_errors.is_empty() || self.cases.iter().any(|c| !c.harness.is_empty()) {
             Outcome::HarnessFailed
-        } else if self.cases.iter().any(|c| !c.held()) {
+        } else if self.cases.iter().any(|c| !c.held()) || !self.quirks_unproven.is_empty() {
             Outcome::ToolFailed
         } else {
             Outcome::Passed
@@ -61,21 +68,34 @@ impl MatrixReport {
     }
 }
 
-/// The cases of each profile file, in catalogue order.
-type Groups = BTreeMap<&'static str, Vec<(DefectRow, Recipe)>>;
+/// The cases of each profile file, in catalogue order: defects, then quirks.
+#[derive(Default)]
+struct Group {
+    defects: Vec<(DefectRow, Recipe)>,
+    quirks: Vec<QuirkRow>,
+}
+
+type Groups = BTreeMap<String, Group>;
 
 /// The rows to run, grouped by profile, and the rows no scenario covers yet.
-fn plan(rows: Vec<DefectRow>) -> (Groups, Vec<NotCovered>) {
+fn plan(rows: Vec<DefectRow>, quirks: Vec<QuirkRow>) -> (Groups, Vec<NotCovered>) {
     let mut groups = Groups::new();
     let mut not_covered = Vec::new();
     for row in rows {
         match recipe::recipe(&row.scenario) {
-            Some(r) => groups.entry(r.profile).or_default().push((row, r)),
+            Some(r) => groups
+                .entry(r.profile.to_string())
+                .or_default()
+                .defects
+                .push((row, r)),
             None => not_covered.push(NotCovered {
                 defect: row.defect,
                 scenario: row.scenario,
             }),
         }
+    }
+    for q in quirks {
+        groups.entry(q.profile.clone()).or_default().quirks.push(q);
     }
     (groups, not_covered)
 }
@@ -89,7 +109,7 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
         let unknown: Vec<&String> = opts
             .only
             .iter()
-            .filter(|n| !rows.iter().any(|r| &r.defect == *n))
+            .filter(|n| !rows.iter().any(|r| &r.defect == *n) && !quirk_named(opts, n))
             .collect();
         if !unknown.is_empty() {
             bail!("defect(s) not in {}: {unknown:?}", opts.catalogue.display());
@@ -98,7 +118,20 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     }
     let also =
         table::consequences(&text).with_context(|| format!("{}", opts.catalogue.display()))?;
-    let (groups, not_covered) = plan(rows);
+    let quirk_rows = match &opts.quirks {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the quirk catalogue {}", path.display()))?;
+            let mut q = quirks::parse(&text).with_context(|| format!("{}", path.display()))?;
+            if !opts.only.is_empty() {
+                q.retain(|r| opts.only.contains(&r.quirk));
+            }
+            q
+        }
+        None => Vec::new(),
+    };
+    let all_proof: Vec<String> = quirk_rows.iter().flat_map(QuirkRow::proof_keys).collect();
+    let (groups, not_covered) = plan(rows, quirk_rows);
     let dir = opts
         .run
         .runs_dir
@@ -110,6 +143,7 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
         cases: Vec::new(),
         not_covered,
         harness_errors: Vec::new(),
+        quirks_unproven: Vec::new(),
         vm_starts: 0,
         boot_seconds: 0.0,
         jobs: 0,
@@ -117,6 +151,7 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     let config = crate::paths::project_dir().join("config");
     let units = units(&groups);
     let mut vm_memory = 0;
+    let with_quirks = opts.quirks.is_some();
     for profile in groups.keys() {
         vm_memory = vm_memory.max(crate::profile::load(&config.join(profile))?.vm.memory_mib);
     }
@@ -139,12 +174,25 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     std::thread::scope(|scope| {
         for w in 1..=workers {
             let (pool, run_opts, config, also) = (&pool, &run_opts, &config, &also);
-            scope.spawn(move || worker(w, pool, run_opts, config, also));
+            scope.spawn(move || worker(w, pool, run_opts, config, also, with_quirks));
         }
     });
     let mut results = locked(&pool.results).clone();
     results.sort_by_key(|(order, _)| *order);
     report.cases = results.into_iter().map(|(_, r)| r).collect();
+    // The baselines ran with every quirk on: each quirk's code paths must show.
+    if with_quirks && !report.cases.is_empty() {
+        let seen: BTreeSet<&String> = report
+            .cases
+            .iter()
+            .filter(|c| c.case == "baseline")
+            .flat_map(|c| &c.quirk_paths)
+            .collect();
+        report.quirks_unproven = all_proof
+            .into_iter()
+            .filter(|k| !seen.contains(k))
+            .collect();
+    }
     report.harness_errors = locked(&pool.errors).clone();
     let boots = locked(&pool.boots).clone();
     report.vm_starts = u32::try_from(boots.len()).unwrap_or(u32::MAX);
@@ -164,41 +212,72 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     Ok(report.outcome())
 }
 
-/// One case to run: a defect, or the baseline of its profile.
+/// One case to run: a defect, a quirk, or the baseline of its profile.
 struct Unit<'a> {
     /// Position in the matrix (baseline first per profile, then catalogue order).
     order: usize,
-    profile: &'static str,
+    profile: &'a str,
     row: Option<&'a DefectRow>,
-    scenarios: Vec<&'static str>,
-    /// Checks the profile's defects must make warn: the baseline must not warn there.
+    quirk: Option<&'a QuirkRow>,
+    scenarios: Vec<String>,
+    /// Checks the profile's defects must make warn: the baseline (and a
+    /// quirk, which is correct too) must not warn there.
     soft: Vec<String>,
+}
+
+impl Unit<'_> {
+    /// `baseline`, the defect, or `quirk:<name>`.
+    fn name(&self) -> String {
+        match (self.row, self.quirk) {
+            (Some(r), _) => r.defect.clone(),
+            (None, Some(q)) => format!("quirk:{}", q.quirk),
+            (None, None) => "baseline".into(),
+        }
+    }
 }
 
 /// Every case of every profile, in matrix order.
 fn units(groups: &Groups) -> Vec<Unit<'_>> {
     let mut out = Vec::new();
-    for (profile, cases) in groups {
-        let recipes: Vec<&Recipe> = cases.iter().map(|(_, r)| r).collect();
-        let soft: Vec<String> = cases
+    for (profile, g) in groups {
+        let recipes: Vec<&Recipe> = g.defects.iter().map(|(_, r)| r).collect();
+        let soft: Vec<String> = g
+            .defects
             .iter()
             .filter(|(row, _)| row.verdict == crate::verify::Verdict::Warn)
             .map(|(row, _)| row.check.clone())
+            .collect();
+        let also: Vec<&str> = g
+            .quirks
+            .iter()
+            .flat_map(|q| q.scenarios.iter().map(String::as_str))
             .collect();
         out.push(Unit {
             order: out.len(),
             profile,
             row: None,
-            scenarios: recipe::baseline(profile, &recipes),
-            soft,
+            quirk: None,
+            scenarios: recipe::baseline(profile, &recipes, &also),
+            soft: soft.clone(),
         });
-        for (row, r) in cases {
+        for (row, r) in &g.defects {
             out.push(Unit {
                 order: out.len(),
                 profile,
                 row: Some(row),
-                scenarios: r.scenarios.to_vec(),
+                quirk: None,
+                scenarios: r.scenarios.iter().map(|s| s.to_string()).collect(),
                 soft: Vec::new(),
+            });
+        }
+        for q in &g.quirks {
+            out.push(Unit {
+                order: out.len(),
+                profile,
+                row: None,
+                quirk: Some(q),
+                scenarios: q.scenarios.clone(),
+                soft: soft.clone(),
             });
         }
     }
@@ -211,7 +290,7 @@ struct Pool<'a> {
     results: Mutex<Vec<(usize, CaseResult)>>,
     errors: Mutex<Vec<String>>,
     /// Profiles whose VM or template failed: their remaining cases are not run.
-    broken: Mutex<BTreeSet<&'static str>>,
+    broken: Mutex<BTreeSet<String>>,
     /// Boot seconds of every VM started.
     boots: Mutex<Vec<f64>>,
 }
@@ -229,9 +308,9 @@ fn take<'a>(queue: &mut VecDeque<Unit<'a>>, profile: Option<&str>) -> Option<Uni
 
 /// One VM's loop: take cases, (re)start the VM with the template fixture
 /// when the profile changes, run each case on a copy of the template.
-fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also) {
-    let mut current: Option<(&'static str, Session)> = None;
-    let stop = |current: &mut Option<(&'static str, Session)>| {
+fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also, quirks: bool) {
+    let mut current: Option<(String, Session)> = None;
+    let stop = |current: &mut Option<(String, Session)>| {
         if let Some((p, s)) = current.take() {
             if let Err(e) = s.finish() {
                 locked(&pool.errors).push(format!("profile {p} (vm {w}): stopping the VM: {e:#}"));
@@ -242,21 +321,21 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also) 
         if crate::signals::interrupted() {
             break;
         }
-        let unit = take(&mut locked(&pool.queue), current.as_ref().map(|c| c.0));
+        let unit = take(&mut locked(&pool.queue), current.as_ref().map(|c| c.0.as_str()));
         let Some(unit) = unit else { break };
         if locked(&pool.broken).contains(unit.profile) {
             continue;
         }
-        if current.as_ref().map(|c| c.0) != Some(unit.profile) {
+        if current.as_ref().map(|c| c.0.as_str()) != Some(unit.profile) {
             stop(&mut current);
             match start_vm(&config.join(unit.profile), opts) {
                 Ok(s) => {
                     locked(&pool.boots).push(s.boot_seconds);
-                    current = Some((unit.profile, s));
+                    current = Some((unit.profile.to_string(), s));
                 }
                 Err(e) => {
                     locked(&pool.errors).push(format!("profile {} (vm {w}): {e:#}", unit.profile));
-                    locked(&pool.broken).insert(unit.profile);
+                    locked(&pool.broken).insert(unit.profile.to_string());
                     continue;
                 }
             }
@@ -264,10 +343,10 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also) 
         let Some((_, s)) = current.as_mut() else {
             continue;
         };
-        match run_case(w, s, &config.join(unit.profile), &unit, also) {
+        match run_case(w, s, &config.join(unit.profile), &unit, also, quirks) {
             Ok(r) => locked(&pool.results).push((unit.order, r)),
             Err(e) => {
-                let name = unit.row.map_or("baseline", |r| r.defect.as_str());
+                let name = unit.name();
                 locked(&pool.errors).push(format!("case {name} (vm {w}): {e:#}"));
                 // The VM may be in any state: the next case gets a new one.
                 stop(&mut current);
@@ -323,15 +402,26 @@ fn run_case(
     profile: &Path,
     unit: &Unit,
     also: &Also,
+    quirks: bool,
 ) -> Result<CaseResult> {
-    let name = unit.row.map_or("baseline", |r| r.defect.as_str());
+    let name = unit.name();
     // Under the VM's own run directory (the session's moves to each case's).
-    let case_dir = s.vm.config().run_dir.join("cases").join(name);
+    let case_dir = s.vm.config().run_dir.join("cases").join(name.replace(':', "-"));
     let defect = unit.row.map_or(String::new(), |r| r.defect.clone());
+    // The baseline is the correct tool with every legal quirk on at once.
+    let quirk = match (unit.row, unit.quirk) {
+        (_, Some(q)) => q.quirk.clone(),
+        (None, None) if quirks => quirks::ALL.to_string(),
+        _ => String::new(),
+    };
     eprintln!("[matrix vm{w}] case {name}: {}", unit.scenarios.join(" "));
     let started_at = crate::util::now_rfc3339();
     let t = Instant::now();
-    s.begin_case(&case_dir, &[(super::DEFECT_ENV.to_string(), defect)])
+    let env = [
+        (super::DEFECT_ENV.to_string(), defect),
+        (quirks::QUIRK_ENV.to_string(), quirk),
+    ];
+    s.begin_case(&case_dir, &env)
         .with_context(|| format!("preparing case {name}"))?;
     let ex = runner::execute(s, runner::choose(&unit.scenarios, profile)?);
     let mut report = runner::run_report(s, profile, started_at, ex.phases, ex.reports);
@@ -340,11 +430,21 @@ fn run_case(
     let expect = match unit.row {
         Some(row) => Expect::Defect {
             row,
-            also: also.get(name).map(Vec::as_slice).unwrap_or_default(),
+            also: also.get(&name).map(Vec::as_slice).unwrap_or_default(),
         },
         None => Expect::Baseline { soft: &unit.soft },
     };
-    let r = judge(&report, expect, &case_dir.display().to_string());
+    let mut r = judge(&report, expect, &case_dir.display().to_string());
+    r.quirk_paths = s.quirk_paths.iter().cloned().collect();
+    if let Some(q) = unit.quirk {
+        r.case = name.clone();
+        r.scenario = unit.scenarios.join(" ");
+        r.unproven = q
+            .proof_keys()
+            .into_iter()
+            .filter(|k| !s.quirk_paths.contains(k))
+            .collect();
+    }
     eprintln!(
         "[matrix vm{w}] case {name}: {} in {:.0}s",
         summary(&r),
@@ -356,6 +456,8 @@ fn run_case(
 fn summary(r: &CaseResult) -> String {
     let mut s = if r.held() {
         "held".to_string()
+    } else if !r.unproven.is_empty() {
+        format!("QUIRK NOT PROVEN: never logged {}", r.unproven.join(", "))
     } else if !r.harness.is_empty() {
         format!("HARNESS ERROR: {}", r.harness.join("; "))
     } else if !r.caught {
@@ -375,6 +477,15 @@ fn summary(r: &CaseResult) -> String {
         ));
     }
     s
+}
+
+/// Whether `name` is a quirk of the catalogue (for `--only`).
+fn quirk_named(opts: &MatrixOptions, name: &str) -> bool {
+    opts.quirks
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| quirks::parse(&t).ok())
+        .is_some_and(|rows| rows.iter().any(|r| r.quirk == name))
 }
 
 /// The matrix as a table: one line per case, then what is not covered.
@@ -402,6 +513,12 @@ pub fn render(r: &MatrixReport) -> String {
     }
     for e in &r.harness_errors {
         out.push_str(&format!("harness error: {e}\n"));
+    }
+    if !r.quirks_unproven.is_empty() {
+        out.push_str(&format!(
+            "quirk code paths no baseline (every quirk on) showed: {}\n",
+            r.quirks_unproven.join(", ")
+        ));
     }
     if r.vm_starts > 0 {
         let per = r.boot_seconds / f64::from(r.vm_starts);
@@ -439,29 +556,42 @@ mod tests {
 
     #[test]
     fn each_profile_gets_a_baseline_first_and_vms_keep_their_profile() {
-        let (groups, not_covered) = plan(vec![
-            row("a", "full", Verdict::Fail),
-            row("b", "archive-restore", Verdict::Fail),
-            row("c", "interrupt", Verdict::Warn),
-            row("d", "no-such-scenario", Verdict::Fail),
-        ]);
+        let quirk = QuirkRow {
+            quirk: "q".into(),
+            scenarios: vec!["cli-flags".into()],
+            profile: "defects.toml".into(),
+            proof: vec!["t".into()],
+        };
+        let (groups, not_covered) = plan(
+            vec![
+                row("a", "full", Verdict::Fail),
+                row("b", "archive-restore", Verdict::Fail),
+                row("c", "interrupt", Verdict::Warn),
+                row("d", "no-such-scenario", Verdict::Fail),
+            ],
+            vec![quirk],
+        );
         assert_eq!(not_covered.len(), 1);
         let u = units(&groups);
-        let names: Vec<(&str, &str)> = u
-            .iter()
-            .map(|u| (u.profile, u.row.map_or("baseline", |r| r.defect.as_str())))
-            .collect();
+        let names: Vec<(&str, String)> = u.iter().map(|u| (u.profile, u.name())).collect();
         assert_eq!(
             names,
             [
-                ("archive.toml", "baseline"),
-                ("archive.toml", "b"),
-                ("defects.toml", "baseline"),
-                ("defects.toml", "a"),
-                ("defects.toml", "c")
+                ("archive.toml", "baseline".to_string()),
+                ("archive.toml", "b".into()),
+                ("defects.toml", "baseline".into()),
+                ("defects.toml", "a".into()),
+                ("defects.toml", "c".into()),
+                ("defects.toml", "quirk:q".into())
             ]
         );
         assert_eq!(u[2].soft, ["check.c"]);
+        assert!(
+            u[2].scenarios.contains(&"cli-flags".to_string()),
+            "the baseline runs the quirks' scenarios too: {:?}",
+            u[2].scenarios
+        );
+        assert_eq!(u[5].scenarios, ["cli-flags"]);
         assert!(u.iter().enumerate().all(|(i, u)| u.order == i));
         let mut q: VecDeque<Unit> = u.into();
         // A VM on defects.toml takes its profile's next case, not the head.
@@ -478,6 +608,6 @@ mod tests {
             take(&mut q, Some("archive.toml")).unwrap().profile,
             "defects.toml"
         );
-        assert_eq!(q.len(), 1);
+        assert_eq!(q.len(), 2);
     }
 }

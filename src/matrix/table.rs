@@ -26,9 +26,9 @@ const ALSO_HEADER: &[&str] = &["defect", "also fails"];
 /// The rows (cells, with their 1-based line numbers) of the first Markdown
 /// table whose header is `header`; None when there is no such table.
 /// A table row: its line number and its cells.
-type Row = (usize, Vec<String>);
+pub(super) type Row = (usize, Vec<String>);
 
-fn table_rows(text: &str, header: &[&str]) -> Result<Option<Vec<Row>>> {
+pub(super) fn table_rows(text: &str, header: &[&str]) -> Result<Option<Vec<Row>>> {
     let mut lines = text.lines().map(str::trim).enumerate();
     let Some((header_at, _)) = lines.by_ref().find(|(_, l)| {
         cells(l).is_some_and(|c| c.iter().map(String::as_str).eq(header.iter().copied()))
@@ -106,7 +106,7 @@ fn cells(line: &str) -> Option<Vec<String>> {
     Some(inner.split('|').map(|c| c.trim().to_string()).collect())
 }
 
-fn unquote(s: &str) -> String {
+pub(super) fn unquote(s: &str) -> String {
     s.trim_matches('`').to_string()
 }
 

@@ -44,6 +44,7 @@ impl Session {
         self.run_dir = dir;
         // The previous case's checkpoints belong to its fixture and store.
         self.checkpoints.clear();
+        self.quirk_paths.clear();
         self.backups.clear();
         self.snapshots.clear();
         self.transfers.clear();

@@ -141,6 +141,9 @@ pub struct Session {
     pub crash_patterns: Vec<regex::Regex>,
     /// Reference snapshots taken so far (their names count up).
     pub references: u32,
+    /// The reference tool's quirk code paths (`quirk:where`) its commands
+    /// logged (the matrix's proof that a quirk really ran).
+    pub quirk_paths: std::collections::BTreeSet<String>,
     /// Checkpoints of the state later scenarios build on (isolation).
     pub checkpoints: super::isolation::Checkpoints,
 }
@@ -221,6 +224,7 @@ impl Session {
             invocations: Vec::new(),
             crash_patterns,
             references: 0,
+            quirk_paths: Default::default(),
             checkpoints: Default::default(),
         })
     }
@@ -248,6 +252,12 @@ impl Session {
 
     /// Note a finished tool command (its crash and cause) for the scenario.
     pub fn note_invocation(&mut self, label: &str, run: &ToolRun) {
+        for r in run.log.events(crate::matrix::quirks::PROOF_EVENT) {
+            if let (Some(q), Some(w)) = (r.get("quirk"), r.get("where")) {
+                self.quirk_paths
+                    .insert(crate::matrix::quirks::proof_key(q, w));
+            }
+        }
         self.invocations.push(Invocation {
             label: label.to_string(),
             status: run.status_text(),
