@@ -45,6 +45,11 @@ CATALOGUE = {
     "restore-only-last-manifest": "restore applies only the last manifest of the chain",
     "restore-drops-metadata": "restore copies the tree with cp -r (owners, times, xattrs, hardlinks lost)",
     "restore-target-readonly": "restore hands over a read-only snapshot (-r) as the target",
+    "restore-leaves-partial": "restore receives into the target and leaves everything behind on failure",
+    "crash-on-restore-in-progress": "RestoreObject asked again while a restore is ongoing; its 409 is uncaught",
+    "restore-object-on-instant-class": "RestoreObject for every non-STANDARD class (GLACIER_IR too); its 403 is uncaught",
+    "verify-ok-without-compare": "restore --verify logs status=ok when the source snapshot is gone",
+    "verify-fails-nested-subvolume": "restore --verify expects a nested subvolume's stub in the restore",
     # promise 9: logs and exit codes
     "exit-zero-on-failure": "exit 0 after a failed backup or restore",
     "success-without-credentials": "missing credentials logged as a warning, exit 0",
