@@ -35,6 +35,7 @@ CATALOGUE = {
     "stale-lock-blocks": "a lock file left by a dead process blocks every later run",
     "no-timeout": "no connect/read timeout: a dead connection hangs forever",
     "no-retry": "no retries: the first 503/500/reset fails the backup",
+    "crash-on-s3-error": "an S3 error that survives the retries ends the backup on an uncaught traceback",
     # promise 6: lock
     "no-lock": "the lock file is written but never checked",
     # promise 7: missing parent
