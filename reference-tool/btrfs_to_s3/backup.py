@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 
-from . import __version__, chunking, defects, logs, manifest, naming, planning, quirks, retention, retry
+from . import __version__, chunking, defects, logs, manifest, naming, planning, quirks, retention, retry, wording
 from . import state as statefile
 from .errors import LockHeld, ToolError, UsageError, escapes
 from .lockfile import Lock
@@ -257,7 +257,8 @@ class Backup:
             sender.abort()
             raise
         if not results:
-            raise ToolError(f"btrfs send of {snap_path} produced no data")
+            raise ToolError(wording.say(f"btrfs send of {snap_path} produced no data",
+                                        f"empty send stream from {snap_path}"))
 
         doc = manifest.build(
             subvolume=name, kind=plan.kind, created_at=ts,
@@ -396,7 +397,7 @@ class _WithMd5:
 
     def __init__(self, hasher):
         self.hasher = hasher
-        self.md5 = hashlib.md5()
+        self.md5 = hashlib.md5(usedforsecurity=False)
 
     def update(self, data):
         self.hasher.update(data)

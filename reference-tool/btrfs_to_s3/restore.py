@@ -190,7 +190,7 @@ class Restore:
             return
         source = doc["snapshot"].get("path")
         seed = doc["snapshot"]["name"]
-        skip = self.btrfs.private_names
+        skip = getattr(self.btrfs, "private_names", ())
         reason, detail = self._source_problem(source, doc), None
         if reason is None:
             try:

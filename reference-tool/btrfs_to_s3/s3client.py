@@ -54,7 +54,7 @@ def make_client(region):
         import boto3
         from botocore.config import Config
     except ImportError as exc:
-        raise ToolError(f"boto3 is not installed: {exc}") from None
+        raise ToolError(wording.say(f"boto3 is not installed: {exc}", f"cannot import boto3: {exc}")) from None
     session = boto3.session.Session()
     if session.get_credentials() is None and not defects.enabled("success-without-credentials"):
         raise CredentialsMissing(wording.say(

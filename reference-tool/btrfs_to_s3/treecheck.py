@@ -119,12 +119,17 @@ def scan(root, *, stubs=True, skip=()):
     return entries, found
 
 
+def _unwalkable(exc):
+    return TreeCheckError(wording.say(f"cannot walk restored tree: {exc}",
+                                      f"listing the restored tree failed: {exc}"))
+
+
 def walk(root):
     """Every entry below root as a sorted list of (relative path, lstat)."""
     try:
         entries, _ = scan(root, stubs=False)
     except OSError as exc:
-        raise TreeCheckError(f"cannot walk restored tree: {exc}") from None
+        raise _unwalkable(exc) from None
     return [(os.fsdecode(rel), st) for rel, st in sorted(entries.items()) if rel != b"."]
 
 
@@ -239,7 +244,7 @@ class _Compare:
         try:
             self.dst, self.dst_stubs = scan(target, skip=skip)
         except OSError as exc:
-            raise TreeCheckError(f"cannot walk restored tree: {exc}") from None
+            raise _unwalkable(exc) from None
         self.depth = max((rel.count(b"/") + 1 for rel in self.src), default=0)
 
     @staticmethod
@@ -254,7 +259,8 @@ class _Compare:
         try:
             return fn(*args)
         except OSError as exc:
-            raise TreeCheckError(f"restored tree is unreadable: {exc}") from None
+            raise TreeCheckError(wording.say(f"restored tree is unreadable: {exc}",
+                                             f"reading the restored tree failed: {exc}")) from None
 
     def paths(self):
         return sorted(set(self.src) | set(self.dst) | set(self.src_stubs) | set(self.dst_stubs))
@@ -343,7 +349,9 @@ class _Compare:
         if a_size != st.st_size:
             raise SourceUnavailable(f"{show_path(rel)} changed in the source snapshot while read")
         if (a_size, a) != (b_size, b):
-            self._differs(rel, "content", f"{a_size} bytes sha256 {a}", f"{b_size} bytes sha256 {b}")
+            shown = lambda size, digest: wording.say(f"{size} bytes sha256 {digest}",  # noqa: E731
+                                                     f"{size} bytes, hash {digest}")
+            self._differs(rel, "content", shown(a_size, a), shown(b_size, b))
 
 
 def compare(source, target, mode, sample_max_files, *, incremental=False, metadata=True,
@@ -372,7 +380,7 @@ def check(root, mode, sample_max_files, *, skip=(), seed=""):
     try:
         entries, _ = scan(root, stubs=False, skip=skip)
     except OSError as exc:
-        raise TreeCheckError(f"cannot walk restored tree: {exc}") from None
+        raise _unwalkable(exc) from None
     files = [(rel, st) for rel, st in sorted(entries.items()) if stat.S_ISREG(st.st_mode)]
     chosen = choose(files, mode, sample_max_files, seed)
     total = 0
@@ -380,8 +388,11 @@ def check(root, mode, sample_max_files, *, skip=(), seed=""):
         try:
             size, _ = file_digest(os.path.join(os.fsencode(root), rel))
         except OSError as exc:
-            raise TreeCheckError(f"restored file {show_path(rel)} is unreadable: {exc}") from None
+            raise TreeCheckError(wording.say(f"restored file {show_path(rel)} is unreadable: {exc}",
+                                             f"reading {show_path(rel)} of the restore failed: {exc}")) from None
         if size != st.st_size:
-            raise TreeCheckError(f"restored file {show_path(rel)}: read {size} bytes, lstat says {st.st_size}")
+            raise TreeCheckError(wording.say(
+                f"restored file {show_path(rel)}: read {size} bytes, lstat says {st.st_size}",
+                f"{show_path(rel)} of the restore is {st.st_size} bytes long but {size} could be read"))
         total += st.st_size
     return len(entries), len(chosen), total

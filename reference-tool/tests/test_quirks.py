@@ -187,6 +187,20 @@ class ErrorWordingTest(QuirkWorldTest):
         self.assertRegex(logs.events("backup_lock_failed")[0], r"error=another run is active \(pid \d+\)$")
         self.assertIn(("error-wording", "lock"), quirk_paths(logs))
 
+    def test_other_runtime_errors(self):
+        self.backups()
+        w = self.world
+        key = w.s3.json(f"{P}current.json")["manifest_key"]
+        doc = w.s3.json(key)
+        doc["parent_manifest"] = key
+        w.s3.objects[key]["body"] = json.dumps(doc).encode()
+        code, logs = w.restore(quirk=["error-wording"])
+        self.assertIn(f"error={key} comes back in the parents of {key}", logs.events("restore_failed")[0])
+        code, logs = w.restore(quirk=["error-wording"], manifest_key=f"{P}full/manifest-20250110T030000Z.json")
+        self.assertEqual(code, 0, logs.text)
+        code, logs = w.restore(quirk=["error-wording"], manifest_key=f"{P}full/manifest-20250110T030000Z.json")
+        self.assertIn("the path is taken", logs.events("restore_failed")[0])
+
     def test_s3_errors_and_default_wording(self):
         w = self.world
         for _ in range(4):
