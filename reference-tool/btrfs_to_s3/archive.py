@@ -1,10 +1,15 @@
-"""Archive storage classes: request restores and wait for them, with a deadline."""
+"""Archive storage classes: request restores and wait for them, with a deadline.
+
+Only GLACIER and DEEP_ARCHIVE objects need RestoreObject before GetObject.
+GLACIER_IR (and every IA class) is readable at once: RestoreObject on it is
+refused (403 InvalidObjectState), so it is never asked for.
+"""
 
 import re
 import time
 
-from . import logs
-from .errors import ToolError
+from . import defects, logs, wording
+from .errors import ToolError, escaping
 from .retry import error_code
 
 log = logs.get("archive")
@@ -24,13 +29,16 @@ def restore_state(head):
     return "ongoing" if match.group(1) == "true" else "ready"
 
 
-def needs_restore(head):
-    return (head or {}).get("StorageClass") in ARCHIVE_CLASSES and restore_state(head) != "ready"
+def is_archive_class(storage_class):
+    return storage_class in ARCHIVE_CLASSES
 
 
 class ArchiveRestorer:
+    """`thaw_every_class` is the restore-object-on-instant-class defect: every
+    class but STANDARD is "archived", and RestoreObject's errors escape."""
+
     def __init__(self, store, tier, *, wait, timeout_seconds, monotonic=time.monotonic,
-                 sleep=time.sleep, first_poll=1.0, max_poll=15.0):
+                 sleep=time.sleep, first_poll=1.0, max_poll=15.0, thaw_every_class=False):
         self.store = store
         self.tier = tier
         self.wait = wait
@@ -39,22 +47,41 @@ class ArchiveRestorer:
         self.sleep = sleep
         self.first_poll = first_poll
         self.max_poll = max_poll
+        self.thaw_every_class = thaw_every_class
+
+    def needs_thaw(self, storage_class):
+        """Whether objects of this class need RestoreObject before GetObject."""
+        if self.thaw_every_class:
+            return storage_class not in (None, "STANDARD")
+        return is_archive_class(storage_class)
 
     def request(self, key):
         """Start a restore of `key` if it needs one; True if it is not ready yet."""
         head = self.store.head(key)
         if head is None:
-            raise ToolError(f"chunk {key} does not exist")
-        if not needs_restore(head):
+            raise ToolError(wording.say(f"chunk {key} does not exist", f"{key} is gone from the bucket"))
+        if not self.needs_thaw(head.get("StorageClass")) or restore_state(head) == "ready":
             return False
-        if restore_state(head) == "none":
+        if defects.enabled("crash-on-restore-in-progress"):
+            # Asks whatever the Restore header says, and never expected a 409.
             try:
                 self.store.restore_object(key, self.tier)
             except Exception as exc:
+                if error_code(exc) == "RestoreAlreadyInProgress":
+                    raise escaping(exc)
+                raise
+        elif restore_state(head) == "none":
+            try:
+                self.store.restore_object(key, self.tier)
+            except Exception as exc:
+                if self.thaw_every_class:
+                    raise escaping(exc)
                 if error_code(exc) != "RestoreAlreadyInProgress":
                     raise
-            logs.event(log, "archive_restore_requested", key=key,
-                       storage_class=head.get("StorageClass"), tier=self.tier)
+        else:
+            return True  # ongoing: requested before (by this run or another)
+        logs.event(log, "archive_restore_requested", key=key,
+                   storage_class=head.get("StorageClass"), tier=self.tier)
         return True
 
     def ensure_available(self, keys):
@@ -63,10 +90,11 @@ class ArchiveRestorer:
         if not pending:
             return
         if not self.wait:
-            raise ToolError(
+            raise ToolError(wording.say(
                 f"{len(pending)} archived chunk(s) are being restored and --no-wait-restore "
-                f"was given; run the restore again once they are available"
-            )
+                f"was given; run the restore again once they are available",
+                f"not waiting (--no-wait-restore) for {len(pending)} chunk(s) still thawing; "
+                f"try again later"))
         deadline = self.monotonic() + self.timeout_seconds
         pause = self.first_poll
         logs.event(log, "archive_restore_waiting", chunks=len(pending),
@@ -77,10 +105,11 @@ class ArchiveRestorer:
                 break
             remaining = deadline - self.monotonic()
             if remaining <= 0:
-                raise RestoreTimeout(
+                raise RestoreTimeout(wording.say(
                     f"timed out after {self.timeout_seconds}s waiting for the archive restore "
-                    f"of {len(pending)} chunk(s), first {pending[0]}"
-                )
+                    f"of {len(pending)} chunk(s), first {pending[0]}",
+                    f"gave up after {self.timeout_seconds}s: {len(pending)} chunk(s) still thawing, "
+                    f"first {pending[0]}"))
             self.sleep(min(pause, remaining))
             pause = min(self.max_poll, pause * 1.5)
         logs.event(log, "archive_restore_ready", chunks=len(keys))

@@ -1,18 +1,21 @@
 """The backup command: plan, snapshot, send, upload, publish, record, prune."""
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
+import io
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import traceback
 
-from . import chunking, defects, logs, manifest, naming, planning, retention, retry
+from . import __version__, chunking, defects, logs, manifest, naming, planning, quirks, retention, retry, wording
 from . import state as statefile
-from .errors import LockHeld, ToolError, UsageError
+from .errors import LockHeld, ToolError, UsageError, escapes
 from .lockfile import Lock
 from .timestamps import format_ts, iso, next_free_ts, parse_ts, utc_now
 from .uploader import ChunkUploader
@@ -78,6 +81,11 @@ class Backup:
                     logs.event(log, "backup_skipped", level=logging.WARNING, subvolume=name,
                                reason="no_credentials")
                     continue
+                if escapes(exc):
+                    raise
+                if retry.is_s3_error(exc) and not retry.is_missing_credentials(exc) \
+                        and defects.enabled("crash-on-s3-error"):
+                    raise  # no handler for S3 errors: the traceback ends the process
                 if not isinstance(exc, ToolError) and not retry.is_s3_error(exc):
                     traceback.print_exc()
                 logs.event(log, "backup_failed", level=logging.ERROR, subvolume=name,
@@ -189,6 +197,8 @@ class Backup:
         statefile.record_backup(state, name, kind=kind, created_at=iso(parse_ts(ts)),
                                 manifest_key=manifest_key, snapshot_path=snap_path,
                                 run_at=iso(self.clock()))
+        if quirks.enabled("extra-fields"):
+            state["written_by"] = {"tool": "btrfs_to_s3", "version": __version__, "run": logs.RUN_ID}
         statefile.save(self.cfg.global_.state_path, state)
 
     # -- stream and upload -----------------------------------------------
@@ -208,17 +218,25 @@ class Backup:
         send_parent = None if defects.enabled("incremental-without-parent") else parent
         chunk_class = cfg.storage_class_manifest if defects.enabled("wrong-storage-class") \
             else cfg.storage_class_chunks
+        one_part = quirks.enabled("one-part-per-chunk") and chunking.one_part_size(cfg.chunk_size_bytes)
         uploader = ChunkUploader(
             store, chunk_class,
             multipart_sse=not defects.enabled("multipart-without-sse"),
             concurrency=cfg.concurrency,
-            part_size=chunking.part_size_for(cfg.chunk_size_bytes),
+            part_size=one_part or chunking.part_size_for(cfg.chunk_size_bytes),
             abort_on_failure=not defects.enabled("no-abort-multipart"),
+            one_part=bool(one_part),
+            cancelled=threading.Event(),
         )
         json_type = None if defects.enabled("manifest-wrong-content-type") else "application/json"
         pointer_key = naming.pointer_key(self.p, name)
         pointer_doc = manifest.pointer(manifest_key, plan.kind, ts)
         shared_hasher = hashlib.sha256() if defects.enabled("wrong-sha256") else None
+        extra = quirks.enabled("extra-fields")
+
+        def hasher_for():
+            hasher = shared_hasher or hashlib.sha256()
+            return _WithMd5(hasher) if extra else hasher
 
         sender = self.btrfs.send(snap_path, send_parent)
         stream = chunking.peekable(sender.stdout)
@@ -227,22 +245,20 @@ class Backup:
             if defects.enabled("pointer-before-last-chunk") and chunking.at_eof(stream):
                 store.put_json(pointer_key, pointer_doc, cfg.storage_class_manifest, content_type=json_type)
 
-        results = []
         try:
-            for index, reader in chunking.iter_chunk_readers(stream, cfg.chunk_size_bytes):
-                key = naming.chunk_key(self.p, name, plan.kind, ts, index)
-                with self._chunk_source(reader) as source:
-                    result = uploader.upload(key, source, shared_hasher or hashlib.sha256(),
-                                             before_commit=publish_early)
-                results.append(result)
-                logs.event(log, "chunk_uploaded", subvolume=name, key=key, index=index,
-                           size=result.size, sha256=result.sha256)
+            if quirks.on("concurrent-chunks", "upload"):
+                results, md5s = self._upload_concurrently(name, plan, ts, stream, uploader, hasher_for,
+                                                          publish_early)
+            else:
+                results, md5s = self._upload_in_order(name, plan, ts, stream, uploader, hasher_for,
+                                                      publish_early)
             sender.finish()
         except BaseException:
             sender.abort()
             raise
         if not results:
-            raise ToolError(f"btrfs send of {snap_path} produced no data")
+            raise ToolError(wording.say(f"btrfs send of {snap_path} produced no data",
+                                        f"empty send stream from {snap_path}"))
 
         doc = manifest.build(
             subvolume=name, kind=plan.kind, created_at=ts,
@@ -251,12 +267,97 @@ class Backup:
             parent_manifest=manifest_key if defects.enabled("wrong-parent-pointer") else plan.parent_manifest,
             chunks=results, chunk_size=cfg.chunk_size_bytes, storage_class=cfg.storage_class_chunks,
         )
+        if extra and quirks.on("extra-fields", "manifest"):
+            doc["tool"] = {"name": "btrfs_to_s3", "version": __version__,
+                           "quirks": sorted(quirks.active())}
+            for entry in doc["chunks"]:
+                entry["md5"] = md5s.get(entry["key"])
         store.put_json(manifest_key, doc, cfg.storage_class_manifest,
                        sse=not defects.enabled("manifest-without-sse"), content_type=json_type)
         logs.event(log, "manifest_uploaded", subvolume=name, key=manifest_key)
+        if extra and quirks.on("extra-fields", "pointer"):
+            pointer_doc = dict(pointer_doc, written_by=f"btrfs_to_s3 {__version__}")
         store.put_json(pointer_key, pointer_doc, cfg.storage_class_manifest, content_type=json_type)
         logs.event(log, "pointer_updated", subvolume=name, key=pointer_key, manifest_key=manifest_key)
         return doc
+
+    def _chunk_done(self, name, index, result, hasher, md5s):
+        logs.event(log, "chunk_uploaded", subvolume=name, key=result.key, index=index,
+                   size=result.size, sha256=result.sha256)
+        if isinstance(hasher, _WithMd5):
+            md5s[result.key] = hasher.md5.hexdigest()
+
+    def _upload_in_order(self, name, plan, ts, stream, uploader, hasher_for, publish_early):
+        """One chunk after the other, straight from the stream (or its spool)."""
+        results, md5s = [], {}
+        for index, reader in chunking.iter_chunk_readers(stream, self.cfg.s3.chunk_size_bytes):
+            key = naming.chunk_key(self.p, name, plan.kind, ts, index)
+            hasher = hasher_for()
+            with self._chunk_source(reader) as source:
+                result = uploader.upload(key, source, hasher, before_commit=publish_early)
+            results.append(result)
+            self._chunk_done(name, index, result, hasher, md5s)
+        return results, md5s
+
+    def _upload_concurrently(self, name, plan, ts, stream, uploader, hasher_for, publish_early):
+        """The concurrent-chunks quirk: up to max(2, concurrency) chunks in flight.
+
+        Each chunk is read whole from the stream into a buffer (memory, or a
+        spool file), so at most `in_flight` + 1 chunks are held; they may
+        finish in any order, the results come back in stream order. A
+        failure (or a signal) calls off the chunks in flight: their multipart
+        uploads are aborted before this returns.
+        """
+        cfg = self.cfg.s3
+        workers = max(2, cfg.concurrency)
+        in_flight = workers
+        if cfg.spool_enabled:
+            in_flight = max(1, min(workers, self.cfg.global_.spool_size_bytes // cfg.chunk_size_bytes))
+        futures, md5s = {}, {}
+        pending = set()
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+
+        def upload(index, key, buffer, hasher):
+            try:
+                result = uploader.upload(key, buffer, hasher, before_commit=publish_early)
+            finally:
+                buffer.close()
+            self._chunk_done(name, index, result, hasher, md5s)
+            return result
+
+        try:
+            for index, reader in chunking.iter_chunk_readers(stream, cfg.chunk_size_bytes):
+                while len(pending) >= in_flight:
+                    done, pending = concurrent.futures.wait(
+                        pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+                buffer = self._buffer_chunk(reader)
+                key = naming.chunk_key(self.p, name, plan.kind, ts, index)
+                futures[index] = pool.submit(upload, index, key, buffer, hasher_for())
+                pending.add(futures[index])
+            for future in concurrent.futures.as_completed(pending):
+                future.result()
+        except BaseException:
+            uploader.cancelled.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return [futures[index].result() for index in sorted(futures)], md5s
+
+    def _buffer_chunk(self, reader):
+        """One whole chunk, rewound: in memory, or in a spool file."""
+        if not self.cfg.s3.spool_enabled:
+            return io.BytesIO(chunking.read_full(reader, self.cfg.s3.chunk_size_bytes))
+        os.makedirs(self.cfg.global_.spool_dir, exist_ok=True)
+        spool = tempfile.TemporaryFile(dir=self.cfg.global_.spool_dir, prefix="chunk-")
+        try:
+            shutil.copyfileobj(reader, spool, SPOOL_BLOCK)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return spool
 
     @contextlib.contextmanager
     def _chunk_source(self, reader):
@@ -288,3 +389,19 @@ class Backup:
                 logs.event(log, "snapshot_delete_failed", level=logging.WARNING, path=path, error=exc)
                 continue
             logs.event(log, "snapshot_deleted", subvolume=name, path=path)
+
+
+class _WithMd5:
+    """A chunk's SHA-256 hasher that also feeds MD5 (the extra-fields quirk's
+    per-chunk `md5`); `hexdigest()` is still the SHA-256."""
+
+    def __init__(self, hasher):
+        self.hasher = hasher
+        self.md5 = hashlib.md5(usedforsecurity=False)
+
+    def update(self, data):
+        self.hasher.update(data)
+        self.md5.update(data)
+
+    def hexdigest(self):
+        return self.hasher.hexdigest()

@@ -4,7 +4,7 @@ import os
 import subprocess
 import tempfile
 
-from . import logs
+from . import logs, wording
 from .errors import ToolError
 
 log = logs.get("btrfs")
@@ -14,11 +14,16 @@ class BtrfsError(ToolError):
     pass
 
 
+def _failed(argv, code, detail):
+    return wording.say(f"{' '.join(argv)} failed (exit {code}): {detail}",
+                       f"{' '.join(argv[:3])} returned {code} ({' '.join(argv)}): {detail}")
+
+
 def _run(argv):
     result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()
-        raise BtrfsError(f"{' '.join(argv)} failed (exit {result.returncode}): {detail}")
+        raise BtrfsError(_failed(argv, result.returncode, detail))
     return result.stdout
 
 
@@ -39,7 +44,7 @@ class _Process:
         text = self._error_text()
         self.stderr.close()
         if code != 0:
-            raise BtrfsError(f"{' '.join(self.argv)} failed (exit {code}): {text}")
+            raise BtrfsError(_failed(self.argv, code, text))
 
     def kill(self):
         if self.proc.poll() is None:
@@ -74,7 +79,8 @@ class ReceiveProcess(_Process):
             # receive died; its own message is the useful one.
             self.stdin = None
             self.wait_ok()
-            raise BtrfsError(f"{' '.join(self.argv)} stopped reading its input") from None
+            raise BtrfsError(wording.say(f"{' '.join(self.argv)} stopped reading its input",
+                                         f"{' '.join(self.argv[:2])} quit before the end of the stream")) from None
 
     def finish(self):
         if self.stdin is not None:
@@ -94,6 +100,11 @@ class ReceiveProcess(_Process):
 
 
 class Btrfs:
+    # Names this layer keeps inside a subvolume for itself, which a tree
+    # comparison leaves out (btrfs-progs keeps none; the tests' fake keeps
+    # a marker file).
+    private_names = ()
+
     def snapshot(self, source, dest, readonly):
         argv = ["btrfs", "subvolume", "snapshot"] + (["-r"] if readonly else []) + [source, dest]
         _run(argv)

@@ -1,6 +1,6 @@
 """Follow parent_manifest links from a manifest back to its full backup."""
 
-from . import naming
+from . import naming, wording
 from .errors import ToolError
 
 MAX_CHAIN = 10000
@@ -21,18 +21,21 @@ def resolve(start_key, load):
     key = start_key
     while True:
         if key in seen:
-            raise ChainError(f"manifest chain loops at {key} (from {start_key})")
+            raise ChainError(wording.say(f"manifest chain loops at {key} (from {start_key})",
+                                         f"{key} comes back in the parents of {start_key}"))
         if len(chain) >= MAX_CHAIN:
-            raise ChainError(f"manifest chain from {start_key} is longer than {MAX_CHAIN}")
+            raise ChainError(wording.say(f"manifest chain from {start_key} is longer than {MAX_CHAIN}",
+                                         f"more than {MAX_CHAIN} parents behind {start_key}"))
         seen.add(key)
         document = load(key)
         if chain:
             child_key, child = chain[-1]
             if str(document.get("created_at")) >= str(child.get("created_at")):
-                raise ChainError(
+                raise ChainError(wording.say(
                     f"parent {key} (created {document.get('created_at')}) is not older than "
-                    f"{child_key} (created {child.get('created_at')})"
-                )
+                    f"{child_key} (created {child.get('created_at')})",
+                    f"{child_key} ({child.get('created_at')}) names a parent that is not older: "
+                    f"{key} ({document.get('created_at')})"))
         chain.append((key, document))
         if document["kind"] == naming.FULL:
             break

@@ -7,12 +7,21 @@ SINGLE_PUT_MAX = 5 * MIB
 MIN_PART = 5 * MIB
 DEFAULT_PART = 8 * MIB
 MAX_PARTS = 10000
+MAX_PART = 5 * 1024 * MIB
 
 
 def part_size_for(chunk_size):
     """Multipart part size: 8 MiB, larger only if 10000 parts would not do."""
     needed = -(-chunk_size // MAX_PARTS)
     return max(DEFAULT_PART, needed)
+
+
+def one_part_size(chunk_size):
+    """The one-part-per-chunk quirk's part size: the whole chunk (S3 allows
+    parts up to 5 GiB; larger chunks keep the usual parts)."""
+    if chunk_size > MAX_PART:
+        return None
+    return max(chunk_size, DEFAULT_PART)
 
 
 def read_full(stream, size):

@@ -1,7 +1,8 @@
 """Command line: parse, load config, run a command, map the outcome to an exit code.
 
 0 success (also not due, dry run); 1 runtime failure; 2 usage or config
-error; killed by a signal: 128+N.
+error; killed by a signal: 128+N (the graceful-sigterm quirk: exit status
+143 after SIGTERM's cleanup, instead of dying of the signal).
 """
 
 import argparse
@@ -10,7 +11,7 @@ import os
 import signal
 import sys
 
-from . import defects, logs
+from . import defects, logs, quirks
 from .errors import Terminated, ToolError, UsageError
 
 log = logs.get("cli")
@@ -79,6 +80,7 @@ def _run(args):
     logs.setup(args.log_level or cfg.global_.log_level)
     if defects.active():
         logs.event(log, "defects_enabled", level=logging.WARNING, names=",".join(sorted(defects.active())))
+    quirks.announce(log)
 
     def make_store():
         from . import s3client
@@ -100,6 +102,7 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         defects.load_from_env()
+        quirks.load_from_env()
         if not os.path.isabs(args.config):
             raise UsageError(f"--config must be an absolute path, got {args.config!r}")
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -109,8 +112,10 @@ def main(argv=None):
         logs.event(log, "usage_error", level=logging.ERROR, error=exc)
         return 2
     except Terminated as exc:
+        graceful = exc.signum == signal.SIGTERM and quirks.on("graceful-sigterm", "sigterm")
         logs.event(log, "terminated", level=logging.ERROR, signal=exc.signum)
-        _die_of(exc.signum)
+        if not graceful:
+            _die_of(exc.signum)
         return 128 + exc.signum
     except ToolError as exc:
         logs.event(log, "failed", level=logging.ERROR, error=exc)

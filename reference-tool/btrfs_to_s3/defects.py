@@ -35,6 +35,7 @@ CATALOGUE = {
     "stale-lock-blocks": "a lock file left by a dead process blocks every later run",
     "no-timeout": "no connect/read timeout: a dead connection hangs forever",
     "no-retry": "no retries: the first 503/500/reset fails the backup",
+    "crash-on-s3-error": "an S3 error that survives the retries ends the backup on an uncaught traceback",
     # promise 6: lock
     "no-lock": "the lock file is written but never checked",
     # promise 7: missing parent
@@ -45,6 +46,11 @@ CATALOGUE = {
     "restore-only-last-manifest": "restore applies only the last manifest of the chain",
     "restore-drops-metadata": "restore copies the tree with cp -r (owners, times, xattrs, hardlinks lost)",
     "restore-target-readonly": "restore hands over a read-only snapshot (-r) as the target",
+    "restore-leaves-partial": "restore receives into the target and leaves everything behind on failure",
+    "crash-on-restore-in-progress": "RestoreObject asked again while a restore is ongoing; its 409 is uncaught",
+    "restore-object-on-instant-class": "RestoreObject for every non-STANDARD class (GLACIER_IR too); its 403 is uncaught",
+    "verify-ok-without-compare": "restore --verify logs status=ok when the source snapshot is gone",
+    "verify-fails-nested-subvolume": "restore --verify expects a nested subvolume's stub in the restore",
     # promise 9: logs and exit codes
     "exit-zero-on-failure": "exit 0 after a failed backup or restore",
     "success-without-credentials": "missing credentials logged as a warning, exit 0",

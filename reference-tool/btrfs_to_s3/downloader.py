@@ -4,7 +4,7 @@ import hashlib
 import logging
 import tempfile
 
-from . import logs
+from . import logs, quirks
 from .errors import IntegrityError
 from .retry import describe, is_retryable
 
@@ -31,6 +31,23 @@ def _download(store, key, spool):
     return size, hasher.hexdigest()
 
 
+def _mismatch(key, chunk, size, digest):
+    """Log the bad chunk; the IntegrityError to raise."""
+    if quirks.on("error-wording", "hash"):
+        logs.event(log, "chunk_hash_mismatch", level=logging.ERROR, key=key,
+                   expected_size=chunk["size"], actual_size=size,
+                   expected_hash=chunk["sha256"], actual_hash=digest)
+        return IntegrityError(
+            f"hash mismatch for {key}: expected {chunk['size']} bytes {chunk['sha256']}, "
+            f"got {size} bytes {digest}")
+    logs.event(log, "chunk_integrity_failed", level=logging.ERROR, key=key,
+               expected_size=chunk["size"], actual_size=size,
+               expected_sha256=chunk["sha256"], actual_sha256=digest)
+    return IntegrityError(
+        f"integrity check failed for chunk {key}: expected {chunk['size']} bytes "
+        f"sha256 {chunk['sha256']}, got {size} bytes sha256 {digest}")
+
+
 def fetch_verified(store, chunk, spool_dir, *, verify=True, attempts=4, sleep=None):
     """Download `chunk` ({key, size, sha256}) into a temp file, rewound.
 
@@ -54,13 +71,7 @@ def fetch_verified(store, chunk, spool_dir, *, verify=True, attempts=4, sleep=No
             continue
         if verify and (size != chunk["size"] or digest != chunk["sha256"]):
             spool.close()
-            logs.event(log, "chunk_integrity_failed", level=logging.ERROR, key=key,
-                       expected_size=chunk["size"], actual_size=size,
-                       expected_sha256=chunk["sha256"], actual_sha256=digest)
-            raise IntegrityError(
-                f"integrity check failed for chunk {key}: expected {chunk['size']} bytes "
-                f"sha256 {chunk['sha256']}, got {size} bytes sha256 {digest}"
-            )
+            raise _mismatch(key, chunk, size, digest)
         spool.seek(0)
         return spool
     raise AssertionError("unreachable")

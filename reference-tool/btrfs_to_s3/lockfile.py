@@ -9,7 +9,7 @@ import errno
 import fcntl
 import os
 
-from . import defects, logs
+from . import defects, logs, wording
 from .errors import LockHeld
 
 log = logs.get("lock")
@@ -55,7 +55,8 @@ class Lock:
                 os.close(fd)
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                     holder = _read_pid(self.path)
-                    raise LockHeld(f"lock {self.path} is held by pid {holder}") from None
+                    raise LockHeld(wording.say(f"lock {self.path} is held by pid {holder}",
+                                               f"another run is active (pid {holder})", tag="lock")) from None
                 raise
             # The holder may have unlinked the file between our open and
             # flock; then we locked a dead inode and must start over.

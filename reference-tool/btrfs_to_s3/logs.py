@@ -1,12 +1,27 @@
 """Log records of the contract: `<date> <time,ms> <LEVEL> <logger> event=<name> k=v ...`."""
 
 import logging
+import os
 import sys
 import time
+import uuid
+
+from . import quirks
 
 ROOT = "btrfs_to_s3"
+# The log-levels quirk's logger family (configured like ROOT).
+QUIRK_ROOT = "bts3"
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The contract's events (and its failure events), which the log-levels
+# quirk moves to other levels and another logger.
+CONTRACT_SUCCESSES = frozenset({
+    "snapshot_created", "backup_metrics", "backup_uploaded", "restore_metrics",
+    "restore_complete", "restore_verify_complete",
+})
+CONTRACT_FAILURES = frozenset({"backup_lock_failed", "backup_failed", "restore_failed"})
+# One id per process: the extra-fields quirk's `run=` field.
+RUN_ID = uuid.uuid4().hex
 
 
 class _UtcFormatter(logging.Formatter):
@@ -14,14 +29,15 @@ class _UtcFormatter(logging.Formatter):
 
 
 def setup(level="INFO", stream=None):
-    logger = logging.getLogger(ROOT)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_UtcFormatter(FORMAT))
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
-    logger.propagate = False
+    for name in (QUIRK_ROOT, ROOT):
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(level.upper())
+        logger.propagate = False
     return logger
 
 
@@ -64,6 +80,16 @@ def format_event(name, fields):
 
 
 def event(logger, name, level=logging.INFO, **fields):
+    if name in CONTRACT_SUCCESSES | CONTRACT_FAILURES and quirks.on("log-levels", "levels"):
+        # Still the contract's line format, at levels and under a logger
+        # name of another tool's choosing.
+        level = logging.CRITICAL if name in CONTRACT_FAILURES else logging.WARNING
+        logger = logging.getLogger(f"{QUIRK_ROOT}.core")
+    if quirks.on("extra-fields", "event"):
+        shaped = {} if "run" in fields else {"run": RUN_ID}
+        shaped.update(fields)
+        shaped.setdefault("pid", os.getpid())
+        fields = shaped
     logger.log(level, format_event(name, fields))
 
 

@@ -2,7 +2,7 @@
 
 import re
 
-from . import defects, naming
+from . import defects, naming, wording
 from .errors import ToolError
 
 VERSION = 1
@@ -58,7 +58,7 @@ def pointer(manifest_key, kind, created_at):
 def validate(document, key, subvolume):
     """Check a downloaded manifest before trusting it; raise ManifestError."""
     def fail(problem):
-        raise ManifestError(f"manifest {key}: {problem}")
+        raise ManifestError(wording.say(f"manifest {key}: {problem}", f"{key} is not a usable manifest: {problem}"))
 
     if not isinstance(document, dict):
         fail("not a JSON object")
@@ -92,7 +92,7 @@ def validate(document, key, subvolume):
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
             fail(f"chunk {index} has an invalid size {size!r}")
         if not isinstance(chunk.get("sha256"), str) or not _SHA256_RE.match(chunk["sha256"]):
-            fail(f"chunk {index} has an invalid sha256")
+            fail(wording.say(f"chunk {index} has an invalid sha256", f"chunk {index} has no proper hash"))
         total += size
     if document.get("total_bytes") != total:
         fail(f"total_bytes {document.get('total_bytes')!r} is not the sum of chunk sizes {total}")

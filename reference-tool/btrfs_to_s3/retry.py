@@ -10,7 +10,7 @@ import random
 import threading
 import time
 
-from . import logs
+from . import logs, quirks, wording
 
 log = logs.get("s3")
 
@@ -77,24 +77,47 @@ def is_s3_error(exc):
 
 
 def describe(exc):
+    """The `error=` text of an S3 (or other non-tool) exception."""
     code = error_code(exc)
-    return f"{code}: {exc}" if code else f"{type(exc).__name__}: {exc}"
+    if is_missing_credentials(exc):
+        return wording.say(f"{type(exc).__name__}: {exc}", "S3 signing keys are not configured",
+                           tag="keys")
+    if code:
+        message = (getattr(exc, "response", None) or {}).get("Error", {}).get("Message") or ""
+        operation = getattr(exc, "operation_name", None) or "the request"
+        return wording.say(f"{code}: {exc}",
+                           f"S3 refused {operation} with {code} (HTTP {http_status(exc)}) {message}".rstrip())
+    return wording.say(f"{type(exc).__name__}: {exc}", f"S3 could not be reached ({type(exc).__name__}) {exc}")
 
 
 class Retrier:
-    def __init__(self, attempts=4, base_delay=1.0, max_delay=20.0, sleep=time.sleep, rng=random.random):
+    """Exponential backoff with jitter (half to all of the capped delay).
+
+    `budget_seconds`: no new attempt once this much time (attempts and
+    pauses) has passed since the first one began.
+    """
+
+    def __init__(self, attempts=4, base_delay=1.0, max_delay=20.0, sleep=time.sleep, rng=random.random,
+                 budget_seconds=None, monotonic=time.monotonic):
         self.attempts = max(1, attempts)
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.sleep = sleep
         self.rng = rng
+        self.budget_seconds = budget_seconds
+        self.monotonic = monotonic
 
     def delay(self, attempt):
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return ceiling * (0.5 + 0.5 * self.rng())
 
+    def _over_budget(self, started, pause):
+        return self.budget_seconds is not None and \
+            self.monotonic() - started + pause > self.budget_seconds
+
     def call(self, what, fn, *args, **kwargs):
         attempt = 1
+        started = self.monotonic()
         while True:
             try:
                 return fn(*args, **kwargs)
@@ -102,7 +125,19 @@ class Retrier:
                 if attempt >= self.attempts or not is_retryable(exc) or stopping.is_set():
                     raise
                 pause = self.delay(attempt)
+                if self._over_budget(started, pause):
+                    raise
                 logs.event(log, "s3_retry", level=30, op=what, attempt=attempt,
                            delay_seconds=f"{pause:.2f}", error=describe(exc))
                 self.sleep(pause)
                 attempt += 1
+
+
+class FullJitterRetrier(Retrier):
+    """The retry-backoff quirk's policy: full jitter, a delay anywhere in
+    [0, min(cap, base * 2^(n-1))], so clients that failed together do not
+    retry together (botocore's own retries are off under this quirk)."""
+
+    def delay(self, attempt):
+        quirks.path("retry-backoff", "retry")
+        return self.rng() * min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))

@@ -277,6 +277,10 @@ class FakeReceive:
         with open(os.path.join(path, "content.bin"), "wb") as handle:
             handle.write(payload)
         _write_marker(path, {"uuid": str(uuidlib.uuid4()), "received_uuid": meta["uuid"], "readonly": True})
+        # Like receive's utimes commands: the tree's times as the stream says.
+        for name, mtime_ns in (("content.bin", meta.get("content_mtime_ns")), ("", meta.get("root_mtime_ns"))):
+            if mtime_ns is not None:
+                os.utime(os.path.join(path, name) if name else path, ns=(mtime_ns, mtime_ns))
         self.btrfs.received.append(meta)
 
     def abort(self):
@@ -293,7 +297,14 @@ class FakeReceive:
 
 
 class FakeBtrfs:
-    """Subvolumes are directories with a marker; `content.bin` is the tree."""
+    """Subvolumes are directories with a marker; `content.bin` is the tree.
+
+    The stream carries `content.bin` and the times of it and of the root, so
+    a restore compares equal to its source snapshot (restore --verify);
+    nothing else of the tree is sent (like a nested subvolume).
+    """
+
+    private_names = (MARKER,)
 
     def __init__(self):
         self.calls = []
@@ -335,8 +346,11 @@ class FakeBtrfs:
         return {"UUID": marker["uuid"], "Received UUID": marker["received_uuid"]}
 
     def set_readonly(self, path, readonly):
+        self.calls.append(("set_readonly", path, readonly))
         marker = _read_marker(path)
         marker["readonly"] = readonly
+        if not readonly:
+            marker["received_uuid"] = None  # `property set -f ro false` forgets where it came from
         _write_marker(path, marker)
 
     def create(self, path):
@@ -356,7 +370,9 @@ class FakeBtrfs:
         parent_uuid = _read_marker(parent)["uuid"] if parent else None
         header = json.dumps({"name": os.path.basename(snapshot), "uuid": marker["uuid"],
                              "parent_uuid": parent_uuid, "length": len(payload),
-                             "sha256": hashlib.sha256(payload).hexdigest()}).encode()
+                             "sha256": hashlib.sha256(payload).hexdigest(),
+                             "content_mtime_ns": os.lstat(os.path.join(snapshot, "content.bin")).st_mtime_ns,
+                             "root_mtime_ns": os.lstat(snapshot).st_mtime_ns}).encode()
         data = header + b"\n" + payload
         self.sends.append({"snapshot": snapshot, "parent": parent, "bytes": len(data)})
         return FakeSend(data, fail=self.fail_send)

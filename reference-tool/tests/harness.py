@@ -5,7 +5,7 @@ import os
 import random
 import tempfile
 
-from btrfs_to_s3 import defects, timestamps
+from btrfs_to_s3 import defects, quirks, timestamps
 from btrfs_to_s3.backup import Backup, BackupOptions
 from btrfs_to_s3.restore import Restore, RestoreOptions
 from btrfs_to_s3.retry import Retrier
@@ -57,19 +57,22 @@ class World:
             raise self.make_store_error
         return Store(self.s3, self.cfg.s3.bucket, Retrier(attempts=4, sleep=lambda s: None))
 
-    def backup(self, *subvolumes, once=True, dry_run=False, no_s3=False, defect=()):
+    def backup(self, *subvolumes, once=True, dry_run=False, no_s3=False, defect=(), quirk=()):
         opts = BackupOptions(tuple(subvolumes), once, dry_run, no_s3)
-        with defects.activated(*defect), LogCapture() as logs:
+        with defects.activated(*defect), quirks.activated(*quirk), LogCapture() as logs:
             code = Backup(self.cfg, opts, btrfs=self.btrfs, make_store=self.make_store,
                           clock=self.clock).run()
         return code, logs
 
-    def restore(self, subvolume="data", target="restored", defect=(), **kwargs):
+    def restore(self, subvolume="data", target="restored", defect=(), quirk=(), **kwargs):
         opts = RestoreOptions(subvolume, target, **kwargs)
-        with defects.activated(*defect), LogCapture() as logs:
+        with defects.activated(*defect), quirks.activated(*quirk), LogCapture() as logs:
             code = Restore(self.cfg, opts, btrfs=self.btrfs, make_store=self.make_store,
                            sleep=lambda s: None).run()
         return code, logs
+
+    def snapshot_path(self, name):
+        return os.path.join(self.cfg.snapshots.base_dir, name)
 
     def snapshots(self):
         base = self.cfg.snapshots.base_dir

@@ -305,6 +305,26 @@ class FailureTest(BackupTestCase):
         from btrfs_to_s3.store import Store
         return Store(self.world.s3, "bkt", s3client.make_retrier())
 
+    def test_s3_error_past_the_retries_is_a_clean_failure(self):
+        w = self.world
+        for _ in range(4):
+            w.s3.fail_next("PutObject", FakeClientError("InternalError", 500), key_contains="/manifest-")
+        code, logs = w.backup("data")
+        self.assertEqual(code, 1)
+        self.assertIn("error=InternalError: ", logs.events("backup_failed")[0])
+
+    def test_defect_crash_on_s3_error(self):
+        w = self.world
+        for _ in range(4):
+            w.s3.fail_next("PutObject", FakeClientError("InternalError", 500), key_contains="/manifest-")
+        with self.assertRaises(FakeClientError):
+            w.backup("data", defect=["crash-on-s3-error"])
+        self.assertFalse(os.path.exists(w.cfg.global_.lock_path))  # the finally blocks still ran
+        self.assertEqual(w.s3.uploads, {})
+        # missing credentials are not an S3 error of this kind
+        w.make_store_error = NoCredentialsError("Unable to locate credentials")
+        self.assertEqual(w.backup("data", defect=["crash-on-s3-error"])[0], 1)
+
     def test_send_failure_fails_the_backup(self):
         w = self.world
         w.btrfs.fail_send = True

@@ -128,5 +128,49 @@ class CliTest(unittest.TestCase):
         self.assertIn("event=terminated signal=15", result.stderr)
 
 
+class CrashTest(unittest.TestCase):
+    """A defect that crashes ends the process on a traceback (exit 1), past every handler."""
+
+    DRIVER = """
+import sys
+sys.path.insert(0, {tool!r})
+from btrfs_to_s3 import btrfs, cli, s3client
+from btrfs_to_s3.retry import Retrier
+from tests.fakes import FakeBtrfs, FakeClientError, FakeS3
+s3 = FakeS3(bucket="bkt")
+for _ in range(8):
+    s3.fail_next("PutObject", FakeClientError("InternalError", 500), key_contains="/manifest-")
+s3client.make_client = lambda region: s3
+s3client.make_retrier = lambda: Retrier(attempts=2, sleep=lambda s: None)
+btrfs.Btrfs = FakeBtrfs
+sys.exit(cli.main(["backup", "--subvolume", "data", "--once", "--config", {config!r}]))
+"""
+
+    def run_backup(self, defect):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "config.toml")
+            with open(config, "w") as handle:
+                handle.write(to_toml(config_dict(tmp)))
+            for name in ("data", "home"):
+                FakeBtrfs.make_subvolume(os.path.join(tmp, "fs", name), b"x")
+            env = dict(os.environ, PYTHONPATH=TOOL_DIR, **{defects.ENV_VAR: defect})
+            return subprocess.run([sys.executable, "-c", self.DRIVER.format(tool=TOOL_DIR, config=config)],
+                                  env=env, capture_output=True, text=True)
+
+    def test_s3_error_is_a_clean_failure(self):
+        result = self.run_backup("")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertIn("event=backup_failed subvolume=data error=InternalError", result.stderr.splitlines()[-1])
+
+    def test_defect_crash_on_s3_error(self):
+        result = self.run_backup("crash-on-s3-error")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("event=backup_failed", result.stderr)
+        tail = result.stderr[result.stderr.rindex("Traceback (most recent call last):"):].splitlines()
+        self.assertTrue(tail[-1].startswith("tests.fakes.FakeClientError: InternalError (500)"), tail[-1])
+        self.assertFalse([line for line in tail if " event=" in line])
+
+
 if __name__ == "__main__":
     unittest.main()

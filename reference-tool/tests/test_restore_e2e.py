@@ -1,10 +1,15 @@
 """Restore end to end: back up with the tool, then restore through the fake btrfs receive."""
 
+import json
 import os
+import shutil
 import unittest
+from unittest import mock
 
+from btrfs_to_s3 import errors, treecheck
 from tests.fakes import FakeBtrfs, FakeClientError
 from tests.harness import MIB, World, payload
+from tests.test_treecheck import scan_with_stub
 
 P = "pfx/subvol/data/"
 
@@ -54,7 +59,10 @@ class RestoreTest(RestoreTestCase):
         total = sum(w.s3.json(k)["total_bytes"] for k in self.manifests)
         self.assertRegex(logs.events("restore_metrics")[0],
                          rf"subvolume=data total_bytes={total} elapsed_seconds=\d+\.\d{{3}} throughput=")
-        self.assertIn("mode=full", logs.events("restore_verified")[0])
+        verified = logs.events("restore_verify_complete")
+        self.assertEqual(len(verified), 1)
+        self.assertIn("status=ok mode=full subvolume=data", verified[0])
+        self.assertIn("files_compared=1", verified[0])
 
     def test_older_manifest_by_key(self):
         w = self.world
@@ -86,6 +94,100 @@ class RestoreTest(RestoreTestCase):
         w.s3.fail_next("GetObject", FakeClientError("SlowDown", 503), key_contains="chunk-")
         w.s3.fail_next("GetObject", ConnectionResetError("reset"), key_contains="chunk-")
         self.assertEqual(w.restore()[0], 0)
+
+
+class VerifyTest(RestoreTestCase):
+    """restore --verify compares with the manifest's source snapshot when it is here."""
+
+    def last_snapshot(self):
+        return self.world.snapshot_path("data__20250110T050000Z__inc")
+
+    def verify_event(self, logs):
+        events = logs.events("restore_verify_complete")
+        self.assertEqual(len(events), 1, logs.text)
+        return events[0]
+
+    def test_full_and_sample_compare(self):
+        for mode, target in (("full", "a"), ("sample", "b")):
+            code, logs = self.world.restore(target=target, verify=mode)
+            self.assertEqual(code, 0, logs.text)
+            self.assertIn(f"status=ok mode={mode} subvolume=data source={self.last_snapshot()} "
+                          f"entries=2 files_compared=1 bytes_compared={len(self.versions[-1])}",
+                          self.verify_event(logs))
+
+    def test_verify_none_is_skipped(self):
+        code, logs = self.world.restore(verify="none")
+        self.assertEqual(code, 0)
+        self.assertIn("event=restore_verify_complete status=skipped reason=verify_none mode=none",
+                      self.verify_event(logs))
+
+    def test_source_renamed_away_is_skipped_not_ok(self):
+        os.rename(self.last_snapshot(), self.last_snapshot() + ".away")
+        code, logs = self.world.restore(verify="full")
+        self.assertEqual(code, 0, logs.text)
+        event = self.verify_event(logs)
+        self.assertIn("status=skipped reason=source_snapshot_missing mode=full", event)
+        self.assertIn("files_read=1", event)  # it still re-read the restored tree
+        self.assertIn(" WARNING ", event)
+
+    def test_replaced_source_is_skipped(self):
+        shutil.rmtree(self.last_snapshot())
+        FakeBtrfs.make_subvolume(self.last_snapshot(), b"another tree")
+        code, logs = self.world.restore()
+        self.assertEqual(code, 0, logs.text)
+        self.assertIn("status=skipped reason=source_snapshot_replaced", self.verify_event(logs))
+
+    def test_mismatch_fails_and_removes_the_target(self):
+        os.utime(os.path.join(self.last_snapshot(), "content.bin"), ns=(1, 1))
+        code, logs = self.world.restore()
+        self.assert_failed_cleanly(code)
+        self.assertEqual(logs.events("restore_verify_complete"), [])
+        self.assertIn("error=verify mismatch: content.bin: mtime differs (source 1, restore ",
+                      logs.events("restore_failed")[0])
+
+    def test_older_backup_compares_with_its_own_snapshot(self):
+        code, logs = self.world.restore(manifest_key=self.manifests[0])
+        self.assertEqual(code, 0, logs.text)
+        self.assertIn(f"source={self.world.snapshot_path('data__20250110T030000Z__full')} ",
+                      self.verify_event(logs))
+
+    def test_defect_verify_ok_without_compare(self):
+        shutil.rmtree(self.last_snapshot())
+        code, logs = self.world.restore(defect=["verify-ok-without-compare"])
+        self.assertEqual(code, 0)
+        self.assertIn("status=ok mode=full", self.verify_event(logs))
+        # with the source there, the defect changes nothing
+        code, logs = self.world.restore(target="again", manifest_key=self.manifests[0],
+                                        defect=["verify-ok-without-compare"])
+        self.assertIn("status=ok", self.verify_event(logs))
+        self.assertIn("files_compared=1", self.verify_event(logs))
+
+
+class NestedSubvolumeTest(RestoreTestCase):
+    """The snapshot holds a nested subvolume's empty stub; the stream does not."""
+
+    def setUp(self):
+        super().setUp()
+        snapshot = self.world.snapshot_path("data__20250110T050000Z__inc")
+        st = os.lstat(snapshot)
+        os.mkdir(os.path.join(snapshot, "nested"))
+        os.utime(snapshot, ns=(st.st_atime_ns, st.st_mtime_ns))
+        patch = mock.patch.object(treecheck, "scan", scan_with_stub("nested", snapshot))
+        patch.start()
+        self.addCleanup(patch.stop)
+
+    def test_correct_tool_treats_the_stub_as_not_sent(self):
+        for mode in ("full", "sample"):
+            code, logs = self.world.restore(target=mode, verify=mode)
+            self.assertEqual(code, 0, logs.text)
+            self.assertIn("status=ok", logs.events("restore_verify_complete")[0])
+
+    def test_defect_verify_fails_nested_subvolume(self):
+        for mode in ("full", "sample"):
+            code, logs = self.world.restore(verify=mode, defect=["verify-fails-nested-subvolume"])
+            self.assert_failed_cleanly(code)
+            self.assertIn("error=verify mismatch: nested: directory missing from the restore",
+                          logs.events("restore_failed")[0])
 
 
 class IntegrityTest(RestoreTestCase):
@@ -140,6 +242,36 @@ class IntegrityTest(RestoreTestCase):
 
 
 class RestoreDefectsTest(RestoreTestCase):
+    def corrupt_last(self):
+        w = self.world
+        key = w.s3.json(self.manifests[2])["chunks"][0]["key"]
+        w.s3.objects[key]["body"] = b"X" + w.s3.objects[key]["body"][1:]
+
+    def test_leaves_partial(self):
+        w = self.world
+        self.corrupt_last()
+        code, logs = w.restore(defect=["restore-leaves-partial"])
+        self.assertEqual(code, 1)
+        # what receive got so far is still at the target, writable or not
+        self.assertEqual(sorted(os.listdir(self.target)),
+                         ["data__20250110T030000Z__full", "data__20250110T040000Z__inc"])
+        code, logs = w.restore()
+        self.assertEqual(code, 1)
+        self.assertIn("already exists", logs.events("restore_failed")[0])
+
+    def test_correct_tool_leaves_nothing_after_a_failure(self):
+        self.corrupt_last()
+        self.assert_failed_cleanly(self.world.restore()[0])
+        self.assertEqual(os.listdir(self.world.cfg.restore.target_base_dir), [])
+
+    def test_leaves_partial_still_hands_over_on_success(self):
+        w = self.world
+        code, logs = w.restore(defect=["restore-leaves-partial"])
+        self.assertEqual(code, 0, logs.text)
+        self.assertEqual(FakeBtrfs.content(self.target), self.versions[-1])
+        self.assertFalse(w.btrfs.marker(self.target)["readonly"])
+        self.assertEqual(os.listdir(w.cfg.restore.target_base_dir), ["restored"])
+
     def test_only_last_manifest(self):
         code, logs = self.world.restore(defect=["restore-only-last-manifest"])
         self.assert_failed_cleanly(code)
@@ -154,6 +286,35 @@ class RestoreDefectsTest(RestoreTestCase):
         self.assertEqual(w.restore(defect=["restore-drops-metadata"])[0], 0)
         self.assertIn("copy_tree", [c[0] for c in w.btrfs.calls])
         self.assertEqual(FakeBtrfs.content(self.target), self.versions[-1])
+
+
+class InstantClassTest(RestoreTestCase):
+    overrides = {"s3__chunk_size_bytes": 6 * MIB, "s3__storage_class_chunks": "GLACIER_IR"}
+
+    def test_glacier_ir_is_read_directly(self):
+        w = self.world
+        code, logs = w.restore()
+        self.assertEqual(code, 0, logs.text)
+        self.assertEqual(w.s3.ops("RestoreObject"), [])
+        self.assertEqual(FakeBtrfs.content(self.target), self.versions[-1])
+
+    def test_archived_label_on_glacier_ir_objects_is_checked_by_head(self):
+        w = self.world
+        for key in self.manifests:
+            doc = w.s3.json(key)
+            doc["s3"]["storage_class"] = "STANDARD_IA"
+            w.s3.objects[key]["body"] = json.dumps(doc).encode()
+        self.assertEqual(w.restore()[0], 0)
+        self.assertEqual(w.s3.ops("RestoreObject"), [])
+
+    def test_defect_restore_object_on_instant_class(self):
+        w = self.world
+        with self.assertRaises(FakeClientError) as caught:
+            w.restore(defect=["restore-object-on-instant-class"])
+        self.assertTrue(errors.escapes(caught.exception))
+        self.assertIn("InvalidObjectState", str(caught.exception))
+        self.assertFalse(os.path.exists(self.target))
+        self.assert_clean()
 
 
 class ArchiveTest(RestoreTestCase):
@@ -198,6 +359,25 @@ class ArchiveTest(RestoreTestCase):
         self.assert_failed_cleanly(code)
         self.assertIn("--no-wait-restore", logs.events("restore_failed")[0])
         self.assertTrue(w.s3.ops("RestoreObject"))
+
+    def test_restore_while_an_earlier_restore_is_in_progress_waits(self):
+        w = self.world
+        w.s3.restore_polls = 20
+        self.assertEqual(w.restore(wait=False)[0], 1)
+        requested = len(w.s3.ops("RestoreObject"))
+        code, logs = w.restore()
+        self.assertEqual(code, 0, logs.text)
+        self.assertEqual(len(w.s3.ops("RestoreObject")), requested)  # nothing asked twice
+
+    def test_defect_crash_on_restore_in_progress(self):
+        w = self.world
+        w.s3.restore_polls = 20
+        self.assertEqual(w.restore(wait=False)[0], 1)
+        with self.assertRaises(FakeClientError) as caught:
+            w.restore(defect=["crash-on-restore-in-progress"])
+        self.assertTrue(errors.escapes(caught.exception))
+        self.assertIn("RestoreAlreadyInProgress", str(caught.exception))
+        self.assertFalse(os.path.exists(self.target))
 
     def test_defect_skips_archive_restore(self):
         w = self.world
