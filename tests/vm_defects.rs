@@ -86,6 +86,28 @@ fn every_covered_defect_is_caught_by_its_named_check() {
             }
         }
     }
+    // Every quirk (a legal variation) was accepted and proved it ran, and
+    // the baselines (every quirk on at once) showed every quirk's code paths.
+    let quirks_md = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference-tool/QUIRKS.md");
+    let quirk_rows =
+        vmharness::matrix::quirks::parse(&std::fs::read_to_string(quirks_md).unwrap()).unwrap();
+    for q in &quirk_rows {
+        match case(&format!("quirk:{}", q.quirk)) {
+            None => problems.push(format!("quirk {}: no case ran", q.quirk)),
+            Some(c) => {
+                for key in ["unrelated", "harness", "unproven"] {
+                    if c[key].as_array().is_some_and(|a| !a.is_empty()) {
+                        problems.push(format!("quirk {}: {key}: {}", q.quirk, c[key]));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        m["quirks_unproven"].as_array().unwrap().is_empty(),
+        "the baselines ran with every quirk on: {}",
+        m["quirks_unproven"]
+    );
     let baseline: Vec<&Value> = cases.iter().filter(|c| c["case"] == "baseline").collect();
     assert!(!baseline.is_empty(), "a baseline case ran");
     for b in baseline {
