@@ -136,3 +136,55 @@ fn a_tool_that_crashes_is_blamed_with_its_exception() {
         "{exit}"
     );
 }
+
+/// A tool that works until an S3 error makes it crash in the middle of the
+/// faults group: exit 1, the crash (its exception) named in s3-errors'
+/// `verify.tool.no_crash`, and every later scenario judged on the state the
+/// harness rolled back to (they pass: the tool is otherwise correct).
+#[test]
+fn a_crash_in_the_middle_of_the_faults_group_blinds_nothing_after_it() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let tool = r#"["env", "REFTOOL_DEFECT=crash-on-s3-error", "python3", "-m", "btrfs_to_s3"]"#;
+    let out = vmharness_env(
+        runs.path(),
+        &[("BTRFS_TO_S3_CMD", tool)],
+        &["run-all", "--profile", "config/faults.toml"],
+    );
+    let dir = std::fs::canonicalize(runs.path().join("latest")).expect("run/latest");
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("results.json")).expect("results.json"),
+    )
+    .expect("results.json is JSON");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let checks = assert_all_judged(&v, "crash-on-s3-error");
+    let scenario_checks = |name: &str| -> Vec<Value> {
+        v["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} ran"))["checks"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let crash = scenario_checks("s3-errors")
+        .into_iter()
+        .find(|c| c["name"] == "verify.tool.no_crash")
+        .expect("s3-errors judged its commands for crashes");
+    assert_eq!(crash["verdict"], "fail", "{crash}");
+    assert!(
+        crash["diagnosis"].as_str().unwrap_or_default().contains("Error"),
+        "the exception is in the diagnosis: {crash}"
+    );
+    for later in ["network-cut", "power-loss", "verify", "cleanup"] {
+        for c in scenario_checks(later) {
+            assert_eq!(c["verdict"], "pass", "{later} after the crash: {c}");
+        }
+    }
+    assert!(checks.len() > 40, "{} checks", checks.len());
+}
