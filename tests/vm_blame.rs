@@ -183,7 +183,11 @@ fn a_crash_in_the_middle_of_the_faults_group_blinds_nothing_after_it() {
     );
     for later in ["network-cut", "power-loss", "verify", "cleanup"] {
         for c in scenario_checks(later) {
-            assert_eq!(c["verdict"], "pass", "{later} after the crash: {c}");
+            // Objects a cut backup abandoned are a warning the requirements allow.
+            let allowed = c["verdict"] == "pass"
+                || (c["verdict"] == "warn"
+                    && c["name"].as_str().unwrap_or_default().starts_with("verify.orphans."));
+            assert!(allowed, "{later} after the crash: {c}");
         }
     }
     assert!(checks.len() > 40, "{} checks", checks.len());
