@@ -109,6 +109,31 @@ fn save_output(args: &[&str], out: &Output) {
     }
 }
 
+/// With `VMHARNESS_TEST_OUTPUT` set (CI), append how long a VM-using
+/// command of the tests took to `<dir>/timings.txt` (CI prints it: the
+/// test phase's time, command by command).
+fn save_timing(env: &[(&str, &str)], args: &[&str], out: &Output, took: std::time::Duration) {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os("VMHARNESS_TEST_OUTPUT") else {
+        return;
+    };
+    if took.as_secs() < 20 {
+        return;
+    }
+    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let path = Path::new(&dir).join("timings.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(
+            f,
+            "{:>6.0}s  {}vmharness {}  -> {}",
+            took.as_secs_f64(),
+            if env.is_empty() { String::new() } else { format!("{} ", env.join(" ")) },
+            args.join(" "),
+            out.status
+        );
+    }
+}
+
 /// Run `vmharness ARGS` (as the test user when set) with the runs directory given.
 pub fn vmharness(runs: &Path, args: &[&str]) -> Output {
     vmharness_env(runs, &[], args)
@@ -116,10 +141,12 @@ pub fn vmharness(runs: &Path, args: &[&str]) -> Output {
 
 /// `vmharness` with extra environment variables.
 pub fn vmharness_env(runs: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let started = std::time::Instant::now();
     let out = vmharness_command(runs, env, args)
         .output()
         .expect("running vmharness");
     save_output(args, &out);
+    save_timing(env, args, &out, started.elapsed());
     eprintln!(
         "$ vmharness {}\n-> {}\n{}{}",
         args.join(" "),
