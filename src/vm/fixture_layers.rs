@@ -100,7 +100,8 @@ impl FixtureStack {
 
     /// The image the guest writes.
     pub fn top(&self) -> PathBuf {
-        self.dir.join(self.layers.last().map_or(files::FIXTURE, String::as_str))
+        self.dir
+            .join(self.layers.last().map_or(files::FIXTURE, String::as_str))
     }
 
     pub fn top_node(&self) -> &str {

@@ -875,11 +875,8 @@ impl Vm {
 
     fn attach_fixture_disk(&mut self, disk: FixtureDisk, serial: &str) -> Result<String, VmError> {
         const PHASE: &str = "attaching the fixture disk";
-        let stack = FixtureStack::new(
-            &self.cfg.run_dir,
-            matches!(disk, FixtureDisk::Empty { .. }),
-        )
-        .phase(PHASE)?;
+        let stack = FixtureStack::new(&self.cfg.run_dir, matches!(disk, FixtureDisk::Empty { .. }))
+            .phase(PHASE)?;
         let path = stack.top();
         let qemu_img = programs::require(programs::QEMU_IMG).phase(PHASE)?;
         let mut create = Command::new(qemu_img);

@@ -109,8 +109,7 @@ impl Vm {
         remove_layers(&dropped).phase(PHASE)?;
         let qemu_img = programs::require(programs::QEMU_IMG).phase(PHASE)?;
         run_checked(
-            Command::new(qemu_img)
-                .args(fixture_create_args(&FixtureDisk::CopyOf(base), &overlay)),
+            Command::new(qemu_img).args(fixture_create_args(&FixtureDisk::CopyOf(base), &overlay)),
             "creating the fixture's new top layer",
         )
         .phase(PHASE)?;
