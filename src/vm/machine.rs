@@ -374,9 +374,18 @@ impl Vm {
             let _ = std::fs::remove_file(&spec.console_log);
             let stderr = std::fs::File::create(cfg.run_dir.join(files::QEMU_STDERR))
                 .phase("starting QEMU")?;
+            // QEMU prints to stdout too (e.g. "Formatting ..." for each
+            // overlay a fixture checkpoint creates): into its log, not
+            // through the harness's terminal.
+            let stdout = stderr.try_clone().phase("starting QEMU")?;
             let started = Instant::now();
-            let child = spawn_owned(Command::new(&qemu).args(&args).stderr(stderr))
-                .phase("starting QEMU")?;
+            let child = spawn_owned(
+                Command::new(&qemu)
+                    .args(&args)
+                    .stdout(stdout)
+                    .stderr(stderr),
+            )
+            .phase("starting QEMU")?;
             std::fs::write(cfg.run_dir.join(files::QEMU_PID), child.id().to_string())
                 .phase("starting QEMU")?;
             match Self::await_ready(cfg, child, started, &spec, login, incoming, log) {
