@@ -108,6 +108,7 @@ fn fixture_checkpoints_roll_back_survive_a_power_cut_and_become_a_template() {
     run(vm, "sync");
     vm.power_cut().expect("power cut");
     let facts = vm.restart_same_disks().expect("restart");
+    eprintln!("restart on the same disks: {:.1}s", facts.seconds);
     assert_eq!(facts.fixture_device.as_deref(), Some(dev.as_str()));
     let argv = std::fs::read_to_string(run_dir.join("qemu.argv")).unwrap();
     assert!(argv.contains("fixture-layer-5.qcow2"), "{argv}");
