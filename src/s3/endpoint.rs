@@ -97,6 +97,13 @@ pub enum EndpointError {
         #[source]
         source: StoreError,
     },
+    #[error("embedded S3: {op} {dir}: {source}")]
+    Checkpoint {
+        op: &'static str,
+        dir: PathBuf,
+        #[source]
+        source: StoreError,
+    },
     #[error("embedded S3 journal: {0}")]
     Journal(#[from] JournalError),
     #[error("embedded S3 faults: {0}")]
@@ -270,6 +277,38 @@ impl Endpoint {
     /// vanished); true when it existed.
     pub async fn vanish(&self, key: &str) -> Result<bool, StoreError> {
         self.store.bucket(&self.bucket)?.delete(key).await
+    }
+
+    /// Save the bucket as it is now (objects, metadata, archive-restore
+    /// state, open multipart uploads and their parts) in `dir`, replacing a
+    /// checkpoint already there. Hard links, no copies: O(files). Waits for
+    /// writes in progress and holds off new ones meanwhile.
+    pub async fn checkpoint(&self, dir: &Path) -> Result<(), EndpointError> {
+        self.store
+            .checkpoint(dir)
+            .await
+            .map_err(|source| EndpointError::Checkpoint {
+                op: "checkpoint to",
+                dir: dir.to_owned(),
+                source,
+            })
+    }
+
+    /// Make the bucket hold again what it held at the checkpoint in `dir`
+    /// (which stays valid: it can be rolled back to again). Meant for the
+    /// time between scenarios, when no request is in flight; writes are
+    /// held off while it runs. The endpoint keeps serving on the same port
+    /// with the same credentials; the journal and the fault schedule are
+    /// not rolled back (the journal is the record of all the tool did).
+    pub async fn rollback(&self, dir: &Path) -> Result<(), EndpointError> {
+        self.store
+            .rollback(dir)
+            .await
+            .map_err(|source| EndpointError::Checkpoint {
+                op: "rollback to",
+                dir: dir.to_owned(),
+                source,
+            })
     }
 
     /// Environment for a boto3 tool talking to this endpoint through

@@ -99,6 +99,7 @@ impl Bucket {
         checksum_algorithm: Option<Algorithm>,
         checksum_type: Option<String>,
     ) -> StoreResult<UploadMeta> {
+        let _writing = self.writes.read().await;
         let meta = UploadMeta {
             upload_id: uuid::Uuid::new_v4().simple().to_string(),
             key: key.to_owned(),
@@ -143,6 +144,7 @@ impl Bucket {
         blob: TempBlob,
         checksum: Option<StoredChecksum>,
     ) -> StoreResult<PartMeta> {
+        let _writing = self.writes.read().await;
         let number = match u32::try_from(number) {
             Ok(n @ 1..=10_000) => n,
             _ => {
@@ -197,6 +199,7 @@ impl Bucket {
     }
 
     pub async fn abort_upload(&self, id: &str, key: &str) -> StoreResult<()> {
+        let _writing = self.writes.read().await;
         self.upload(id, key)?;
         lock(&self.uploads).remove(id);
         let dir = self.upload_dir(id);
@@ -230,6 +233,7 @@ impl Bucket {
         listed: &[CompletedPart],
         min_part_size: u64,
     ) -> StoreResult<Arc<ObjectMeta>> {
+        let _writing = self.writes.read().await;
         let upload = match self.upload(id, key) {
             Ok(u) => u,
             Err(e) => {
@@ -287,7 +291,7 @@ impl Bucket {
             data_file,
             restore: None,
         };
-        let meta = self.commit(meta).await?;
+        let meta = self.commit_writing(meta).await?;
         lock(&self.uploads).remove(id);
         lock(&self.completed).insert(id.to_owned(), meta.clone());
         let _ = blocking(move || {

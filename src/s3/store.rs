@@ -14,6 +14,10 @@
 //! buckets/<bucket>/data/<random>
 //! buckets/<bucket>/uploads/<upload-id>/  see multipart.rs
 //! ```
+//!
+//! No file is ever changed in place (data files are immutable, metadata is
+//! replaced by a rename), so a checkpoint of the store is a tree of hard
+//! links (see `Store::checkpoint`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -35,6 +39,8 @@ pub enum StoreError {
     Api { code: &'static str, message: String },
     #[error(transparent)]
     Disk(#[from] DurableError),
+    #[error("checkpoint {dir}: {reason}")]
+    Checkpoint { dir: PathBuf, reason: String },
     #[error("corrupt metadata {path}: {source}")]
     Corrupt {
         path: PathBuf,
@@ -92,6 +98,20 @@ pub struct ObjectAttrs {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// What a bucket directory holds besides `bucket.json`.
+const BUCKET_DIRS: [&str; 3] = ["meta", "data", "uploads"];
+/// A rollback's new tree of a bucket, and the tree it replaces.
+const ROLLBACK_NEW: &str = ".rollback-new";
+const ROLLBACK_OLD: &str = ".rollback-old";
+/// Written last into a checkpoint directory: one without it is incomplete.
+const CHECKPOINT_FILE: &str = "checkpoint.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointFile {
+    buckets: Vec<String>,
+    created_ms: i64,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct BucketFile {
     name: String,
@@ -130,6 +150,9 @@ pub struct Bucket {
     pub(crate) completed: Mutex<HashMap<String, Arc<ObjectMeta>>>,
     /// Serialises metadata commits so the index and the files agree.
     commit: tokio::sync::Mutex<()>,
+    /// Every write holds it shared for its whole change of files and index;
+    /// a checkpoint or a rollback holds it exclusively.
+    pub(crate) writes: tokio::sync::RwLock<()>,
 }
 
 impl Store {
@@ -197,7 +220,7 @@ impl Store {
             ));
         }
         let dir = self.root.join("buckets").join(name);
-        for sub in ["meta", "data", "uploads"] {
+        for sub in BUCKET_DIRS {
             durable::create_dir_all(&dir.join(sub))?;
         }
         let bf = BucketFile {
@@ -209,6 +232,214 @@ impl Store {
         buckets.insert(name.to_owned(), bucket.clone());
         Ok(bucket)
     }
+}
+
+type Objects = BTreeMap<String, Arc<ObjectMeta>>;
+type Uploads = BTreeMap<String, UploadState>;
+
+/// The objects and open uploads stored in a bucket directory (read from
+/// its files, data files nothing refers to removed).
+fn read_index(dir: &Path) -> StoreResult<(Objects, Uploads)> {
+    for sub in BUCKET_DIRS {
+        durable::create_dir_all(&dir.join(sub))?;
+    }
+    let mut objects = BTreeMap::new();
+    let meta_dir = dir.join("meta");
+    let entries =
+        std::fs::read_dir(&meta_dir).map_err(|e| DurableError::io("list", &meta_dir, e))?;
+    for entry in entries.flatten() {
+        let meta: ObjectMeta = read_json(&entry.path())?;
+        objects.insert(meta.key.clone(), Arc::new(meta));
+    }
+    // Data files no metadata points at are leftovers of crashed writes.
+    let referenced: std::collections::HashSet<&str> =
+        objects.values().map(|m| m.data_file.as_str()).collect();
+    if let Ok(entries) = std::fs::read_dir(dir.join("data")) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if !referenced.contains(name.to_string_lossy().as_ref()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    drop(referenced);
+    let uploads = super::multipart::load_uploads(&dir.join("uploads"))?;
+    Ok((objects, uploads))
+}
+
+impl Store {
+    /// Save what every bucket holds now (objects with their metadata and
+    /// restore state, open multipart uploads with their parts) in `dir`,
+    /// replacing the checkpoint there, if any. Files are hard-linked (they
+    /// are never changed in place), copied where linking fails. Waits for
+    /// the writes in progress; no write runs meanwhile.
+    pub async fn checkpoint(&self, dir: &Path) -> StoreResult<()> {
+        let buckets = self.buckets();
+        let mut held = Vec::with_capacity(buckets.len());
+        for b in &buckets {
+            held.push((b.writes.write().await, b.commit.lock().await));
+        }
+        let sources: Vec<(String, PathBuf)> = buckets
+            .iter()
+            .map(|b| (b.name.clone(), b.dir.clone()))
+            .collect();
+        let to = dir.to_owned();
+        blocking(move || write_checkpoint(&sources, &to))
+            .await
+            .map_err(|e| checkpoint_error(dir, e))?;
+        drop(held);
+        Ok(())
+    }
+
+    /// Make every bucket hold again what it held at the checkpoint in `dir`
+    /// (buckets created since are removed), again by hard links, so the
+    /// same checkpoint can be rolled back to any number of times. Reloads
+    /// the index and the open uploads, and forgets the completed ones.
+    /// Waits for the writes in progress; no write runs meanwhile.
+    pub async fn rollback(&self, dir: &Path) -> StoreResult<()> {
+        let marker = dir.join(CHECKPOINT_FILE);
+        if !marker.is_file() {
+            return Err(StoreError::Checkpoint {
+                dir: dir.to_owned(),
+                reason: format!(
+                    "no {CHECKPOINT_FILE}: not a checkpoint, or one that never finished"
+                ),
+            });
+        }
+        let saved: CheckpointFile = read_json(&marker)?;
+        for name in &saved.buckets {
+            if self.bucket(name).is_err() {
+                self.create_bucket(name)?;
+            }
+        }
+        let buckets = self.buckets();
+        let mut held = Vec::with_capacity(buckets.len());
+        for b in &buckets {
+            held.push((b.writes.write().await, b.commit.lock().await));
+        }
+        for b in &buckets {
+            if !saved.buckets.contains(&b.name) {
+                self.buckets
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&b.name);
+                let bdir = b.dir.clone();
+                blocking(move || {
+                    std::fs::remove_dir_all(&bdir).map_err(|e| DurableError::io("remove", &bdir, e))
+                })
+                .await?;
+                continue;
+            }
+            let (bdir, src) = (b.dir.clone(), dir.join("buckets").join(&b.name));
+            let replaced = tokio::task::spawn_blocking(move || replace_tree(&bdir, &src))
+                .await
+                .map_err(|e| StoreError::Checkpoint {
+                    dir: dir.to_owned(),
+                    reason: format!("the rollback task failed: {e}"),
+                })?;
+            let (objects, uploads) = replaced.map_err(|e| StoreError::Checkpoint {
+                dir: dir.to_owned(),
+                reason: format!("rolling back bucket {}: {e}", b.name),
+            })?;
+            *b.objects.write().unwrap_or_else(PoisonError::into_inner) = objects;
+            *lock(&b.uploads) = uploads;
+            lock(&b.completed).clear();
+        }
+        drop(held);
+        Ok(())
+    }
+}
+
+fn checkpoint_error(dir: &Path, e: DurableError) -> StoreError {
+    StoreError::Checkpoint {
+        dir: dir.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// Write the checkpoint of the buckets `(name, directory)` to `dir`.
+fn write_checkpoint(buckets: &[(String, PathBuf)], dir: &Path) -> Result<(), DurableError> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .map_err(|e| DurableError::io("list", dir, e))?
+            .next()
+            .is_none();
+        if !empty && !dir.join(CHECKPOINT_FILE).is_file() {
+            // Never remove a directory that is not ours.
+            return Err(DurableError::io(
+                "replace",
+                dir,
+                std::io::Error::other(format!(
+                    "the directory is not empty and holds no {CHECKPOINT_FILE}"
+                )),
+            ));
+        }
+        std::fs::remove_dir_all(dir).map_err(|e| DurableError::io("remove", dir, e))?;
+    }
+    for (name, from) in buckets {
+        let to = dir.join("buckets").join(name);
+        for sub in BUCKET_DIRS {
+            link_tree(&from.join(sub), &to.join(sub))?;
+        }
+    }
+    let marker = CheckpointFile {
+        buckets: buckets.iter().map(|(n, _)| n.clone()).collect(),
+        created_ms: now_ms(),
+    };
+    durable::write_json(dir, &dir.join(CHECKPOINT_FILE), &marker)
+}
+
+/// Replace the trees of the bucket directory `bucket` with the ones of the
+/// checkpointed bucket `saved` (linked into a staging tree first, so a
+/// checkpoint that cannot be read changes nothing), then read its index.
+fn replace_tree(bucket: &Path, saved: &Path) -> StoreResult<(Objects, Uploads)> {
+    let new = bucket.join(ROLLBACK_NEW);
+    let old = bucket.join(ROLLBACK_OLD);
+    for stage in [&new, &old] {
+        if stage.exists() {
+            std::fs::remove_dir_all(stage).map_err(|e| DurableError::io("remove", stage, e))?;
+        }
+    }
+    for sub in BUCKET_DIRS {
+        link_tree(&saved.join(sub), &new.join(sub))?;
+    }
+    durable::create_dir_all(&old)?;
+    for sub in BUCKET_DIRS {
+        let live = bucket.join(sub);
+        match std::fs::rename(&live, old.join(sub)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(DurableError::io("rename", &live, e).into()),
+        }
+        std::fs::rename(new.join(sub), &live).map_err(|e| DurableError::io("rename", &live, e))?;
+    }
+    durable::sync_dir(bucket)?;
+    for stage in [&old, &new] {
+        std::fs::remove_dir_all(stage).map_err(|e| DurableError::io("remove", stage, e))?;
+    }
+    read_index(bucket)
+}
+
+/// Make `to` (created) hold hard links to the files under `from`, copies
+/// where a link fails (another filesystem).
+fn link_tree(from: &Path, to: &Path) -> Result<(), DurableError> {
+    durable::create_dir_all(to)?;
+    let entries = std::fs::read_dir(from).map_err(|e| DurableError::io("list", from, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| DurableError::io("list", from, e))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry
+            .file_type()
+            .map_err(|e| DurableError::io("stat", &src, e))?;
+        if kind.is_dir() {
+            link_tree(&src, &dst)?;
+        } else if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst)
+                .and_then(|_| std::fs::File::open(&dst)?.sync_all())
+                .map_err(|e| DurableError::io("copy", &dst, e))?;
+        }
+    }
+    durable::sync_dir(to)
 }
 
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> StoreResult<T> {
@@ -234,39 +465,21 @@ impl Bucket {
             uploads: Mutex::new(BTreeMap::new()),
             completed: Mutex::new(HashMap::new()),
             commit: tokio::sync::Mutex::new(()),
+            writes: tokio::sync::RwLock::new(()),
         }
     }
 
     fn load(dir: &Path, tmp: &Path, bf: BucketFile) -> StoreResult<Bucket> {
         let bucket = Bucket::empty(dir, tmp, bf);
-        for sub in ["meta", "data", "uploads"] {
-            durable::create_dir_all(&dir.join(sub))?;
+        // Leftovers of a rollback that was interrupted.
+        for stage in [ROLLBACK_NEW, ROLLBACK_OLD] {
+            let _ = std::fs::remove_dir_all(dir.join(stage));
         }
-        let mut objects = BTreeMap::new();
-        let meta_dir = dir.join("meta");
-        let entries =
-            std::fs::read_dir(&meta_dir).map_err(|e| DurableError::io("list", &meta_dir, e))?;
-        for entry in entries.flatten() {
-            let meta: ObjectMeta = read_json(&entry.path())?;
-            objects.insert(meta.key.clone(), Arc::new(meta));
-        }
-        // Data files no metadata points at are leftovers of crashed writes.
-        let referenced: std::collections::HashSet<&str> =
-            objects.values().map(|m| m.data_file.as_str()).collect();
-        if let Ok(entries) = std::fs::read_dir(dir.join("data")) {
-            for e in entries.flatten() {
-                let name = e.file_name();
-                if !referenced.contains(name.to_string_lossy().as_ref()) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-        drop(referenced);
+        let (objects, uploads) = read_index(dir)?;
         *bucket
             .objects
             .write()
             .unwrap_or_else(PoisonError::into_inner) = objects;
-        let uploads = super::multipart::load_uploads(&dir.join("uploads"))?;
         *lock(&bucket.uploads) = uploads;
         Ok(bucket)
     }
@@ -318,6 +531,7 @@ impl Bucket {
         attrs: ObjectAttrs,
         checksum: Option<StoredChecksum>,
     ) -> StoreResult<Arc<ObjectMeta>> {
+        let _writing = self.writes.read().await;
         let data_file = uuid::Uuid::new_v4().simple().to_string();
         let target = self.dir.join("data").join(&data_file);
         let from = blob.path.clone();
@@ -334,12 +548,19 @@ impl Bucket {
             data_file,
             restore: None,
         };
-        self.commit(meta).await
+        self.commit_writing(meta).await
     }
 
     /// Persist `meta` as the current version of its key, replacing any
     /// previous version and removing the data file it no longer uses.
     pub async fn commit(&self, meta: ObjectMeta) -> StoreResult<Arc<ObjectMeta>> {
+        let _writing = self.writes.read().await;
+        self.commit_writing(meta).await
+    }
+
+    /// `commit` for a caller that holds `writes` already (taking it twice
+    /// could deadlock behind a waiting rollback).
+    pub(crate) async fn commit_writing(&self, meta: ObjectMeta) -> StoreResult<Arc<ObjectMeta>> {
         let _guard = self.commit.lock().await;
         let meta = Arc::new(meta);
         let path = self.dir.join("meta").join(meta_name(&meta.key));
@@ -367,6 +588,7 @@ impl Bucket {
         template: &ObjectMeta,
         bytes: Vec<u8>,
     ) -> StoreResult<Arc<ObjectMeta>> {
+        let _writing = self.writes.read().await;
         let data_file = uuid::Uuid::new_v4().simple().to_string();
         let target = self.dir.join("data").join(&data_file);
         let to = target.clone();
@@ -383,11 +605,12 @@ impl Bucket {
             last_modified_ms: now_ms(),
             ..template.clone()
         };
-        self.commit(meta).await
+        self.commit_writing(meta).await
     }
 
     /// Delete `key`; deleting a missing key is not an error (as on S3).
     pub async fn delete(&self, key: &str) -> StoreResult<bool> {
+        let _writing = self.writes.read().await;
         let _guard = self.commit.lock().await;
         let Some(old) = self.get(key) else {
             return Ok(false);
@@ -411,6 +634,7 @@ impl Bucket {
         key: &str,
         attrs: ObjectAttrs,
     ) -> StoreResult<Arc<ObjectMeta>> {
+        let _writing = self.writes.read().await;
         let data_file = uuid::Uuid::new_v4().simple().to_string();
         let from = src_bucket.data_path(src);
         let to = self.dir.join("data").join(&data_file);
@@ -435,7 +659,7 @@ impl Bucket {
             data_file,
             restore: None,
         };
-        self.commit(meta).await
+        self.commit_writing(meta).await
     }
 }
 
@@ -496,5 +720,156 @@ mod tests {
         assert_eq!(data_files, 3, "the overwritten data file is gone");
         assert!(b.delete("a").await.expect("delete"));
         assert!(!b.delete("a").await.expect("delete again"));
+    }
+
+    fn read_all(b: &Bucket, key: &str) -> Option<Vec<u8>> {
+        let (_, mut f) = b.open(key).ok()?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut bytes).ok()?;
+        Some(bytes)
+    }
+
+    fn glacier() -> ObjectAttrs {
+        ObjectAttrs {
+            storage_class: "GLACIER".to_owned(),
+            ..ObjectAttrs::default()
+        }
+    }
+
+    /// Everything the bucket serves, in a comparable form.
+    fn contents(b: &Bucket) -> Vec<String> {
+        let mut out: Vec<String> = b.scan("", |it| {
+            it.map(|(k, m)| format!("{k}={:?} restore={:?}", read_all(b, k), m.restore))
+                .collect()
+        });
+        for u in b.uploads() {
+            let parts = b.upload(&u.upload_id, &u.key).expect("upload").parts;
+            out.push(format!(
+                "upload {} {} parts={:?}",
+                u.key,
+                u.upload_id,
+                parts.keys()
+            ));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn rollback_restores_objects_uploads_and_restore_state() {
+        use super::super::multipart::CompletedPart;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cps = tempfile::tempdir().expect("checkpoints");
+        let (one, two) = (cps.path().join("one"), cps.path().join("two"));
+        let buckets = vec!["b".to_owned()];
+        let store = Store::open(&dir.path().join("store"), &buckets).expect("open");
+        let b = store.bucket("b").expect("bucket");
+        let put = |key: &'static str, bytes: &'static [u8]| {
+            let (store, b) = (&store, b.clone());
+            async move {
+                let t = blob(store, bytes).await;
+                b.put(key, t, ObjectAttrs::default(), None)
+                    .await
+                    .expect("put");
+            }
+        };
+        put("a", b"a-old").await;
+        put("c", b"c").await;
+        let t = blob(&store, b"cold").await;
+        b.put("g", t, glacier(), None).await.expect("put g");
+        let u = b
+            .create_upload("u", ObjectAttrs::default(), None, None)
+            .await
+            .expect("create upload");
+        let t = blob(&store, b"part one").await;
+        let part = b
+            .upload_part(&u.upload_id, "u", 1, t, None)
+            .await
+            .expect("upload part");
+        store.checkpoint(&one).await.expect("checkpoint one");
+        let at_one = contents(&b);
+
+        // Everything a scenario may do afterwards.
+        put("b", b"b").await;
+        put("a", b"a-new").await;
+        assert!(b.delete("c").await.expect("delete"));
+        let listed = [CompletedPart {
+            number: 1,
+            etag: Some(part.md5_hex.clone()),
+            checksum: None,
+        }];
+        b.complete_upload(&u.upload_id, "u", &listed, 5 << 20)
+            .await
+            .expect("complete");
+        let mut g = (*b.get("g").expect("g")).clone();
+        g.restore = Some(RestoreState::new(now_ms(), 0, 1));
+        b.commit(g).await.expect("restore g");
+        b.create_upload("v", ObjectAttrs::default(), None, None)
+            .await
+            .expect("create upload v");
+        assert_ne!(contents(&b), at_one);
+
+        store.rollback(&one).await.expect("rollback");
+        assert_eq!(contents(&b), at_one);
+        assert_eq!(read_all(&b, "a").as_deref(), Some(&b"a-old"[..]));
+        assert!(b.get("b").is_none() && b.get("u").is_none());
+        assert!(b.get("g").expect("g").restore.is_none());
+        assert!(lock(&b.completed).is_empty());
+        // The upload is open again and completes again.
+        b.complete_upload(&u.upload_id, "u", &listed, 5 << 20)
+            .await
+            .expect("complete after the rollback");
+        assert_eq!(read_all(&b, "u").as_deref(), Some(&b"part one"[..]));
+
+        // The same checkpoint again, then a second one on top.
+        put("a", b"a-newer").await;
+        store.rollback(&one).await.expect("second rollback");
+        assert_eq!(contents(&b), at_one);
+        put("d", b"d").await;
+        store.checkpoint(&two).await.expect("checkpoint two");
+        let at_two = contents(&b);
+        put("e", b"e").await;
+        store.rollback(&two).await.expect("rollback to two");
+        assert_eq!(contents(&b), at_two);
+        assert!(b.get("d").is_some() && b.get("e").is_none());
+        store.rollback(&one).await.expect("rollback to one");
+        assert_eq!(contents(&b), at_one);
+
+        // What a rollback left is durable, and no staging tree is left.
+        drop(b);
+        drop(store);
+        let store = Store::open(&dir.path().join("store"), &buckets).expect("reopen");
+        assert_eq!(contents(&store.bucket("b").expect("bucket")), at_one);
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("store/buckets/b"))
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 4, "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn rollback_refuses_what_is_no_checkpoint_and_drops_new_buckets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("store"), &["b".to_owned()]).expect("open");
+        let not_one = dir.path().join("not-a-checkpoint");
+        std::fs::create_dir_all(&not_one).expect("mkdir");
+        std::fs::write(not_one.join("precious"), "x").expect("write");
+        assert!(matches!(
+            store.rollback(&not_one).await,
+            Err(StoreError::Checkpoint { .. })
+        ));
+        assert!(store.checkpoint(&not_one).await.is_err());
+        assert!(
+            not_one.join("precious").exists(),
+            "a foreign directory was replaced"
+        );
+
+        let cp = dir.path().join("cp");
+        store.checkpoint(&cp).await.expect("checkpoint");
+        store.create_bucket("later").expect("create bucket");
+        store.rollback(&cp).await.expect("rollback");
+        assert!(store.bucket("later").is_err());
+        assert!(!dir.path().join("store/buckets/later").exists());
+        assert!(store.bucket("b").is_ok());
     }
 }

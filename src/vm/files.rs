@@ -8,6 +8,12 @@ pub const SEED: &str = "seed.img";
 pub const FIXTURE: &str = "fixture.qcow2";
 /// A seeded fixture kept to start many cases from (copy-on-write backing file).
 pub const FIXTURE_TEMPLATE: &str = "fixture-template.qcow2";
+/// The template being written (from a fixture with checkpoint layers)
+/// before it replaces `FIXTURE_TEMPLATE`.
+pub const FIXTURE_TEMPLATE_PART: &str = "fixture-template.qcow2.part";
+/// The fixture's layers above `FIXTURE`: `fixture-layer-<n>.qcow2`, one per
+/// checkpoint or rollback (see `fixture_layer`).
+pub const FIXTURE_LAYER_PREFIX: &str = "fixture-layer-";
 pub const QMP: &str = "qmp.sock";
 pub const USER_KEY: &str = "id_ed25519";
 pub const QEMU_PID: &str = "qemu.pid";
@@ -28,6 +34,7 @@ pub const DISPOSABLE: &[&str] = &[
     SEED,
     FIXTURE,
     FIXTURE_TEMPLATE,
+    FIXTURE_TEMPLATE_PART,
     QMP,
     USER_KEY,
     QEMU_PID,
@@ -37,32 +44,64 @@ pub const DISPOSABLE: &[&str] = &[
     RELAY_EXE,
 ];
 
-/// Disk images, which `--keep` preserves.
-pub const DISKS: &[&str] = &[OVERLAY, SEED, FIXTURE, FIXTURE_TEMPLATE];
+/// Disk images, which `--keep` preserves (with the fixture's layers).
+pub const DISKS: &[&str] = &[
+    OVERLAY,
+    SEED,
+    FIXTURE,
+    FIXTURE_TEMPLATE,
+    FIXTURE_TEMPLATE_PART,
+];
+
+/// The file name of the fixture's layer number `n`.
+pub fn fixture_layer(n: u32) -> String {
+    format!("{FIXTURE_LAYER_PREFIX}{n}.qcow2")
+}
+
+/// Whether `name` is one of the fixture's layers (`fixture_layer`).
+pub fn is_fixture_layer(name: &str) -> bool {
+    name.strip_prefix(FIXTURE_LAYER_PREFIX)
+        .and_then(|rest| rest.strip_suffix(".qcow2"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The disposable files of a run directory that exist, and whether each is a disk.
+fn disposable_present(run_dir: &Path) -> Vec<(PathBuf, bool)> {
+    let mut found: Vec<(PathBuf, bool)> = DISPOSABLE
+        .iter()
+        .map(|n| (run_dir.join(n), DISKS.contains(n)))
+        .filter(|(p, _)| p.exists())
+        .collect();
+    // The layers are not known by name to a `gc` after a killed run.
+    let mut layers: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| is_fixture_layer(&e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    layers.sort();
+    found.extend(layers.into_iter().map(|p| (p, true)));
+    found
+}
 
 /// Remove the disposable files of a run; disks too unless `keep_disks`.
 pub fn remove_disposable(run_dir: &Path, keep_disks: bool) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    for name in DISPOSABLE {
-        if keep_disks && DISKS.contains(name) {
-            continue;
-        }
-        let p = run_dir.join(name);
-        if std::fs::remove_file(&p).is_ok() {
-            removed.push(p);
-        }
-    }
-    removed
+    disposable_present(run_dir)
+        .into_iter()
+        .filter(|(_, disk)| !(keep_disks && *disk))
+        .filter(|(p, _)| std::fs::remove_file(p).is_ok())
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// Disposable files still present (kept disks are not leftovers).
 pub fn leftovers(run_dir: &Path) -> Vec<PathBuf> {
     let kept = run_dir.join(KEPT).exists();
-    DISPOSABLE
-        .iter()
-        .filter(|n| !(kept && DISKS.contains(n)))
-        .map(|n| run_dir.join(n))
-        .filter(|p| p.exists())
+    disposable_present(run_dir)
+        .into_iter()
+        .filter(|(_, disk)| !(kept && *disk))
+        .map(|(p, _)| p)
         .collect()
 }
 
@@ -113,15 +152,34 @@ mod tests {
     #[test]
     fn keep_preserves_disks_only() {
         let d = tempfile::tempdir().unwrap();
+        let layers = [fixture_layer(1), fixture_layer(12)];
         for n in DISPOSABLE.iter().chain([&CONSOLE]) {
+            std::fs::write(d.path().join(n), "x").unwrap();
+        }
+        for n in &layers {
             std::fs::write(d.path().join(n), "x").unwrap();
         }
         remove_disposable(d.path(), true);
         let left = leftovers(d.path());
-        assert_eq!(left.len(), DISKS.len());
+        assert_eq!(left.len(), DISKS.len() + layers.len());
         remove_disposable(d.path(), false);
         assert!(leftovers(d.path()).is_empty());
         assert!(d.path().join(CONSOLE).exists(), "logs stay");
+    }
+
+    #[test]
+    fn fixture_layers_are_named_by_number() {
+        assert_eq!(fixture_layer(3), "fixture-layer-3.qcow2");
+        assert!(is_fixture_layer(&fixture_layer(17)));
+        for other in [
+            FIXTURE,
+            FIXTURE_TEMPLATE,
+            "fixture-layer-.qcow2",
+            "fixture-layer-1.qcow2.part",
+            "fixture-layer-x.qcow2",
+        ] {
+            assert!(!is_fixture_layer(other), "{other}");
+        }
     }
 
     #[test]

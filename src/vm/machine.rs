@@ -5,6 +5,7 @@
 use super::console::ConsoleWatch;
 use super::error::{PhaseContext, VmError};
 use super::files;
+use super::fixture_layers::{fixture_create_args, flatten_args, FixtureDisk, FixtureStack};
 use super::keys::KeyPair;
 use super::qemu_args::{
     kernel_append, qemu_args, BootDisk, BootSource, QemuSpec, FIXTURE_NODE, SEED_NODE,
@@ -23,6 +24,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
+
+mod checkpoint;
 
 /// The immutable description of one VM (built from a validated profile).
 #[derive(Debug, Clone)]
@@ -130,6 +133,8 @@ pub struct Vm {
     cuts: u32,
     /// Torn down already (Drop has nothing left to do).
     stopped: bool,
+    /// The fixture disk's image files while one is attached.
+    fixture: Option<FixtureStack>,
 }
 
 /// What `Vm::power_cut` did, and when.
@@ -369,9 +374,18 @@ impl Vm {
             let _ = std::fs::remove_file(&spec.console_log);
             let stderr = std::fs::File::create(cfg.run_dir.join(files::QEMU_STDERR))
                 .phase("starting QEMU")?;
+            // QEMU prints to stdout too (e.g. "Formatting ..." for each
+            // overlay a fixture checkpoint creates): into its log, not
+            // through the harness's terminal.
+            let stdout = stderr.try_clone().phase("starting QEMU")?;
             let started = Instant::now();
-            let child = spawn_owned(Command::new(&qemu).args(&args).stderr(stderr))
-                .phase("starting QEMU")?;
+            let child = spawn_owned(
+                Command::new(&qemu)
+                    .args(&args)
+                    .stdout(stdout)
+                    .stderr(stderr),
+            )
+            .phase("starting QEMU")?;
             std::fs::write(cfg.run_dir.join(files::QEMU_PID), child.id().to_string())
                 .phase("starting QEMU")?;
             match Self::await_ready(cfg, child, started, &spec, login, incoming, log) {
@@ -529,6 +543,7 @@ impl Vm {
                         started,
                         cuts: 0,
                         stopped: false,
+                        fixture: None,
                     });
                 }
                 Err(e) => {
@@ -685,21 +700,28 @@ impl Vm {
                 source: anyhow::anyhow!("the VM is not powered off (power_cut first)"),
             });
         }
-        let fixture = match &self.state.fixture_serial {
-            Some(serial) => {
-                let file = self.cfg.run_dir.join(files::FIXTURE);
-                if !file.is_file() {
+        let fixture = match (&self.state.fixture_serial, &self.fixture) {
+            (Some(serial), Some(stack)) => {
+                // The top layer, with its chain below it (QEMU opens the
+                // backing files its header names).
+                if let Some(gone) = stack.files().into_iter().find(|f| !f.is_file()) {
                     return Err(VmError::Other {
                         phase: PHASE,
-                        source: anyhow::anyhow!("the fixture disk {} is gone", file.display()),
+                        source: anyhow::anyhow!("the fixture disk {} is gone", gone.display()),
                     });
                 }
                 Some(BootDisk {
-                    file,
+                    file: stack.top(),
                     serial: serial.clone(),
                 })
             }
-            None => None,
+            (Some(serial), None) => {
+                return Err(VmError::Other {
+                    phase: PHASE,
+                    source: anyhow::anyhow!("the fixture {serial} has no image files on record"),
+                })
+            }
+            (None, _) => None,
         };
         let source = BootSource::Reboot {
             kernel: self.cfg.kernel.clone(),
@@ -724,6 +746,9 @@ impl Vm {
         new.stopped = true;
         self.state.ssh_port = new.state.ssh_port;
         self.state.qemu_pid = new.state.qemu_pid;
+        if let Some(stack) = self.fixture.as_mut() {
+            stack.reattached();
+        }
         let timeline = new.state.timeline.clone();
         let started = new.started;
         drop(new);
@@ -859,11 +884,14 @@ impl Vm {
 
     fn attach_fixture_disk(&mut self, disk: FixtureDisk, serial: &str) -> Result<String, VmError> {
         const PHASE: &str = "attaching the fixture disk";
-        let path = self.cfg.run_dir.join(files::FIXTURE);
+        let stack = FixtureStack::new(&self.cfg.run_dir, matches!(disk, FixtureDisk::Empty { .. }))
+            .phase(PHASE)?;
+        let path = stack.top();
         let qemu_img = programs::require(programs::QEMU_IMG).phase(PHASE)?;
         let mut create = Command::new(qemu_img);
         create.args(fixture_create_args(&disk, &path));
         run_checked(&mut create, "creating the fixture disk").phase(PHASE)?;
+        self.fixture = Some(stack);
         self.qmp
             .hotplug_disk(FIXTURE_NODE, &path, serial)
             .phase(PHASE)?;
@@ -893,21 +921,55 @@ impl Vm {
     }
 
     /// Unplug the fixture disk (the guest must have unmounted it) and delete
-    /// its image, or keep it as the template of later cases.
+    /// its images (every checkpoint layer too), or keep what it holds as the
+    /// template of later cases: one standalone `fixture-template.qcow2`.
     pub fn detach_fixture(&mut self, keep_as_template: bool) -> Result<(), VmError> {
         const PHASE: &str = "detaching the fixture disk";
-        let timeout = Duration::from_secs(20) * self.cfg.accel.timeout_factor();
-        self.qmp.unplug_disk(FIXTURE_NODE, timeout).phase(PHASE)?;
-        self.check_alive(PHASE)?;
+        self.unplug_fixture(PHASE)?;
         self.state.fixture_serial = None;
-        let path = self.cfg.run_dir.join(files::FIXTURE);
-        let done = if keep_as_template {
-            std::fs::rename(&path, self.cfg.run_dir.join(files::FIXTURE_TEMPLATE))
-        } else {
-            std::fs::remove_file(&path)
+        let Some(stack) = self.fixture.take() else {
+            return Err(VmError::Other {
+                phase: PHASE,
+                source: anyhow::anyhow!("the fixture has no image files on record"),
+            });
         };
-        done.with_context(|| format!("{}", path.display()))
-            .phase(PHASE)
+        if keep_as_template {
+            self.keep_as_template(&stack).phase(PHASE)?;
+        }
+        remove_layers(&stack.files()).phase(PHASE)
+    }
+
+    /// Unplug the fixture's device and free its images in QEMU.
+    fn unplug_fixture(&mut self, phase: &'static str) -> Result<(), VmError> {
+        let timeout = Duration::from_secs(20) * self.cfg.accel.timeout_factor();
+        self.qmp.unplug_disk(FIXTURE_NODE, timeout).phase(phase)?;
+        self.check_alive(phase)
+    }
+
+    /// Make `fixture-template.qcow2` hold what the (unplugged) fixture holds:
+    /// its one image renamed, or its chain of layers written out as one image.
+    fn keep_as_template(&self, stack: &FixtureStack) -> anyhow::Result<()> {
+        let template = self.cfg.run_dir.join(files::FIXTURE_TEMPLATE);
+        if stack.is_standalone() {
+            let top = stack.top();
+            return std::fs::rename(&top, &template)
+                .with_context(|| format!("renaming {} to {}", top.display(), template.display()));
+        }
+        // The chain may have the old template at its bottom: write beside it.
+        let part = self.cfg.run_dir.join(files::FIXTURE_TEMPLATE_PART);
+        let qemu_img = programs::require(programs::QEMU_IMG)?;
+        let flattened = run_checked(
+            Command::new(qemu_img).args(flatten_args(&stack.top(), &part)),
+            "writing the fixture's layers out as one template image",
+        )
+        .and_then(|_| {
+            std::fs::rename(&part, &template)
+                .with_context(|| format!("renaming {} to {}", part.display(), template.display()))
+        });
+        if flattened.is_err() {
+            let _ = std::fs::remove_file(&part);
+        }
+        flattened
     }
 
     /// Stop the VM: a clean poweroff when disks are kept (so the guest's
@@ -962,31 +1024,16 @@ impl Drop for Vm {
     }
 }
 
-/// What a new fixture disk starts as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum FixtureDisk {
-    Empty {
-        size_mib: u64,
-    },
-    /// Copy-on-write over this qcow2 image (its size, its content).
-    CopyOf(PathBuf),
-}
-
-/// `qemu-img` arguments that create the fixture disk at `path`.
-fn fixture_create_args(disk: &FixtureDisk, path: &Path) -> Vec<std::ffi::OsString> {
-    let mut a: Vec<std::ffi::OsString> =
-        vec!["create".into(), "-q".into(), "-f".into(), "qcow2".into()];
-    match disk {
-        FixtureDisk::Empty { size_mib } => {
-            a.push(path.into());
-            a.push(format!("{size_mib}M").into());
-        }
-        FixtureDisk::CopyOf(template) => {
-            a.extend(["-F".into(), "qcow2".into(), "-b".into(), template.into()]);
-            a.push(path.into());
+/// Delete image files; one already gone is fine.
+fn remove_layers(layers: &[PathBuf]) -> anyhow::Result<()> {
+    for f in layers {
+        match std::fs::remove_file(f) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", f.display())),
         }
     }
-    a
+    Ok(())
 }
 
 /// Spawn a child in its own process group that receives SIGKILL when this
@@ -1035,45 +1082,4 @@ pub fn kill_group(pgid: u32) {
         nix::unistd::Pid::from_raw(pgid as i32),
         nix::sys::signal::Signal::SIGKILL,
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(a: Vec<std::ffi::OsString>) -> Vec<String> {
-        a.into_iter()
-            .map(|w| w.to_string_lossy().into_owned())
-            .collect()
-    }
-
-    #[test]
-    fn fixture_disks_are_empty_or_copies_of_the_template() {
-        let empty = fixture_create_args(
-            &FixtureDisk::Empty { size_mib: 2048 },
-            Path::new("/r/fixture.qcow2"),
-        );
-        assert_eq!(
-            words(empty),
-            ["create", "-q", "-f", "qcow2", "/r/fixture.qcow2", "2048M"]
-        );
-        let copy = fixture_create_args(
-            &FixtureDisk::CopyOf("/r/fixture-template.qcow2".into()),
-            Path::new("/r/fixture.qcow2"),
-        );
-        assert_eq!(
-            words(copy),
-            [
-                "create",
-                "-q",
-                "-f",
-                "qcow2",
-                "-F",
-                "qcow2",
-                "-b",
-                "/r/fixture-template.qcow2",
-                "/r/fixture.qcow2"
-            ]
-        );
-    }
 }

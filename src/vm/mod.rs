@@ -3,6 +3,7 @@
 pub mod console;
 pub mod error;
 pub mod files;
+pub mod fixture_layers;
 pub mod keys;
 pub mod machine;
 pub mod qemu_args;
@@ -13,4 +14,5 @@ pub mod saved;
 pub mod seed;
 
 pub use error::VmError;
+pub use fixture_layers::FixtureCheckpoint;
 pub use machine::{BootTimeline, PowerCut, RestartFacts, Vm, VmConfig, VmState};

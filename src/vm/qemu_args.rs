@@ -53,7 +53,8 @@ pub enum BootSource {
     },
 }
 
-/// A qcow2 disk attached at boot as the fixture: node `fixture`, device
+/// A qcow2 disk attached at boot as the fixture (the top layer of its
+/// checkpoint chain: QEMU opens the backing files its header names): node `fixture`, device
 /// `dev-fixture` (the names hot-plug uses, so it unplugs the same way), at a
 /// pinned PCI address. Unpinned it would take slot 2, enumerate before the
 /// root disk and become /dev/vda: the boot would fail.

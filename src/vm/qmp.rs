@@ -105,6 +105,19 @@ impl Qmp {
         Ok(())
     }
 
+    /// Freeze the image under node `node` as it is now: QEMU drains the
+    /// disk, creates the qcow2 `overlay` backed by that image (reopened
+    /// read-only) and makes it, as node `overlay_node`, the image the device
+    /// writes. The overlay belongs to the device: unplugging it frees the
+    /// whole stack (`unplug_disk` with the hot-plugged node).
+    pub fn snapshot_disk(&mut self, node: &str, overlay: &Path, overlay_node: &str) -> Result<()> {
+        self.execute(
+            "blockdev-snapshot-sync",
+            snapshot_arguments(node, overlay, overlay_node),
+        )
+        .map(|_| ())
+    }
+
     /// Unplug the disk `hotplug_disk` added and free its image file. The
     /// guest must release the device (ACPI eject): the node stays in use
     /// until it has, so `blockdev-del` is retried until `timeout`.
@@ -229,9 +242,38 @@ fn state_uri(file: &Path, mapped_ram: bool, incoming: bool) -> String {
     }
 }
 
+/// The arguments of `blockdev-snapshot-sync` (QEMU 2.x to 10.x): QEMU
+/// writes the overlay with the absolute path of its backing image.
+fn snapshot_arguments(node: &str, overlay: &Path, overlay_node: &str) -> Value {
+    json!({
+        "node-name": node,
+        "snapshot-file": overlay.to_string_lossy(),
+        "snapshot-node-name": overlay_node,
+        "format": "qcow2",
+        "mode": "absolute-paths",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_names_the_frozen_node_and_the_new_overlay() {
+        let got = snapshot_arguments(
+            "fixture",
+            Path::new("/r/fixture-layer-1.qcow2"),
+            "fixture-layer-1",
+        );
+        let want = json!({
+            "node-name": "fixture",
+            "snapshot-file": "/r/fixture-layer-1.qcow2",
+            "snapshot-node-name": "fixture-layer-1",
+            "format": "qcow2",
+            "mode": "absolute-paths",
+        });
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn state_files_are_mapped_or_streamed() {
