@@ -17,6 +17,7 @@ pub mod schema;
 pub mod source;
 pub mod state;
 pub mod stream;
+pub mod stream_edit;
 pub mod suite;
 #[cfg(test)]
 mod testdata;
