@@ -21,6 +21,7 @@ pub mod stream_edit;
 pub mod suite;
 #[cfg(test)]
 mod testdata;
+pub mod tool_output;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
