@@ -6,10 +6,12 @@
 //! ([`integrity_error`]). Pure functions of the text: no VM, no I/O.
 
 mod cause;
+mod crash;
 #[cfg(test)]
 mod fixtures;
 
 pub use cause::cause;
+pub use crash::{crash, Crash, CrashKind};
 
 /// How long a cause or a summary may be, in characters.
 pub const MAX_CAUSE_CHARS: usize = 300;
