@@ -9,9 +9,11 @@ mod cause;
 mod crash;
 #[cfg(test)]
 mod fixtures;
+mod vocabulary;
 
 pub use cause::cause;
 pub use crash::{crash, Crash, CrashKind};
+pub use vocabulary::{integrity_error, DEFAULT_INTEGRITY_WORDS};
 
 /// How long a cause or a summary may be, in characters.
 pub const MAX_CAUSE_CHARS: usize = 300;
