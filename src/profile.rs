@@ -450,6 +450,40 @@ mod tests {
     }
 
     #[test]
+    fn tool_output_keys_are_suggested_typed_and_located() {
+        let err = parse_err("[tool]\ncrash_pattern = []\n");
+        assert!(
+            err.contains("unknown key `crash_pattern` in [tool]; did you mean `crash_patterns`?"),
+            "{err}"
+        );
+        let err = parse_err("[tool]\nintegrity_word = [\"blake3\"]\n");
+        assert!(
+            err.contains("unknown key `integrity_word` in [tool]; did you mean `integrity_words`?"),
+            "{err}"
+        );
+        assert!(err.contains("`integrity_words`, `crash_patterns`"), "{err}");
+        let err = parse_err("[tool]\ncrash_patterns = \"Fatal\"\n");
+        assert!(
+            err.contains("[tool] crash_patterns: expected an array, found a string (\"Fatal\")"),
+            "{err}"
+        );
+        let err = parse_err("[tool]\ncmd = [\"t\"]\ncrash_patterns = ['ok', '(x']\n");
+        assert!(
+            err.starts_with(
+                "profile config/x.toml, line 3 column 1: [tool] crash_patterns[1] \"(x\" is not a valid regular expression"
+            ),
+            "{err}"
+        );
+        let p = parse(
+            "[tool]\nintegrity_words = [\"blake3\"]\ncrash_patterns = ['Fatal Python error']\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(p.tool.integrity_words, ["blake3"]);
+        assert_eq!(p.tool.crash_regexes().unwrap().len(), 1);
+    }
+
+    #[test]
     fn unknown_section_suggests_the_closest() {
         let err = parse_err("[bakup]\n");
         assert!(

@@ -209,5 +209,23 @@ mod tests {
             text.contains("[backup]\nchunk_size_bytes = 8388608\n"),
             "{text}"
         );
+        assert!(
+            text.contains("integrity_words = []\ncrash_patterns = []\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn crash_patterns_and_words_are_shown_as_written() {
+        let mut p = Profile::default();
+        p.tool.integrity_words = vec!["Blake3".into(), "does not verify".into()];
+        p.tool.crash_patterns = vec![r#"(?m)^Fatal "Python" error: \w+"#.into()];
+        let text = to_toml(&p).unwrap().text;
+        let back = parse(&text, Path::new("shown.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back.tool.integrity_words, p.tool.integrity_words);
+        assert_eq!(back.tool.crash_patterns, p.tool.crash_patterns);
+        let json: serde_json::Value = serde_json::from_str(&to_json(&p).unwrap().text).unwrap();
+        assert_eq!(json["tool"]["crash_patterns"][0], p.tool.crash_patterns[0]);
+        assert_eq!(json["tool"]["integrity_words"][1], "does not verify");
     }
 }

@@ -2,6 +2,7 @@
 //! the guest paths of its state.
 
 use anyhow::{anyhow, bail, Result};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -31,6 +32,12 @@ pub struct ToolSection {
     pub spool_dir: String,
     /// Where the rendered config is written in the guest.
     pub config_path: String,
+    /// Words that say an integrity check failed, added to
+    /// [`crate::verify::tool_output::DEFAULT_INTEGRITY_WORDS`].
+    pub integrity_words: Vec<String>,
+    /// Regular expressions that mark a crash when one matches the last lines
+    /// of the tool's stderr (see [`crate::verify::tool_output::crash`]).
+    pub crash_patterns: Vec<String>,
 }
 
 impl Default for ToolSection {
@@ -46,6 +53,8 @@ impl Default for ToolSection {
             lock_path: "/var/lib/btrfs_to_s3/backup.lock".into(),
             spool_dir: "/var/lib/btrfs_to_s3/spool".into(),
             config_path: "/etc/btrfs_to_s3/config.toml".into(),
+            integrity_words: Vec::new(),
+            crash_patterns: Vec::new(),
         }
     }
 }
@@ -88,7 +97,30 @@ impl ToolSection {
                 self.log_level
             );
         }
+        for (i, word) in self.integrity_words.iter().enumerate() {
+            if !word.chars().any(char::is_alphanumeric) {
+                bail!("profile {f}: [tool] integrity_words[{i}] must contain a letter or a digit, got {word:?}");
+            }
+        }
+        self.crash_regexes()
+            .map_err(|e| anyhow!("profile {f}: [tool] {e}"))?;
         Ok(())
+    }
+
+    /// `crash_patterns` compiled; the error names the pattern (by index and
+    /// text) and says what is wrong with it.
+    pub fn crash_regexes(&self) -> Result<Vec<Regex>> {
+        let mut out = Vec::with_capacity(self.crash_patterns.len());
+        for (i, pattern) in self.crash_patterns.iter().enumerate() {
+            let re = Regex::new(pattern).map_err(|e| {
+                anyhow!("crash_patterns[{i}] {pattern:?} is not a valid regular expression: {e}")
+            })?;
+            if re.is_match("") {
+                bail!("crash_patterns[{i}] {pattern:?} matches an empty stderr, so every run would count as a crash");
+            }
+            out.push(re);
+        }
+        Ok(out)
     }
 }
 
@@ -207,5 +239,36 @@ mod tests {
         let mut env = BTreeMap::new();
         env.insert("A B".to_string(), "x".to_string());
         assert!(e(ToolSection { env, ..d() }).contains("[tool] env"));
+        assert!(e(ToolSection {
+            integrity_words: vec!["blake3".into(), " - ".into()],
+            ..d()
+        })
+        .contains("[tool] integrity_words[1] must contain a letter or a digit, got \" - \""));
+    }
+
+    #[test]
+    fn crash_patterns_compile_or_say_why_not() {
+        let with = |p: &[&str]| ToolSection {
+            crash_patterns: p.iter().map(|s| s.to_string()).collect(),
+            ..ToolSection::default()
+        };
+        assert!(ToolSection::default().crash_regexes().unwrap().is_empty());
+        let ok = with(&["Fatal Python error", r"(?m)^AddressSanitizer: \w+"]);
+        assert!(ok.validate("f").is_ok());
+        let res = ok.crash_regexes().unwrap();
+        assert!(res[1].is_match("x\nAddressSanitizer: heap-use-after-free"));
+        let err = with(&["ok", "(unclosed"])
+            .validate("p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("profile p.toml: [tool] crash_patterns[1] \"(unclosed\" is not a valid regular expression: regex parse error:"),
+            "{err}"
+        );
+        assert!(err.contains("unclosed group"), "{err}");
+        for empty in ["", "x*", "^"] {
+            let err = with(&[empty]).validate("p.toml").unwrap_err().to_string();
+            assert!(err.contains("matches an empty stderr"), "{empty:?}: {err}");
+        }
     }
 }

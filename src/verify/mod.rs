@@ -17,9 +17,11 @@ pub mod schema;
 pub mod source;
 pub mod state;
 pub mod stream;
+pub mod stream_edit;
 pub mod suite;
 #[cfg(test)]
 mod testdata;
+pub mod tool_output;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

@@ -9,14 +9,16 @@
 
 use serde::Serialize;
 
-const MAGIC: &[u8; 13] = b"btrfs-stream\0";
-const HEADER_LEN: usize = 17;
-const CMD_HEADER_LEN: usize = 10;
+pub(crate) const MAGIC: &[u8; 13] = b"btrfs-stream\0";
+pub(crate) const HEADER_LEN: usize = 17;
+pub(crate) const CMD_HEADER_LEN: usize = 10;
 pub const CMD_SUBVOL: u16 = 1;
 pub const CMD_SNAPSHOT: u16 = 2;
+pub const CMD_WRITE: u16 = 15;
 pub const CMD_END: u16 = 21;
 const ATTR_UUID: u16 = 1;
 const ATTR_PATH: u16 = 15;
+pub(crate) const ATTR_DATA: u16 = 19;
 const ATTR_CLONE_UUID: u16 = 20;
 /// How much of the first command's payload is kept for its attributes.
 const FIRST_PAYLOAD_MAX: usize = 64 * 1024;
@@ -307,10 +309,14 @@ pub(crate) mod build {
         v
     }
 
+    /// A command with the CRC32C that `btrfs receive` checks.
     pub fn cmd(cmd: u16, payload: &[u8]) -> Vec<u8> {
-        let mut v = (payload.len() as u32).to_le_bytes().to_vec();
-        v.extend(cmd.to_le_bytes());
-        v.extend([0u8; 4]);
+        let mut h = [0u8; CMD_HEADER_LEN];
+        h[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        h[4..6].copy_from_slice(&cmd.to_le_bytes());
+        let crc = crate::verify::stream_edit::command_crc(&h, payload);
+        h[6..].copy_from_slice(&crc.to_le_bytes());
+        let mut v = h.to_vec();
         v.extend(payload);
         v
     }
