@@ -318,6 +318,7 @@ mod tests {
                 "archive.toml",
                 "defects.toml",
                 "faults.toml",
+                "glacier-ir.toml",
                 "large.toml",
                 "spool.toml",
                 "test.toml"

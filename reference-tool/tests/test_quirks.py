@@ -114,10 +114,11 @@ class CatalogueTest(unittest.TestCase):
         self.assertEqual(used, expected)
         self.assertEqual(set(quirks.TAGS), set(quirks.CATALOGUE))
 
-    def test_large_one_part_profile(self):
-        with open(os.path.join(CONFIG_DIR, "large-one-part.toml")) as handle:
+    def test_one_part_per_chunk_runs_on_a_profile_that_allows_one_part(self):
+        with open(os.path.join(CONFIG_DIR, "defects.toml")) as handle:
             text = handle.read()
-        self.assertIn("large_min_parts = 1", text)
+        # defects.toml keeps the default large_min_parts (1): one part per chunk is legal.
+        self.assertNotIn("large_min_parts", text)
 
 
 class QuirkWorldTest(unittest.TestCase):

@@ -240,7 +240,7 @@ mod tests {
     fn a_skip_the_tool_caused_is_1_not_2() {
         let mut r = passing();
         r.scenarios[1].checks[1] = Check::blocked(
-            "verify.manifest.sha256",
+            "verify.stream.complete",
             "full: verify.backup.exit[data]",
             "the backup it needs failed",
         );
@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(e.harness_reasons, 0);
         assert_eq!(e.counts.skip, 1);
         assert!(
-            e.reasons[0].contains("verify.manifest.sha256 not judged: the backup it needs failed"),
+            e.reasons[0].contains("verify.stream.complete not judged: the backup it needs failed"),
             "{:?}",
             e.reasons
         );

@@ -94,7 +94,6 @@ pub fn report() -> RunReport {
                 bytes: 12_000_000,
                 seconds: 1.5,
                 group: None,
-                isolation: None,
             },
             Transfer {
                 kind: TransferKind::Restore,
@@ -103,7 +102,6 @@ pub fn report() -> RunReport {
                 bytes: 5,
                 seconds: 0.0,
                 group: None,
-                isolation: None,
             },
         ],
         harness_errors: vec![],

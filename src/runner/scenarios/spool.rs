@@ -211,7 +211,6 @@ fn empty_after(dir: &str, left: &[String]) -> Check {
 mod tests {
     use super::*;
     use crate::ssh::Output;
-    use crate::verify::logs::parse_log;
 
     fn usage(peak: u64) -> Usage {
         Usage {
@@ -224,17 +223,15 @@ mod tests {
 
     fn run() -> ToolRun {
         let stderr = "2024-01-01 00:00:00,000 INFO backup event=backup_metrics subvolume=data total_bytes=42000000 elapsed_seconds=1.000 throughput=42.00MB/s\n";
-        ToolRun {
-            output: Output {
-                status: 0,
-                signal: None,
-                stdout: vec![],
-                stderr: stderr.as_bytes().to_vec(),
-                duration: Duration::from_secs(1),
-                timed_out: false,
-            },
-            log: parse_log(stderr),
-        }
+        let output = Output {
+            status: 0,
+            signal: None,
+            stdout: vec![],
+            stderr: stderr.as_bytes().to_vec(),
+            duration: Duration::from_secs(1),
+            timed_out: false,
+        };
+        ToolRun::new(output, &[], &[])
     }
 
     #[test]
