@@ -74,12 +74,22 @@ fn a_tool_that_fails_everything_is_blamed_in_every_scenario() {
     }
     ensure_image();
     let (code, v, out) = run_suite(r#"["false"]"#, true);
-    assert_eq!(code, Some(1), "the tool failed: exit 1, also under --bisect\n{out}");
+    assert_eq!(
+        code,
+        Some(1),
+        "the tool failed: exit 1, also under --bisect\n{out}"
+    );
     let checks = assert_all_judged(&v, "false");
     let fails = checks.iter().filter(|c| c["verdict"] == "fail").count();
-    let blocked = checks.iter().filter(|c| c["blocked_by"].is_string()).count();
+    let blocked = checks
+        .iter()
+        .filter(|c| c["blocked_by"].is_string())
+        .count();
     assert!(fails >= 20, "{fails} checks failed");
-    assert!(blocked >= 10, "{blocked} checks were not judged because of the tool");
+    assert!(
+        blocked >= 10,
+        "{blocked} checks were not judged because of the tool"
+    );
     for name in [
         "verify.backup.exit[data]",
         "verify.interrupt.precondition",
@@ -178,7 +188,10 @@ fn a_crash_in_the_middle_of_the_faults_group_blinds_nothing_after_it() {
         .expect("s3-errors judged its commands for crashes");
     assert_eq!(crash["verdict"], "fail", "{crash}");
     assert!(
-        crash["diagnosis"].as_str().unwrap_or_default().contains("Error"),
+        crash["diagnosis"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Error"),
         "the exception is in the diagnosis: {crash}"
     );
     for later in ["network-cut", "power-loss", "verify", "cleanup"] {
@@ -186,7 +199,10 @@ fn a_crash_in_the_middle_of_the_faults_group_blinds_nothing_after_it() {
             // Objects a cut backup abandoned are a warning the requirements allow.
             let allowed = c["verdict"] == "pass"
                 || (c["verdict"] == "warn"
-                    && c["name"].as_str().unwrap_or_default().starts_with("verify.orphans."));
+                    && c["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("verify.orphans."));
             assert!(allowed, "{later} after the crash: {c}");
         }
     }

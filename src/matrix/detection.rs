@@ -194,7 +194,10 @@ mod tests {
         );
         assert!(t.contains("1 of 2 quirk(s)"), "{t}");
         assert!(t.contains("| `q` | full verify | accepted | 3 |"), "{t}");
-        assert!(t.contains("| `r` | s | **not proven** (r:tag) | 3 |"), "{t}");
+        assert!(
+            t.contains("| `r` | s | **not proven** (r:tag) | 3 |"),
+            "{t}"
+        );
     }
 
     #[test]

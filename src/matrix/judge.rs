@@ -40,7 +40,10 @@ pub struct CaseResult {
 impl CaseResult {
     /// The catalogue's promise held in this case.
     pub fn held(&self) -> bool {
-        self.harness.is_empty() && self.unrelated.is_empty() && self.caught && self.unproven.is_empty()
+        self.harness.is_empty()
+            && self.unrelated.is_empty()
+            && self.caught
+            && self.unproven.is_empty()
     }
 }
 

@@ -34,7 +34,10 @@ pub struct QuirkRow {
 impl QuirkRow {
     /// `quirk:where` of every tag, as [`proof_key`] writes them.
     pub fn proof_keys(&self) -> Vec<String> {
-        self.proof.iter().map(|t| proof_key(&self.quirk, t)).collect()
+        self.proof
+            .iter()
+            .map(|t| proof_key(&self.quirk, t))
+            .collect()
     }
 }
 
@@ -112,7 +115,10 @@ More text.
     fn a_row_without_proof_is_an_error() {
         let bad = TEXT.replace("`receive` |", " |");
         let e = parse(&bad).unwrap_err().to_string();
-        assert!(e.contains("direct-receive names no scenario or no proof tag"), "{e}");
+        assert!(
+            e.contains("direct-receive names no scenario or no proof tag"),
+            "{e}"
+        );
     }
 
     #[test]

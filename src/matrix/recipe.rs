@@ -93,7 +93,9 @@ pub fn baseline(profile: &str, recipes: &[&Recipe], quirks: &[&str]) -> Vec<Stri
         .map_or(&[], |(_, a)| a);
     order()
         .filter(|n| {
-            also.contains(n) || quirks.contains(n) || recipes.iter().any(|r| r.scenarios.contains(n))
+            also.contains(n)
+                || quirks.contains(n)
+                || recipes.iter().any(|r| r.scenarios.contains(n))
         })
         .map(str::to_string)
         .collect()
@@ -157,7 +159,10 @@ mod tests {
         assert_eq!(got, ["full", "network-cut", "power-loss", "verify"]);
         // A quirk's scenarios join its profile's baseline.
         let got = baseline("defects.toml", &[&c], &["cli-flags", "full"]);
-        assert_eq!(got, ["full", "cli-flags", "network-cut", "power-loss", "verify"]);
+        assert_eq!(
+            got,
+            ["full", "cli-flags", "network-cut", "power-loss", "verify"]
+        );
         for (_, also) in BASELINE_ALSO {
             for sc in *also {
                 assert!(crate::runner::scenarios::find(sc).is_some(), "{sc}");

@@ -2,8 +2,8 @@
 //! then the baseline and every defect case on copies of it.
 
 use super::judge::{judge, CaseResult, Expect};
-use super::recipe::{self, Recipe};
 use super::quirks::{self, QuirkRow};
+use super::recipe::{self, Recipe};
 use super::table::{self, DefectRow};
 use crate::exit::Outcome;
 use crate::runner::{self, RunOptions, Session};
@@ -321,7 +321,10 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also, 
         if crate::signals::interrupted() {
             break;
         }
-        let unit = take(&mut locked(&pool.queue), current.as_ref().map(|c| c.0.as_str()));
+        let unit = take(
+            &mut locked(&pool.queue),
+            current.as_ref().map(|c| c.0.as_str()),
+        );
         let Some(unit) = unit else { break };
         if locked(&pool.broken).contains(unit.profile) {
             continue;
@@ -406,7 +409,11 @@ fn run_case(
 ) -> Result<CaseResult> {
     let name = unit.name();
     // Under the VM's own run directory (the session's moves to each case's).
-    let case_dir = s.vm.config().run_dir.join("cases").join(name.replace(':', "-"));
+    let case_dir =
+        s.vm.config()
+            .run_dir
+            .join("cases")
+            .join(name.replace(':', "-"));
     let defect = unit.row.map_or(String::new(), |r| r.defect.clone());
     // The baseline is the correct tool with every legal quirk on at once.
     let quirk = match (unit.row, unit.quirk) {

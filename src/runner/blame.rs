@@ -133,7 +133,10 @@ mod tests {
         assert_eq!(ok.verdict, crate::verify::Verdict::Pass);
         let bad = no_crash(&[
             invocation("backup", None),
-            invocation("s3-errors-fatal", Some("botocore.exceptions.ClientError: boom")),
+            invocation(
+                "s3-errors-fatal",
+                Some("botocore.exceptions.ClientError: boom"),
+            ),
         ]);
         assert_eq!(bad.verdict, crate::verify::Verdict::Fail);
         assert_eq!(

@@ -179,7 +179,12 @@ impl Session {
             .ssh()
             .run("rollback-stop-tool", &script, Duration::from_secs(120))
             .context("stopping the tool and unmounting the fixture for the rollback")?;
-        if let Some(fx) = self.checkpoints.latest.as_ref().and_then(|c| c.fixture.clone()) {
+        if let Some(fx) = self
+            .checkpoints
+            .latest
+            .as_ref()
+            .and_then(|c| c.fixture.clone())
+        {
             self.vm
                 .rollback_fixture(&fx)
                 .with_context(|| format!("rolling the fixture back to after {after}"))?;
@@ -187,7 +192,10 @@ impl Session {
         }
         if let (Some(ep), Some(dir)) = (
             &self.endpoint,
-            self.checkpoints.latest.as_ref().and_then(|c| c.store.clone()),
+            self.checkpoints
+                .latest
+                .as_ref()
+                .and_then(|c| c.store.clone()),
         ) {
             self.rt
                 .block_on(ep.rollback(&dir))
@@ -230,10 +238,18 @@ mod tests {
         assert!(kill < put, "{s}");
         let pattern = not_itself(&tool.config_path);
         assert!(s.contains(&pattern), "{s}");
-        assert!(!s.contains(&tool.config_path), "the shell would match itself: {s}");
-        assert!(regex::Regex::new(&pattern).unwrap().is_match(&tool.config_path));
+        assert!(
+            !s.contains(&tool.config_path),
+            "the shell would match itself: {s}"
+        );
+        assert!(regex::Regex::new(&pattern)
+            .unwrap()
+            .is_match(&tool.config_path));
         assert!(s.contains("eyJhIjogMX0="), "{s}");
-        assert!(s.contains(&format!("rm -rf {} {}", tool.lock_path, tool.spool_dir)), "{s}");
+        assert!(
+            s.contains(&format!("rm -rf {} {}", tool.lock_path, tool.spool_dir)),
+            "{s}"
+        );
         let s = restore_tool_script(&tool, None);
         assert!(s.ends_with(&format!("rm -f {}", tool.state_path)), "{s}");
     }

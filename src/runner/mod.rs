@@ -241,7 +241,9 @@ pub fn execute_until(
     // A case that starts on a seeded fixture can be rolled back to its start.
     if s.vm.state().fixture_serial.is_some() && s.checkpoints.latest_after().is_none() {
         if let Err(e) = s.checkpoint("the start") {
-            broken = Some(format!("the starting state could not be checkpointed: {e:#}"));
+            broken = Some(format!(
+                "the starting state could not be checkpointed: {e:#}"
+            ));
         }
     }
     for (i, sc) in chosen.into_iter().enumerate() {
@@ -360,7 +362,9 @@ pub fn execute_until(
         // Isolation: what later scenarios build on, kept or put back.
         let unsettled = infra_error.is_some()
             || broke.is_some()
-            || s.invocations.iter().any(|i| i.crash.is_some() || i.status == "timed out")
+            || s.invocations
+                .iter()
+                .any(|i| i.crash.is_some() || i.status == "timed out")
             || (!matches!(end, Ended::Passed) && !sc.produces());
         let mut isolation = None;
         if stopped_at.is_none() && !sc.read_only() && i < last {
@@ -377,7 +381,9 @@ pub fn execute_until(
                     }
                 }
             } else if let Err(e) = s.checkpoint(&name) {
-                broken = Some(format!("after {name}, the state could not be checkpointed: {e:#}"));
+                broken = Some(format!(
+                    "after {name}, the state could not be checkpointed: {e:#}"
+                ));
             }
         }
         ended.insert(name.clone(), end);

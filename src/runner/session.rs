@@ -75,7 +75,9 @@ impl ToolRun {
         let log = parse_log(&stderr);
         let sent: Vec<&str> = harness_sent.iter().map(String::as_str).collect();
         // A command the harness killed at its timeout did not crash: it hung.
-        let signal = (!output.timed_out).then_some(output.signal.as_deref()).flatten();
+        let signal = (!output.timed_out)
+            .then_some(output.signal.as_deref())
+            .flatten();
         let crash = tool_output::crash(&stderr, signal, &sent, patterns);
         let cause = (!output.success() || crash.is_some())
             .then(|| tool_output::cause(&stderr))

@@ -122,12 +122,20 @@ fn save_timing(env: &[(&str, &str)], args: &[&str], out: &Output, took: std::tim
     }
     let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let path = Path::new(&dir).join("timings.txt");
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let _ = writeln!(
             f,
             "{:>6.0}s  {}vmharness {}  -> {}",
             took.as_secs_f64(),
-            if env.is_empty() { String::new() } else { format!("{} ", env.join(" ")) },
+            if env.is_empty() {
+                String::new()
+            } else {
+                format!("{} ", env.join(" "))
+            },
             args.join(" "),
             out.status
         );

@@ -146,7 +146,14 @@ impl Scenario for ArchiveRestore {
                 s.record(c);
             }
             // From before the restore that only requested, when there was one.
-            let records = records_since(s, if in_progress.is_some() { mark } else { seq_before });
+            let records = records_since(
+                s,
+                if in_progress.is_some() {
+                    mark
+                } else {
+                    seq_before
+                },
+            );
             let head = docs
                 .pointer_targets()
                 .get(&format!(

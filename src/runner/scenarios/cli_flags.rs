@@ -5,9 +5,9 @@
 //! `--verify full|sample|none` (each exits 0 on a good backup).
 
 use super::guest::{self, note_backups};
-use crate::runner::blame::tool_broke;
 use super::hold;
 use super::Scenario;
+use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
 use crate::s3::journal::Record;
 use crate::tool::{BackupArgs, RestoreArgs};
@@ -398,7 +398,8 @@ fn verify_without_source(s: &mut Session, sv: &str) -> Result<Check> {
         verify: Some("full".into()),
         ..Default::default()
     });
-    let run = super::leftovers::restore_run(s, "cli-restore-verify-no-source", &line, &target, false);
+    let run =
+        super::leftovers::restore_run(s, "cli-restore-verify-no-source", &line, &target, false);
     if moved {
         s.vm.ssh().run(
             "cli-unhide-source",

@@ -2,11 +2,11 @@
 //! the journal says about a stretch of a run (writes, stored chunks).
 
 use crate::runner::background::BackgroundRun;
+use crate::runner::blame::tool_broke;
 use crate::runner::session::Session;
 use crate::s3::faults::{FaultKind, FaultRule, RuleId};
 use crate::s3::journal::{Journal, Record};
 use crate::verify::layout::{key_regex, KeyClass, Layout};
-use crate::runner::blame::tool_broke;
 use anyhow::{anyhow, Context, Result};
 use std::sync::Arc;
 use std::time::Duration;

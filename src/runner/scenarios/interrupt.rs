@@ -7,11 +7,11 @@
 use super::guest::{self, note_backups};
 use super::hold::{self, Stall};
 use super::Scenario;
+use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
 use crate::verify::layout::{KeyClass, Layout};
 use crate::verify::objects::verify_orphans;
 use crate::verify::{names, Check};
-use crate::runner::blame::tool_broke;
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -87,8 +87,7 @@ fn variant(s: &mut Session, layout: &Layout, sv: &str, sig: &str) -> Result<()> 
     let start = hold::mark(s)?;
     let line = s.tool.backup_now(sv);
     let label = format!("interrupt-{}", sig.to_lowercase());
-    let (mut bg, stall) =
-        hold::start_held(s, stall, &label, &line, &format!("at chunk {after}"))?;
+    let (mut bg, stall) = hold::start_held(s, stall, &label, &line, &format!("at chunk {after}"))?;
     let journal = hold::journal(s)?;
     let n = b.interrupt_after_chunks as usize;
     let stored = s.rt.block_on(journal.wait_finished(

@@ -104,10 +104,11 @@ pub fn leftovers(
 /// The fixture's subvolumes now.
 pub fn list(s: &mut Session) -> Result<Subvolumes> {
     let mount = s.layout.mount.clone();
-    let out = s
-        .vm
-        .ssh()
-        .run("list-subvolumes", &list_script(&mount), Duration::from_secs(60))?;
+    let out = s.vm.ssh().run(
+        "list-subvolumes",
+        &list_script(&mount),
+        Duration::from_secs(60),
+    )?;
     Ok(parse_list(&out.stdout_text(), &mount))
 }
 
@@ -154,17 +155,16 @@ pub fn judge_and_clear(
     any_new: bool,
 ) -> Result<Check> {
     let after = list(s)?;
-    let exists = s
-        .vm
-        .ssh()
-        .run(
-            "restore-target-exists",
-            &format!("test -e {} && echo yes || true", shell_quote(target)),
-            Duration::from_secs(60),
-        )?
-        .stdout_text()
-        .trim()
-        == "yes";
+    let exists =
+        s.vm.ssh()
+            .run(
+                "restore-target-exists",
+                &format!("test -e {} && echo yes || true", shell_quote(target)),
+                Duration::from_secs(60),
+            )?
+            .stdout_text()
+            .trim()
+            == "yes";
     let left = leftovers(before, &after, target, exists, any_new);
     if !left.is_empty() {
         let paths: Vec<String> = left.iter().map(|(p, _)| p.clone()).collect();
@@ -248,7 +248,10 @@ ID 260 gen 30 top level 5 received_uuid 0d8f4a7e-1111-2222-3333-444455556666 pat
     #[test]
     fn removal_makes_subvolumes_writable_first_then_clears_the_target() {
         let s = remove_script(&["/m/restore/a b".into()], "/m/restore/t");
-        assert!(s.contains("btrfs property set -f '/m/restore/a b' ro false"), "{s}");
+        assert!(
+            s.contains("btrfs property set -f '/m/restore/a b' ro false"),
+            "{s}"
+        );
         assert!(s.ends_with("rm -rf /m/restore/t"), "{s}");
     }
 }

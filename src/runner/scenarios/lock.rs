@@ -7,10 +7,10 @@ use super::guest::note_backups;
 use super::hold::{self, Stall};
 use super::Scenario;
 use crate::runner::background::BackgroundRun;
+use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
 use crate::verify::layout::Layout;
 use crate::verify::Check;
-use crate::runner::blame::tool_broke;
 use anyhow::Result;
 use serde_json::json;
 

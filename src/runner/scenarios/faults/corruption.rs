@@ -8,7 +8,7 @@
 //! words (a broad vocabulary, extended by `[tool] integrity_words`). The
 //! original bytes are put back after each variant.
 
-use super::super::{first_subvolume, record_variant, guest, hold, leftovers, Scenario};
+use super::super::{first_subvolume, guest, hold, leftovers, record_variant, Scenario};
 use crate::runner::blame::tool_broke;
 use crate::runner::session::Session;
 use crate::s3::store::ObjectMeta;
@@ -75,13 +75,15 @@ impl Scenario for Corruption {
 fn alter(v: &str, chunks: &[Vec<u8>]) -> Vec<(usize, Vec<u8>)> {
     let (a, b) = (&chunks[0], &chunks[1]);
     match v {
-        "flip" => crate::verify::stream_edit::flip_write_byte(chunks).map(|e| e.chunks).unwrap_or_else(|| {
-            // No file data in the stream: a plain flip (receive may notice).
-            let mut x = a.to_vec();
-            let i = x.len() / 2;
-            x[i] ^= 0x01;
-            vec![(0, x)]
-        }),
+        "flip" => crate::verify::stream_edit::flip_write_byte(chunks)
+            .map(|e| e.chunks)
+            .unwrap_or_else(|| {
+                // No file data in the stream: a plain flip (receive may notice).
+                let mut x = a.to_vec();
+                let i = x.len() / 2;
+                x[i] ^= 0x01;
+                vec![(0, x)]
+            }),
         "truncate" => vec![(1, b[..b.len() / 2].to_vec())],
         _ => vec![(0, b.to_vec()), (1, a.to_vec())],
     }
@@ -124,7 +126,8 @@ fn variant(s: &mut Session, sv: &str, key: &str, chunks: &[String], v: &str) -> 
         .map(hold::describe)
         .collect();
     let stderr = run.output.stderr_text();
-    let said = crate::verify::tool_output::integrity_error(&stderr, &s.profile.tool.integrity_words);
+    let said =
+        crate::verify::tool_output::integrity_error(&stderr, &s.profile.tool.integrity_words);
     let evidence = json!({
         "manifest_key": key,
         "altered": altered,

@@ -5,13 +5,13 @@
 //! (non-zero, the pointer unchanged), never publish an incremental nobody
 //! can restore; whatever it published is restored to prove it.
 
-use super::super::{first_subvolume, record_variant, guest, Scenario};
+use super::super::{first_subvolume, guest, record_variant, Scenario};
+use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
 use crate::ssh::shell_quote;
 use crate::verify::layout::Layout;
 use crate::verify::manifest::Documents;
 use crate::verify::Check;
-use crate::runner::blame::tool_broke;
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 use std::time::Duration;

@@ -5,13 +5,13 @@
 //! comes back. The operation must complete, or fail cleanly and succeed
 //! when rerun; nothing half-published, nothing restored that is not equal.
 
-use super::super::{first_subvolume, record_variant, guest, hold, Scenario};
+use super::super::{first_subvolume, guest, hold, record_variant, Scenario};
 use crate::runner::background::BackgroundRun;
+use crate::runner::blame::tool_broke;
 use crate::runner::session::Session;
 use crate::verify::layout::{KeyClass, Layout};
 use crate::verify::source::S3State;
 use crate::verify::{Check, Verdict};
-use crate::runner::blame::tool_broke;
 use anyhow::{anyhow, Result};
 use serde_json::json;
 use std::time::{Duration, Instant};

@@ -3,12 +3,12 @@
 //! names were completely stored (`verify.publish_order`).
 
 use super::super::{first_subvolume, guest, hold, Scenario};
+use crate::runner::blame::tool_broke;
 use crate::runner::session::Session;
 use crate::verify::journal::verify_publish_order;
 use crate::verify::layout::Layout;
 use crate::verify::manifest::Documents;
 use crate::verify::names;
-use crate::runner::blame::tool_broke;
 use anyhow::Result;
 
 pub struct Ordering;

@@ -6,11 +6,11 @@
 //! backup, and that backup restores equal to its snapshot.
 
 use super::super::{first_subvolume, guest, hold, Scenario};
+use crate::runner::blame::tool_broke;
 use crate::runner::session::Session;
 use crate::ssh::shell_quote;
 use crate::verify::layout::Layout;
 use crate::verify::{names, Check};
-use crate::runner::blame::tool_broke;
 use anyhow::Result;
 use serde_json::json;
 use std::time::Duration;

@@ -6,12 +6,12 @@
 //! and every manifest they published must restore.
 
 use super::super::{first_subvolume, guest::note_backups, hold, Scenario};
+use crate::runner::blame::tool_broke;
 use crate::runner::session::Session;
 use crate::verify::journal::verify_no_overwrite;
 use crate::verify::layout::{KeyClass, Layout};
 use crate::verify::manifest::Documents;
 use crate::verify::{names, Check, Problem, Verdict};
-use crate::runner::blame::tool_broke;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 

@@ -14,7 +14,7 @@
 //! Each variant proves its faults fired during the operation (else the
 //! harness failed, not the tool).
 
-use super::super::{first_subvolume, record_variant, guest, hold, Scenario};
+use super::super::{first_subvolume, guest, hold, record_variant, Scenario};
 use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
 use crate::s3::faults::{FaultKind, FaultRule};
