@@ -102,12 +102,17 @@ impl BackgroundRun {
             echo: false,
         })?;
         if !out.success() {
-            bail!(
-                "{}: sending SIG{signal} to process group {} failed (already ended?): {}",
+            let why = format!(
+                "{}: it had already ended when SIG{signal} was to be sent to process group {} ({})",
                 self.label,
                 self.pgid,
                 out.stderr_text().trim()
             );
+            // The tool ended on its own while the harness held it: its doing.
+            if self.tool {
+                return Err(crate::runner::blame::tool_broke(why, None));
+            }
+            bail!(why);
         }
         Ok(Delivery {
             signal: signal.into(),

@@ -3,7 +3,8 @@
 //! file data flipped with the send stream's own CRC fixed up, so that
 //! `btrfs receive` cannot notice and only the chunk's SHA-256 can;
 //! `truncate`: a chunk cut to half; `swap`: the first two chunks' contents
-//! exchanged). A restore of that backup must exit non-zero, leave no
+//! exchanged). A restore of that backup (`--verify none`: the chunk
+//! SHA-256 checks are not optional) must exit non-zero, leave no
 //! subvolume holding the altered data anywhere, and say why in its own
 //! words (a broad vocabulary, extended by `[tool] integrity_words`). The
 //! original bytes are put back after each variant.
@@ -96,7 +97,14 @@ fn variant(s: &mut Session, sv: &str, key: &str, chunks: &[String], v: &str) -> 
         .ok_or_else(|| anyhow!("corrupting a chunk needs the embedded endpoint"))?;
     let originals: Vec<(ObjectMeta, Vec<u8>)> = chunks
         .iter()
-        .map(|k| ep.object(k).ok_or_else(|| anyhow!("{k} is not stored")))
+        .map(|k| {
+            ep.object(k).ok_or_else(|| {
+                tool_broke(
+                    format!("{k}, a chunk the manifest {key} lists, is not stored"),
+                    None,
+                )
+            })
+        })
         .collect::<Result<_>>()?;
     let bytes: Vec<Vec<u8>> = originals.iter().map(|(_, b)| b.clone()).collect();
     let changes = alter(v, &bytes);
@@ -106,7 +114,19 @@ fn variant(s: &mut Session, sv: &str, key: &str, chunks: &[String], v: &str) -> 
             .map_err(|e| anyhow!("altering {}: {e}", chunks[i]))?;
     }
     let target = format!("{}/{sv}-corrupt-{v}", s.layout.restore_dir());
-    let line = super::super::restore::restore_line(s, sv, &target, Some(key));
+    // `--verify none`: the chunks' SHA-256 checks are not optional, so they
+    // alone must catch it (a comparison with the source would hide a tool
+    // that never checks them).
+    let r = s.profile.restore.clone();
+    let line = s.tool.restore(&crate::tool::RestoreArgs {
+        subvolume: sv.into(),
+        target: target.clone(),
+        manifest_key: Some(key.into()),
+        wait_restore: Some(r.wait_for_restore),
+        restore_timeout_secs: Some(r.restore_timeout_seconds),
+        verify: Some("none".into()),
+        log_level: None,
+    });
     let start = hold::mark(s)?;
     let run = leftovers::restore_run(s, &format!("corruption-restore-{v}"), &line, &target, true);
     // Put the chunks back before judging, so nothing later sees the damage.
