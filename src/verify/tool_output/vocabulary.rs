@@ -110,20 +110,23 @@ fn vocabulary(extra: &[String]) -> Vec<(Vec<String>, bool)> {
 
 /// What a line said as an error, or None when it said nothing as one: an
 /// `error=` value (any level); a WARNING/ERROR/CRITICAL record's event
-/// name, field names and values (not values with a `/`: paths and keys);
-/// a line that is not a record, except a traceback's frames and source
-/// lines (indented) and a panic's location.
+/// name and field names; an ERROR/CRITICAL record's field values (not
+/// values with a `/`: paths and keys; a WARNING's values are settings and
+/// names, e.g. `names=restore-skips-hash`); a line that is not a record,
+/// except a traceback's frames and source lines (indented) and a panic's
+/// location.
 fn said_as_error(line: &str) -> Option<String> {
     if let Some(r) = parse_line(line, 0) {
         let error = r.get("error").unwrap_or_default().to_string();
         if matches!(r.level.as_str(), "INFO" | "DEBUG") {
             return (!error.is_empty()).then_some(error);
         }
+        let values = r.level != "WARNING";
         let mut text = r.event.clone();
         for (k, v) in &r.fields {
             text.push(' ');
             text.push_str(k);
-            if k == "error" || !v.contains('/') {
+            if k == "error" || (values && !v.contains('/')) {
                 text.push(' ');
                 text.push_str(v);
             }
@@ -302,5 +305,15 @@ mod tests {
         assert!(integrity_error(&text, &["blake3".into()]).is_some());
         assert!(integrity_error(&text, &["Blake3 comparison".into()]).is_some());
         assert_eq!(integrity_error(&text, &["".into(), "--".into()]), None);
+    }
+
+    #[test]
+    fn a_warning_s_values_are_not_an_error() {
+        let warn = "2026-12-02 07:56:00,031 WARNING btrfs_to_s3.cli event=defects_enabled names=restore-skips-hash\n";
+        assert_eq!(found(warn), None);
+        let warn = "2026-12-02 07:56:00,031 WARNING t event=chunk_hash_mismatch key=k retry=1\n";
+        assert!(found(warn).is_some(), "a warning's event name counts");
+        let err = "2026-12-02 07:56:00,031 ERROR t event=restore_failed reason=checksum\n";
+        assert!(found(err).is_some(), "an error's values count");
     }
 }
