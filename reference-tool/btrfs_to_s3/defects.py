@@ -5,10 +5,9 @@ correct. Code paths ask `enabled(name)` at the one place where the defect
 deviates; every name used must be in CATALOGUE.
 """
 
-import contextlib
 import os
 
-from .errors import UsageError
+from .switches import Switches
 
 ENV_VAR = "REFTOOL_DEFECT"
 
@@ -60,46 +59,12 @@ CATALOGUE = {
     "log-event-renamed": "backup_uploaded logged as upload_done",
 }
 
-_active = frozenset()
-
-
-def parse(value):
-    """Parse a REFTOOL_DEFECT value into a frozenset of known names."""
-    names = [part.strip() for part in (value or "").split(",")]
-    names = [name for name in names if name]
-    unknown = sorted(set(names) - set(CATALOGUE))
-    if unknown:
-        raise UsageError(
-            f"unknown defect name(s) in {ENV_VAR}: {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(CATALOGUE))})"
-        )
-    return frozenset(names)
+_switches = Switches(ENV_VAR, "defect", CATALOGUE)
+parse = _switches.parse
+active = _switches.active
+enabled = _switches.enabled
+activated = _switches.activated
 
 
 def load_from_env(environ=None):
-    global _active
-    environ = os.environ if environ is None else environ
-    _active = parse(environ.get(ENV_VAR, ""))
-    return _active
-
-
-def active():
-    return _active
-
-
-def enabled(name):
-    if name not in CATALOGUE:
-        raise KeyError(f"defect {name!r} is not in the catalogue")
-    return name in _active
-
-
-@contextlib.contextmanager
-def activated(*names):
-    """Switch defects on for a block (tests)."""
-    global _active
-    previous = _active
-    _active = parse(",".join(names))
-    try:
-        yield
-    finally:
-        _active = previous
+    return _switches.load_from_env(os.environ if environ is None else environ)

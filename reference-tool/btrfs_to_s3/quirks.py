@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 
-from .errors import UsageError
+from .switches import Switches
 
 ENV_VAR = "REFTOOL_QUIRK"
 ALL = "all"
@@ -49,41 +49,16 @@ TAGS = {
     "graceful-sigterm": ("sigterm",),
 }
 
-_active = frozenset()
+_switches = Switches(ENV_VAR, "quirk", CATALOGUE, all_name=ALL)
+parse = _switches.parse
+active = _switches.active
+enabled = _switches.enabled
 _logged = set()
 _logged_lock = threading.Lock()
 
 
-def parse(value):
-    """Parse a REFTOOL_QUIRK value into a frozenset of known names."""
-    names = [part.strip() for part in (value or "").split(",")]
-    names = [name for name in names if name]
-    if ALL in names:
-        names = [name for name in names if name != ALL] + list(CATALOGUE)
-    unknown = sorted(set(names) - set(CATALOGUE))
-    if unknown:
-        raise UsageError(
-            f"unknown quirk name(s) in {ENV_VAR}: {', '.join(unknown)} "
-            f"(known: {ALL}, {', '.join(sorted(CATALOGUE))})"
-        )
-    return frozenset(names)
-
-
 def load_from_env(environ=None):
-    global _active
-    environ = os.environ if environ is None else environ
-    _active = parse(environ.get(ENV_VAR, ""))
-    return _active
-
-
-def active():
-    return _active
-
-
-def enabled(name):
-    if name not in CATALOGUE:
-        raise KeyError(f"quirk {name!r} is not in the catalogue")
-    return name in _active
+    return _switches.load_from_env(os.environ if environ is None else environ)
 
 
 def path(name, tag):
@@ -109,22 +84,19 @@ def on(name, tag):
 @contextlib.contextmanager
 def activated(*names):
     """Switch quirks on for a block (tests); the once-per-process log restarts."""
-    global _active
-    previous = _active
-    _active = parse(",".join(names))
     with _logged_lock:
         saved = set(_logged)
         _logged.clear()
     try:
-        yield
+        with _switches.activated(*names):
+            yield
     finally:
-        _active = previous
         with _logged_lock:
             _logged.clear()
             _logged.update(saved)
 
 
 def announce(logger):
-    if _active:
+    if active():
         from . import logs
-        logs.event(logger, "quirks_enabled", level=logging.INFO, names=",".join(sorted(_active)))
+        logs.event(logger, "quirks_enabled", level=logging.INFO, names=",".join(sorted(active())))

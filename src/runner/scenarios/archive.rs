@@ -201,12 +201,8 @@ struct Requested {
 fn request_without_waiting(s: &mut Session, sv: &str) -> Result<Requested> {
     let target = format!("{}/{sv}-archive-request", s.layout.restore_dir());
     let line = s.tool.restore(&crate::tool::RestoreArgs {
-        subvolume: sv.into(),
-        target: target.clone(),
         wait_restore: Some(false),
-        restore_timeout_secs: Some(s.profile.restore.restore_timeout_seconds),
-        verify: Some(s.profile.restore.verify_mode.clone()),
-        ..Default::default()
+        ..super::restore::restore_args(s, sv, &target, None)
     });
     let mark = super::hold::mark(s)?;
     let before = super::leftovers::list(s)?;

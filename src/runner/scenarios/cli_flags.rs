@@ -308,15 +308,10 @@ fn subvolume_filter(s: &mut Session, layout: &Layout, sv: &str) -> Result<Check>
 }
 
 fn restore_verify(s: &mut Session, sv: &str, mode: &str) -> Result<Check> {
-    let r = s.profile.restore.clone();
     let target = format!("{}/{sv}-verify-{mode}", s.layout.restore_dir());
     let line = s.tool.restore(&RestoreArgs {
-        subvolume: sv.into(),
-        target: target.clone(),
-        wait_restore: Some(r.wait_for_restore),
-        restore_timeout_secs: Some(r.restore_timeout_seconds),
         verify: Some(mode.into()),
-        ..Default::default()
+        ..super::restore::restore_args(s, sv, &target, None)
     });
     let (run, left) = super::leftovers::restore_run(
         s,
@@ -378,38 +373,16 @@ fn verify_without_source(s: &mut Session, sv: &str) -> Result<Check> {
         ));
     };
     let hidden = format!("{snapshot}.vmharness-hidden");
-    let moved = s.vm.ssh().run(
-        "cli-hide-source",
-        &format!(
-            "if test -e {0}; then mv {0} {1} && echo moved; fi",
-            crate::ssh::shell_quote(&snapshot),
-            crate::ssh::shell_quote(&hidden)
-        ),
-        std::time::Duration::from_secs(60),
-    )?;
-    let moved = moved.stdout_text().trim() == "moved";
+    let moved = rename(s, "cli-hide-source", &snapshot, &hidden)?;
     let target = format!("{}/{sv}-verify-{NO_SOURCE}", s.layout.restore_dir());
-    let r = s.profile.restore.clone();
     let line = s.tool.restore(&RestoreArgs {
-        subvolume: sv.into(),
-        target: target.clone(),
-        wait_restore: Some(r.wait_for_restore),
-        restore_timeout_secs: Some(r.restore_timeout_seconds),
         verify: Some("full".into()),
-        ..Default::default()
+        ..super::restore::restore_args(s, sv, &target, None)
     });
     let run =
         super::leftovers::restore_run(s, "cli-restore-verify-no-source", &line, &target, false);
     if moved {
-        s.vm.ssh().run(
-            "cli-unhide-source",
-            &format!(
-                "mv {} {}",
-                crate::ssh::shell_quote(&hidden),
-                crate::ssh::shell_quote(&snapshot)
-            ),
-            std::time::Duration::from_secs(60),
-        )?;
+        rename(s, "cli-unhide-source", &hidden, &snapshot)?;
     }
     let (run, left) = run?;
     let verified = run.field("restore_verify_complete", "status");
@@ -442,4 +415,18 @@ fn verify_without_source(s: &mut Session, sv: &str) -> Result<Check> {
     };
     c.name = name;
     Ok(c)
+}
+
+/// Rename `from` to `to` in the guest when `from` exists; whether it did.
+fn rename(s: &mut Session, label: &str, from: &str, to: &str) -> Result<bool> {
+    let out = s.vm.ssh().run(
+        label,
+        &format!(
+            "if test -e {0}; then mv {0} {1} && echo moved; fi",
+            crate::ssh::shell_quote(from),
+            crate::ssh::shell_quote(to)
+        ),
+        std::time::Duration::from_secs(60),
+    )?;
+    Ok(out.stdout_text().trim() == "moved")
 }

@@ -183,16 +183,17 @@ fn older_backup(s: &Session, sv: &str) -> Result<crate::runner::session::BackupF
         .ok_or_else(|| anyhow!("no older backup of {sv}"))
 }
 
-/// The tool's restore command for `sv` into `target` (by `manifest_key`,
-/// or through the pointer), with the profile's `[restore]` settings.
-pub(super) fn restore_line(
+/// A restore of `sv` into `target` (by `manifest_key`, or through the
+/// pointer) with the profile's `[restore]` settings (a scenario changes
+/// what it tests: `RestoreArgs { verify: ..., ..restore_args(...) }`).
+pub(super) fn restore_args(
     s: &Session,
     sv: &str,
     target: &str,
     manifest_key: Option<&str>,
-) -> String {
+) -> RestoreArgs {
     let r = &s.profile.restore;
-    s.tool.restore(&RestoreArgs {
+    RestoreArgs {
         subvolume: sv.into(),
         target: target.into(),
         manifest_key: manifest_key.map(str::to_string),
@@ -200,7 +201,17 @@ pub(super) fn restore_line(
         restore_timeout_secs: Some(r.restore_timeout_seconds),
         verify: Some(r.verify_mode.clone()),
         log_level: None,
-    })
+    }
+}
+
+/// The tool's restore command of [`restore_args`].
+pub(super) fn restore_line(
+    s: &Session,
+    sv: &str,
+    target: &str,
+    manifest_key: Option<&str>,
+) -> String {
+    s.tool.restore(&restore_args(s, sv, target, manifest_key))
 }
 
 /// `verify.restore.digest`: the tree at `target` (a restore of `head`'s

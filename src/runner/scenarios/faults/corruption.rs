@@ -117,15 +117,9 @@ fn variant(s: &mut Session, sv: &str, key: &str, chunks: &[String], v: &str) -> 
     // `--verify none`: the chunks' SHA-256 checks are not optional, so they
     // alone must catch it (a comparison with the source would hide a tool
     // that never checks them).
-    let r = s.profile.restore.clone();
     let line = s.tool.restore(&crate::tool::RestoreArgs {
-        subvolume: sv.into(),
-        target: target.clone(),
-        manifest_key: Some(key.into()),
-        wait_restore: Some(r.wait_for_restore),
-        restore_timeout_secs: Some(r.restore_timeout_seconds),
         verify: Some("none".into()),
-        log_level: None,
+        ..super::super::restore::restore_args(s, sv, &target, Some(key))
     });
     let start = hold::mark(s)?;
     let run = leftovers::restore_run(s, &format!("corruption-restore-{v}"), &line, &target, true);
