@@ -128,7 +128,7 @@ impl ExpectedFailure {
             Self::RootMtimeAfterDeepChain => Rule {
                 name: "root-mtime-after-deep-chain",
                 field: "mtime",
-                condition: "incremental stream, path is the subvolume root, the source holds a path deeper than 64 components",
+                condition: "path is the subvolume root, the source holds a path deeper than 64 components (full or incremental stream)",
                 reason: "after a chain of 64+ new nested directories send does not emit the root's utimes",
             },
         }
