@@ -54,6 +54,29 @@ pub fn recipe(scenario: &str) -> Option<Recipe> {
         .then_some(r)
 }
 
+/// The scenarios a case of `names` runs: each name's recipe (what makes it
+/// observable: `restore` needs backups to restore), merged in run order.
+pub fn cases_of(names: &[String]) -> Vec<String> {
+    let wanted: Vec<&str> = names
+        .iter()
+        .flat_map(|n| match recipe(n) {
+            Some(r) => r.scenarios.to_vec(),
+            None => vec![n.as_str()],
+        })
+        .collect();
+    let mut out: Vec<String> = order()
+        .filter(|n| wanted.contains(n))
+        .map(str::to_string)
+        .collect();
+    // Names without a place in the run order keep theirs, at the end.
+    for n in wanted {
+        if !out.iter().any(|o| o == n) {
+            out.push(n.to_string());
+        }
+    }
+    out
+}
+
 /// Every scenario a recipe may name before the faults group, in the
 /// order a baseline runs them; then the group, then `verify`.
 const ORDER_BEFORE_FAULTS: &[&str] = &[
@@ -136,6 +159,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_quirk_case_runs_its_scenarios_with_what_makes_them_observable() {
+        let names: Vec<String> = ["corruption", "restore"].map(String::from).to_vec();
+        assert_eq!(
+            cases_of(&names),
+            [
+                "full",
+                "mutate",
+                "incremental",
+                "restore",
+                "corruption",
+                "verify"
+            ]
+        );
+        assert_eq!(cases_of(&["interrupt".to_string()]), ["full", "interrupt"]);
     }
 
     #[test]

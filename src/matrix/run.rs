@@ -247,11 +247,12 @@ fn units(groups: &Groups) -> Vec<Unit<'_>> {
             .filter(|(row, _)| row.verdict == crate::verify::Verdict::Warn)
             .map(|(row, _)| row.check.clone())
             .collect();
-        let also: Vec<&str> = g
+        let quirk_scenarios: Vec<String> = g
             .quirks
             .iter()
-            .flat_map(|q| q.scenarios.iter().map(String::as_str))
+            .flat_map(|q| recipe::cases_of(&q.scenarios))
             .collect();
+        let also: Vec<&str> = quirk_scenarios.iter().map(String::as_str).collect();
         out.push(Unit {
             order: out.len(),
             profile,
@@ -276,7 +277,7 @@ fn units(groups: &Groups) -> Vec<Unit<'_>> {
                 profile,
                 row: None,
                 quirk: Some(q),
-                scenarios: q.scenarios.clone(),
+                scenarios: recipe::cases_of(&q.scenarios),
                 soft: soft.clone(),
             });
         }
@@ -598,7 +599,11 @@ mod tests {
             "the baseline runs the quirks' scenarios too: {:?}",
             u[2].scenarios
         );
-        assert_eq!(u[5].scenarios, ["cli-flags"]);
+        assert_eq!(
+            u[5].scenarios,
+            ["cli-flags"],
+            "cli-flags needs no backup first"
+        );
         assert!(u.iter().enumerate().all(|(i, u)| u.order == i));
         let mut q: VecDeque<Unit> = u.into();
         // A VM on defects.toml takes its profile's next case, not the head.
