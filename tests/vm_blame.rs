@@ -97,7 +97,7 @@ fn a_tool_that_fails_everything_is_blamed_in_every_scenario() {
         "verify.corruption.precondition",
         "verify.s3_errors.completes[backup]",
         "verify.network_cut.backup",
-        "verify.power_loss.rerun_succeeds",
+        "verify.power_loss.precondition",
     ] {
         assert!(
             checks
