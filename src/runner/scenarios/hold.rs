@@ -69,10 +69,29 @@ impl Stall {
         })
     }
 
-    /// Wait until a request is held.
-    pub fn wait_held(&self, s: &Session, timeout: Duration) -> Result<()> {
-        s.rt.block_on(self.faults.wait_stalled(1, timeout))
-            .with_context(|| format!("waiting for a request to {} to be held", self.key_regex))
+    /// Wait until a request is held, or `bg` ended first (a command that
+    /// ended, e.g. crashed, sends nothing more: no use waiting it out).
+    pub fn wait_held(&self, s: &mut Session, bg: &BackgroundRun, timeout: Duration) -> Result<()> {
+        let started = std::time::Instant::now();
+        let slice = Duration::from_secs(2);
+        loop {
+            if s.rt.block_on(self.faults.wait_stalled(1, slice)).is_ok() {
+                return Ok(());
+            }
+            if bg.finished(s)? {
+                anyhow::bail!(
+                    "{} ended before a request to {} was held",
+                    bg.label,
+                    self.key_regex
+                );
+            }
+            if started.elapsed() > timeout {
+                anyhow::bail!(
+                    "waiting for a request to {} to be held: none came within {timeout:?}",
+                    self.key_regex
+                );
+            }
+        }
     }
 
     /// Let the held requests go and retire the rule.
@@ -164,7 +183,7 @@ pub fn start_held(
 ) -> Result<(BackgroundRun, Stall)> {
     let bg = BackgroundRun::start(s, label, line)?;
     let timeout = s.timeout();
-    if let Err(e) = stall.wait_held(s, timeout) {
+    if let Err(e) = stall.wait_held(s, &bg, timeout) {
         drop(stall);
         let run = bg.wait(s, timeout)?;
         return Err(tool_broke(

@@ -196,7 +196,7 @@ fn restore(s: &mut Session, layout: &Layout, sv: &str, key: &str) -> Result<Chec
     let before = super::super::leftovers::list(s)?;
     let bg = BackgroundRun::start(s, "network-cut-restore", &line)?;
     let timeout = s.timeout();
-    if let Err(e) = stall.wait_held(s, timeout) {
+    if let Err(e) = stall.wait_held(s, &bg, timeout) {
         drop(stall);
         let run = bg.wait(s, timeout)?;
         return Err(tool_broke(
