@@ -92,7 +92,7 @@ fn a_tool_that_fails_everything_is_blamed_in_every_scenario() {
     );
     for name in [
         "verify.backup.exit[data]",
-        "verify.interrupt.precondition",
+        "verify.interrupt.killed[SIGTERM]",
         "verify.no_credentials.exit_nonzero",
         "verify.corruption.precondition",
         "verify.s3_errors.completes[backup]",
