@@ -168,7 +168,10 @@ impl Session {
             bail!("there is no checkpoint to roll back to");
         };
         let after = cp.after.clone();
-        let tool_state = cp.tool_state.clone();
+        let (fixture, store, tool_state) =
+            (cp.fixture.clone(), cp.store.clone(), cp.tool_state.clone());
+        let (backups, snapshots, journal_seq) =
+            (cp.backups.clone(), cp.snapshots.clone(), cp.journal_seq);
         // Nothing of the tool may run while its ground is replaced.
         let script = format!(
             "{}\n{}",
@@ -179,35 +182,22 @@ impl Session {
             .ssh()
             .run("rollback-stop-tool", &script, Duration::from_secs(120))
             .context("stopping the tool and unmounting the fixture for the rollback")?;
-        if let Some(fx) = self
-            .checkpoints
-            .latest
-            .as_ref()
-            .and_then(|c| c.fixture.clone())
-        {
+        if let Some(fx) = fixture {
             self.vm
                 .rollback_fixture(&fx)
                 .with_context(|| format!("rolling the fixture back to after {after}"))?;
             self.layout.mount(self.vm.ssh())?;
         }
-        if let (Some(ep), Some(dir)) = (
-            &self.endpoint,
-            self.checkpoints
-                .latest
-                .as_ref()
-                .and_then(|c| c.store.clone()),
-        ) {
+        if let (Some(ep), Some(dir)) = (&self.endpoint, store) {
             self.rt
                 .block_on(ep.rollback(&dir))
                 .with_context(|| format!("rolling the S3 store back to after {after}"))?;
         }
-        if let Some(cp) = self.checkpoints.latest.as_ref() {
-            self.backups = cp.backups.clone();
-            self.snapshots = cp.snapshots.clone();
-            let undone = (cp.journal_seq + 1, self.journal_seq());
-            if undone.0 <= undone.1 {
-                self.checkpoints.rolled_back.push(undone);
-            }
+        self.backups = backups;
+        self.snapshots = snapshots;
+        let undone = (journal_seq + 1, self.journal_seq());
+        if undone.0 <= undone.1 {
+            self.checkpoints.rolled_back.push(undone);
         }
         let seconds = t.elapsed().as_secs_f64();
         self.checkpoints.seconds += seconds;

@@ -15,12 +15,12 @@
 //!   RestoreObject it handles is tolerated) and succeed.
 
 use super::restore::{
-    documents, records_since, restore_latest, RESTORE_CHAIN, RESTORE_EXIT, TARGET_WRITABLE,
+    chain_chunks, documents, records_since, restore_latest, RESTORE_CHAIN, RESTORE_EXIT,
+    TARGET_WRITABLE,
 };
 use super::{for_subvolume, per_subvolume, Scenario};
 use crate::runner::session::Session;
 use crate::s3::journal::Record;
-use crate::verify::manifest::chain_of;
 use crate::verify::{names, Check};
 use anyhow::Result;
 use serde_json::json;
@@ -67,15 +67,10 @@ pub fn unrestored_reads(records: &[Record], chunks: &[String]) -> Vec<String> {
 
 /// Chunks of an instant class that were never read successfully.
 pub fn unread(records: &[Record], chunks: &[String]) -> Vec<String> {
+    let read = super::restore::fetched(records);
     chunks
         .iter()
-        .filter(|k| {
-            !records.iter().any(|r| {
-                r.op == "GetObject"
-                    && r.key.as_deref() == Some(k.as_str())
-                    && r.status.is_some_and(|c| c < 300)
-            })
-        })
+        .filter(|k| !read.contains(*k))
         .cloned()
         .collect()
 }
@@ -163,12 +158,7 @@ impl Scenario for ArchiveRestore {
                 .cloned();
             let chunks: Vec<String> = head
                 .as_deref()
-                .map(|h| {
-                    chain_of(&docs, h)
-                        .iter()
-                        .flat_map(|m| m.chunks.iter().map(|c| c.key.clone()))
-                        .collect()
-                })
+                .map(|h| chain_chunks(&docs, h))
                 .unwrap_or_default();
             let c = if self.instant {
                 instant_check(&records, &chunks, restore_ok, seconds)

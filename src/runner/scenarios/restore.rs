@@ -161,6 +161,23 @@ pub(super) fn records_since(s: &Session, seq: u64) -> Vec<crate::s3::journal::Re
         .collect()
 }
 
+/// The keys `records` read successfully (GetObject 2xx).
+pub(super) fn fetched(records: &[crate::s3::journal::Record]) -> BTreeSet<String> {
+    records
+        .iter()
+        .filter(|r| r.op == "GetObject" && r.status.is_some_and(|c| c < 300))
+        .filter_map(|r| r.key.clone())
+        .collect()
+}
+
+/// Every chunk key of the chain that ends at manifest `head`, oldest first.
+pub(super) fn chain_chunks(docs: &Documents, head: &str) -> Vec<String> {
+    chain_of(docs, head)
+        .iter()
+        .flat_map(|m| m.chunks.iter().map(|c| c.key.clone()))
+        .collect()
+}
+
 /// The first subvolume with at least two backups (so "older" means something).
 fn older_candidate(s: &Session) -> Option<String> {
     s.profile
@@ -321,19 +338,8 @@ pub(super) fn restore_one(
     });
 
     // Every chunk of every manifest in the chain was fetched by this restore.
-    let fetched: BTreeSet<String> = records_since(s, seq_before)
-        .into_iter()
-        .filter(|r| r.op == "GetObject" && r.status.is_some_and(|c| c < 300))
-        .filter_map(|r| r.key)
-        .collect();
-    let chain: Vec<String> = head
-        .map(|h| {
-            chain_of(docs, h)
-                .iter()
-                .flat_map(|m| m.chunks.iter().map(|c| c.key.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let fetched = fetched(&records_since(s, seq_before));
+    let chain: Vec<String> = head.map(|h| chain_chunks(docs, h)).unwrap_or_default();
     let missing: Vec<&String> = chain.iter().filter(|k| !fetched.contains(*k)).collect();
     let manifests = head.map(|h| chain_of(docs, h).len()).unwrap_or(0);
     let evidence = json!({"head": head, "manifests_in_chain": manifests, "chunks_in_chain": chain.len(), "not_fetched": missing});
