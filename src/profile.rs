@@ -320,6 +320,7 @@ mod tests {
                 "faults.toml",
                 "glacier-ir.toml",
                 "large.toml",
+                "quick.toml",
                 "spool.toml",
                 "test.toml"
             ]

@@ -208,6 +208,9 @@ fn bench_boot(boot: &crate::cli::BootArgs, runs: usize, cold_runs: usize) -> Res
 struct SuiteFigures {
     wall: f64,
     overhead_share: f64,
+    /// The tool's and the fixture work's shares of the runs' wall time.
+    tool_share: f64,
+    fixture_share: f64,
     boot_per_start: f64,
 }
 
@@ -221,9 +224,12 @@ fn suite_figures(
     }
     let wall: f64 = reports.iter().map(|r| r.seconds).sum();
     let boot: f64 = reports.iter().map(|r| r.boot_seconds()).sum();
+    let share = |x: f64| if wall > 0.0 { x / wall } else { 0.0 };
     SuiteFigures {
         wall: suite.seconds,
         overhead_share: work.overhead_share(wall),
+        tool_share: share(work.tool),
+        fixture_share: share(work.fixture),
         boot_per_start: if work.vm_starts > 0 {
             boot / f64::from(work.vm_starts)
         } else {
@@ -295,6 +301,11 @@ fn bench_run_all(boot: &crate::cli::BootArgs, runs: usize, jobs: Option<usize>) 
         share * 100.0,
         OVERHEAD_TARGET * 100.0,
         met(share <= OVERHEAD_TARGET)
+    );
+    println!(
+        "  the tool's share median {:.0}%, fixture work {:.0}%",
+        median(all.iter().map(|f| f.tool_share).collect()) * 100.0,
+        median(all.iter().map(|f| f.fixture_share).collect()) * 100.0,
     );
     let per = median(all.iter().map(|f| f.boot_per_start).collect());
     println!(

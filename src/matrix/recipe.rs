@@ -8,15 +8,41 @@ pub struct Recipe {
     /// Profile file name in `config/`.
     pub profile: &'static str,
     pub scenarios: &'static [&'static str],
+    /// The catching scenario with the variants the catalogue picked
+    /// (`s3-errors[stall]`): a case runs only those.
+    pub picked: Option<String>,
+}
+
+impl Recipe {
+    /// What a case of this recipe runs: its scenarios, the catching one
+    /// limited to the picked variants.
+    pub fn case_scenarios(&self) -> Vec<String> {
+        let picked = self
+            .picked
+            .as_deref()
+            .and_then(|p| Some((crate::runner::scenarios::split_variants(p)?.0, p)));
+        self.scenarios
+            .iter()
+            .map(|s| match picked {
+                Some((base, p)) if base == *s => p.to_string(),
+                _ => s.to_string(),
+            })
+            .collect()
+    }
 }
 
 /// Run once per VM before the first case; the result is every case's start.
 pub const TEMPLATE: &[&str] = &["setup", "seed"];
 
-/// The recipe for a catching scenario of DEFECTS.md, or None when this
-/// build has no such scenario yet.
+/// The recipe for a catching scenario of DEFECTS.md (`name` or
+/// `name[variant,...]`), or None when this build has no such scenario (or
+/// variant) yet.
 pub fn recipe(scenario: &str) -> Option<Recipe> {
-    let (profile, scenarios): (&'static str, &'static [&'static str]) = match scenario {
+    let (base, picked) = match crate::runner::scenarios::split_variants(scenario) {
+        Some((base, _)) => (base, Some(scenario.to_string())),
+        None => (scenario, None),
+    };
+    let (profile, scenarios): (&'static str, &'static [&'static str]) = match base {
         "full" => ("defects.toml", &["full", "verify"]),
         "incremental" => ("defects.toml", &["full", "mutate", "incremental", "verify"]),
         // verify after the restore: a tool that deleted the snapshot a
@@ -47,8 +73,12 @@ pub fn recipe(scenario: &str) -> Option<Recipe> {
         "s3-errors" => ("defects.toml", &["s3-errors"]),
         _ => return None,
     };
-    let r = Recipe { profile, scenarios };
-    r.scenarios
+    let r = Recipe {
+        profile,
+        scenarios,
+        picked,
+    };
+    r.case_scenarios()
         .iter()
         .all(|n| crate::runner::scenarios::find(n).is_some())
         .then_some(r)
@@ -142,6 +172,21 @@ mod tests {
             assert!(r.scenarios.contains(&sc) || sc == "full", "{sc}: {r:?}");
         }
         assert_eq!(recipe("no-such-scenario"), None);
+    }
+
+    #[test]
+    fn a_picked_variant_limits_the_catching_scenario_only() {
+        let r = recipe("s3-errors[stall]").unwrap();
+        assert_eq!(r.case_scenarios(), ["s3-errors[stall]"]);
+        let r = recipe("interrupt[SIGKILL]").unwrap();
+        assert_eq!(r.case_scenarios(), ["full", "interrupt[SIGKILL]"]);
+        // The baseline runs the whole scenario.
+        assert_eq!(
+            baseline("defects.toml", &[&r], &[])[..2],
+            ["full", "interrupt"]
+        );
+        assert_eq!(recipe("s3-errors[no-such-variant]"), None);
+        assert_eq!(recipe("full[stall]"), None);
     }
 
     #[test]

@@ -267,7 +267,7 @@ fn units(groups: &Groups) -> Vec<Unit<'_>> {
                 profile,
                 row: Some(row),
                 quirk: None,
-                scenarios: r.scenarios.iter().map(|s| s.to_string()).collect(),
+                scenarios: r.case_scenarios(),
                 soft: Vec::new(),
             });
         }

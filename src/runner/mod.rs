@@ -154,7 +154,7 @@ pub fn choose(
         let n = n.as_str();
         match scenarios::find(n) {
             Some(s) => chosen.push(s),
-            None => unknown.push(n.to_string()),
+            None => unknown.push(scenarios::unknown_variant(n).unwrap_or_else(|| n.to_string())),
         }
     }
     if !unknown.is_empty() {

@@ -148,6 +148,9 @@ pub struct Session {
     pub quirk_paths: std::collections::BTreeSet<String>,
     /// Checkpoints of the state later scenarios build on (isolation).
     pub checkpoints: super::isolation::Checkpoints,
+    /// The variants the running scenario was limited to (`name[variant]`);
+    /// None: all of them.
+    pub only_variants: Option<Vec<String>>,
 }
 
 /// One tool command of a scenario, for `verify.tool.no_crash`.
@@ -228,10 +231,18 @@ impl Session {
             references: 0,
             quirk_paths: Default::default(),
             checkpoints: Default::default(),
+            only_variants: None,
         })
     }
 
     /// Start recording for scenario `name`.
+    /// The running scenario is to carry out its variant `v`.
+    pub fn runs_variant(&self, v: &str) -> bool {
+        self.only_variants
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == v))
+    }
+
     pub fn begin_scenario(&mut self, name: &str) {
         self.scenario = name.to_string();
         self.checks.clear();

@@ -284,6 +284,30 @@ pub fn is_chunk_stored(layout: &Layout, r: &Record, subvol: &str) -> bool {
         )
 }
 
+/// Wait until `n` chunks of `subvol` were stored after `since` (a tool that
+/// uploads chunks concurrently may still be storing earlier chunks when a
+/// later one is held). The error says how many were stored by the deadline.
+pub fn wait_chunks_stored(
+    s: &Session,
+    layout: &Layout,
+    subvol: &str,
+    since: u64,
+    n: usize,
+    timeout: Duration,
+) -> Result<(), String> {
+    if n == 0 {
+        return Ok(());
+    }
+    let journal = journal(s).map_err(|e| format!("{e:#}"))?;
+    s.rt.block_on(journal.wait_finished(
+        |r| r.seq > since && is_chunk_stored(layout, r, subvol),
+        n,
+        timeout,
+    ))
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
 /// Pointer writes (the backup was published) of `subvol` among `records`.
 pub fn pointer_writes(layout: &Layout, records: &[Record], subvol: &str) -> Vec<String> {
     records

@@ -56,10 +56,105 @@ pub trait Scenario {
     fn read_only(&self) -> bool {
         false
     }
+    /// The variants it has (each an independent part with its own checks,
+    /// named `check[variant]`), which `name[variant,...]` may pick.
+    fn variants(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
-/// The scenario called `name`, if it is implemented.
+/// `name[a,b]` → (`name`, [`a`, `b`]); None without brackets.
+pub fn split_variants(name: &str) -> Option<(&str, Vec<&str>)> {
+    let (base, rest) = name.split_once('[')?;
+    let list = rest.strip_suffix(']')?;
+    Some((base, list.split(',').map(str::trim).collect()))
+}
+
+/// Why `name` (`scenario[variant,...]`) names no scenario of this build,
+/// when its scenario exists but a variant does not.
+pub fn unknown_variant(name: &str) -> Option<String> {
+    let (base, picked) = split_variants(name)?;
+    let sc = find(base)?;
+    let known = sc.variants();
+    let bad: Vec<&str> = picked.into_iter().filter(|v| !known.contains(v)).collect();
+    (!bad.is_empty()).then(|| {
+        format!(
+            "{base} has no variant {} (its variants: {})",
+            bad.join(", "),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    })
+}
+
+/// A scenario that runs only the picked ones of its variants: the others
+/// are not run and their checks are not expected.
+struct Picked {
+    inner: Box<dyn Scenario>,
+    variants: Vec<String>,
+}
+
+impl Scenario for Picked {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn expected_checks(&self, s: &Session) -> Vec<String> {
+        let known = self.inner.variants();
+        self.inner
+            .expected_checks(s)
+            .into_iter()
+            .filter(|c| match c.split_once('[') {
+                Some((_, v)) => {
+                    let v = v.trim_end_matches(']');
+                    !known.contains(&v) || self.variants.iter().any(|p| p == v)
+                }
+                None => true,
+            })
+            .collect()
+    }
+    fn run(&self, s: &mut Session) -> Result<()> {
+        s.only_variants = Some(self.variants.clone());
+        let done = self.inner.run(s);
+        s.only_variants = None;
+        done
+    }
+    fn needs_embedded(&self) -> Option<&'static str> {
+        self.inner.needs_embedded()
+    }
+    fn needs(&self) -> &'static [&'static str] {
+        self.inner.needs()
+    }
+    fn produces(&self) -> bool {
+        self.inner.produces()
+    }
+    fn read_only(&self) -> bool {
+        self.inner.read_only()
+    }
+    fn variants(&self) -> &'static [&'static str] {
+        self.inner.variants()
+    }
+}
+
+/// The scenario called `name` (`scenario` or `scenario[variant,...]`), if
+/// it is implemented (with those variants).
 pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
+    let Some((base, picked)) = split_variants(name) else {
+        return find_whole(name);
+    };
+    let inner = find_whole(base)?;
+    if picked.is_empty() || !picked.iter().all(|v| inner.variants().contains(v)) {
+        return None;
+    }
+    Some(Box::new(Picked {
+        inner,
+        variants: picked.into_iter().map(str::to_string).collect(),
+    }))
+}
+
+fn find_whole(name: &str) -> Option<Box<dyn Scenario>> {
     Some(match name {
         "setup" => Box::new(fixture::Setup),
         "seed" => Box::new(fixture::Seed),

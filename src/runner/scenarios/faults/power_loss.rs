@@ -47,6 +47,12 @@ impl Scenario for PowerLoss {
         let start = hold::mark(s)?;
         let line = s.tool.backup_now(&sv);
         let (bg, stall) = hold::start_held(s, stall, "power-loss-backup", &line, "at chunk 1")?;
+        // Cut after chunk 0 is stored, so that the cut finds a stored chunk
+        // and a held one even when the tool uploads chunks concurrently; a
+        // tool that stores nothing before chunk 1 is still cut (the
+        // evidence says 0 stored).
+        let settle = Duration::from_secs(60).min(s.timeout());
+        let _ = hold::wait_chunks_stored(s, &layout, &sv, start, 1, settle);
         let at_cut = hold::since(s, start)?;
         let early = hold::pointer_writes(&layout, &at_cut, &sv);
         if !early.is_empty() {
