@@ -132,6 +132,14 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
             "{who} still logs in"
         );
     }
+    // The run's own key logs in (the resume adopted it over the
+    // provisioning key's session, without a second login of its own).
+    let mut own =
+        Ssh::connect(&b_target, Duration::from_secs(30), None).expect("the run key logs in");
+    assert!(own
+        .run("own-key", "true", Duration::from_secs(30))
+        .expect("a command")
+        .success());
     // Nothing the first run wrote: not its credentials, not its fixture.
     let found = run(
         &mut b.vm,

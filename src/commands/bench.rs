@@ -17,7 +17,7 @@ pub fn phases(t: &BootTimeline) -> Vec<(&'static str, f64)> {
             ("QEMU start", t.qmp_ready),
             ("state load", t.state_loaded),
             ("guest to sshd", t.ssh_banner),
-            ("SSH login, run key", t.ssh_ready),
+            ("SSH login, run key adopted", t.ssh_ready),
         ]
     } else {
         vec![
@@ -74,7 +74,9 @@ fn bench_fixture(boot: &crate::cli::BootArgs, runs: usize, seed: u64) -> Result<
     let run_dir = crate::paths::runs_dir().join(&run_id);
     let plan = plan::plan_boot(&profile, &overrides, &run_dir, &run_id)?;
     let mut vm = Vm::boot(plan.vm.clone())?;
+    let t = Instant::now();
     let layout = fixture::prepare(&mut vm, &plan, &profile)?;
+    let prepare_s = t.elapsed().as_secs_f64();
     let long = std::time::Duration::from_secs(1800);
     let (mut seed_s, mut digest_s, mut rate, mut entries, mut bytes) =
         (vec![], vec![], vec![], 0, 0);
@@ -106,20 +108,36 @@ fn bench_fixture(boot: &crate::cli::BootArgs, runs: usize, seed: u64) -> Result<
             s.wall.as_secs_f64()
         );
     }
+    // What a run on a stored seeded fixture does instead of making and
+    // seeding one: attach a copy-on-write copy of it and mount it.
+    layout.teardown(vm.ssh())?;
+    vm.detach_fixture(true)?;
+    let mut attach_s = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        vm.attach_fixture_from_template(&plan.fixture_serial)?;
+        layout.mount(vm.ssh())?;
+        attach_s.push(t.elapsed().as_secs_f64());
+        vm.ssh()
+            .run("bench-umount", &layout.discard_script(), long)?;
+        vm.detach_fixture(false)?;
+    }
     vm.shutdown()?;
     println!(
         "fixture seed {seed}: {entries} entries, {:.1} MB of file data; accelerator {}",
         bytes as f64 / 1e6,
         plan.accel_reason
     );
+    println!("  new fixture (disk, mkfs, guest programs) {prepare_s:.2}s, then seeding:");
     print_summary("seed", "s", &seed_s);
+    print_summary("stored seeded fixture: attach + mount", "s", &attach_s);
     print_summary("digest", "s", &digest_s);
     print_summary("digest rate", "entries/s", &rate);
     Ok(Outcome::Passed)
 }
 
-/// Resume to SSH-ready, median, under TCG on our machines (issue 7).
-const RESUME_TARGET_S: f64 = 2.0;
+/// Resume to SSH-ready, median, under TCG on an idle machine (issue 17).
+const RESUME_TARGET_S: f64 = 1.0;
 
 fn bench_boot(boot: &crate::cli::BootArgs, runs: usize, cold_runs: usize) -> Result<Outcome> {
     let mut overrides = boot.overrides()?;
@@ -376,7 +394,7 @@ mod tests {
                 "QEMU start",
                 "state load",
                 "guest to sshd",
-                "SSH login, run key"
+                "SSH login, run key adopted"
             ]
         );
         let sum: f64 = p.iter().map(|x| x.1).sum();

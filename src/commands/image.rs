@@ -54,11 +54,19 @@ pub fn run(cmd: ImageCommand) -> Result<Outcome> {
             for p in &states {
                 println!("removed {}", p.display());
             }
+            let generator =
+                crate::fixture::template::generator_sha256(&paths::project_dir().join("guest"))?;
+            let fixtures =
+                crate::fixture::template::prune(&crate::fixture::template::root(), &generator, all);
+            for p in &fixtures {
+                println!("removed {}", p.display());
+            }
             println!(
-                "{} image(s), {} partial build(s) and {} saved VM state(s) removed",
+                "{} image(s), {} partial build(s), {} saved VM state(s) and {} seeded fixture(s) removed",
                 pruned.entries.len(),
                 pruned.partial.len(),
-                states.len()
+                states.len(),
+                fixtures.len()
             );
             Ok(Outcome::Passed)
         }

@@ -231,6 +231,7 @@ pub fn execute_until(
     } else {
         progress::detect()
     };
+    s.planned = chosen.iter().map(|c| c.name().to_string()).collect();
     let mut phases = Vec::new();
     let mut reports = Vec::new();
     let mut broken: Option<String> = None;

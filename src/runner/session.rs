@@ -151,6 +151,11 @@ pub struct Session {
     /// The variants the running scenario was limited to (`name[variant]`);
     /// None: all of them.
     pub only_variants: Option<Vec<String>>,
+    /// The scenarios of the run being executed, in order.
+    pub planned: Vec<String>,
+    /// The stored seeded fixture `setup` attached (then `seed` has nothing
+    /// to do).
+    pub seeded_from: Option<crate::fixture::template::Template>,
 }
 
 /// One tool command of a scenario, for `verify.tool.no_crash`.
@@ -232,6 +237,8 @@ impl Session {
             quirk_paths: Default::default(),
             checkpoints: Default::default(),
             only_variants: None,
+            planned: Vec::new(),
+            seeded_from: None,
         })
     }
 

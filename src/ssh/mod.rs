@@ -179,6 +179,12 @@ impl Ssh {
         &self.target
     }
 
+    /// Log in with `key_path` from now on (reconnects, the kill session);
+    /// this session stays as it was authenticated.
+    pub fn set_key_path(&mut self, key_path: PathBuf) {
+        self.target.key_path = key_path;
+    }
+
     /// Run a shell command; output goes to the logs (and the terminal with
     /// `echo`). On timeout the remote process group is killed.
     pub fn exec(&mut self, opts: &Exec) -> Result<Output> {

@@ -809,8 +809,9 @@ impl Vm {
     /// Over the session the provisioning key opened: set the guest's clock
     /// from the host's (the saved guest is behind by the time since the
     /// save), make this run's key the only one root accepts (synced: the
-    /// ext4 root loses its last seconds of writes at a power cut), and log
-    /// in again with it.
+    /// ext4 root loses its last seconds of writes at a power cut), and go
+    /// on over the same session (one login per resume): every later login
+    /// (a reconnect, `vmharness ssh`) is the run key's.
     fn adopt_run_key(&mut self, key: &KeyPair) -> Result<(), VmError> {
         const PHASE: &str = "installing the run's key in the resumed guest";
         let clock = crate::util::set_clock_command(std::time::SystemTime::now()).phase(PHASE)?;
@@ -823,16 +824,9 @@ impl Vm {
         self.ssh
             .run("adopt-run-key", &cmd, self.cfg.command_timeout)
             .phase(PHASE)?;
-        let target = SshTarget {
-            key_path: self.cfg.run_dir.join(files::USER_KEY),
-            ..self.ssh.target().clone()
-        };
-        let mut ssh =
-            Ssh::connect(&target, Duration::from_secs(15), Some(self.log.clone())).phase(PHASE)?;
-        ssh.run("ready", "true", Duration::from_secs(30))
-            .phase(PHASE)?;
-        self.ssh = ssh;
-        self.state.key_path = target.key_path;
+        let key_path = self.cfg.run_dir.join(files::USER_KEY);
+        self.ssh.set_key_path(key_path.clone());
+        self.state.key_path = key_path;
         self.state.timeline.ssh_ready = Some(self.started.elapsed().as_secs_f64());
         Ok(())
     }
@@ -880,6 +874,11 @@ impl Vm {
     pub fn attach_fixture_from_template(&mut self, serial: &str) -> Result<String, VmError> {
         let template = self.cfg.run_dir.join(files::FIXTURE_TEMPLATE);
         self.attach_fixture_disk(FixtureDisk::CopyOf(template), serial)
+    }
+
+    /// Hot-plug a copy-on-write copy of `image` (never written).
+    pub fn attach_fixture_copy(&mut self, image: &Path, serial: &str) -> Result<String, VmError> {
+        self.attach_fixture_disk(FixtureDisk::CopyOf(image.to_path_buf()), serial)
     }
 
     fn attach_fixture_disk(&mut self, disk: FixtureDisk, serial: &str) -> Result<String, VmError> {

@@ -23,7 +23,20 @@ impl Scenario for Setup {
     }
     fn run(&self, s: &mut Session) -> Result<()> {
         let t = std::time::Instant::now();
-        let layout = crate::fixture::prepare(&mut s.vm, &s.plan, &s.profile)?;
+        // A run that seeds next starts from the stored seeded fixture, if any.
+        s.seeded_from = None;
+        let stored = if s.planned.iter().any(|n| n == "seed") {
+            super::seeded::find(s)
+        } else {
+            None
+        };
+        let layout = match &stored {
+            Some(tpl) => {
+                crate::fixture::prepare_from_template(&mut s.vm, &s.plan, &s.profile, tpl)?
+            }
+            None => crate::fixture::prepare(&mut s.vm, &s.plan, &s.profile)?,
+        };
+        s.seeded_from = stored;
         s.work.fixture += t.elapsed().as_secs_f64();
         let rendered = crate::toolconfig::render(&s.profile, &s.profile_path.to_string_lossy())?;
         std::fs::write(s.run_dir.join("tool-config.toml"), &rendered)?;
@@ -34,29 +47,37 @@ impl Scenario for Setup {
             &rendered,
         )?;
         s.layout = layout;
-        let c = Check::pass(
-            FIXTURE_READY,
-            json!({"device": s.layout.device, "mount": s.layout.mount, "subvolumes": s.layout.subvolumes}),
-            "Btrfs fixture made, subvolumes created, tool installed",
-        );
+        let c = match &s.seeded_from {
+            Some(tpl) => Check::pass(
+                FIXTURE_READY,
+                json!({"device": s.layout.device, "mount": s.layout.mount, "subvolumes": s.layout.subvolumes,
+                       "template": tpl.dir}),
+                "Btrfs fixture attached as a copy of the stored seeded fixture, tool installed",
+            ),
+            None => Check::pass(
+                FIXTURE_READY,
+                json!({"device": s.layout.device, "mount": s.layout.mount, "subvolumes": s.layout.subvolumes}),
+                "Btrfs fixture made, subvolumes created, tool installed",
+            ),
+        };
         s.record(c);
         Ok(())
     }
 }
 
 /// Refused items mean the fixture lacks cases: a warning with the list.
-fn items_check(sv: &str, step: &crate::fixture::StepRun) -> Check {
+fn items_check(sv: &str, summary: &crate::fixture::StepSummary) -> Check {
     let evidence = json!({
-        "entries": step.summary.entries,
-        "file_bytes": step.summary.file_bytes,
-        "seconds": step.summary.seconds,
-        "problems": step.summary.problems.iter().map(|p| json!({"item": p.name, "status": p.status, "detail": p.detail})).collect::<Vec<_>>(),
+        "entries": summary.entries,
+        "file_bytes": summary.file_bytes,
+        "seconds": summary.seconds,
+        "problems": summary.problems.iter().map(|p| json!({"item": p.name, "status": p.status, "detail": p.detail})).collect::<Vec<_>>(),
     });
-    let c = if step.summary.problems.is_empty() {
+    let c = if summary.problems.is_empty() {
         Check::pass(
             ITEMS_CREATED,
             evidence,
-            format!("{} entries created and checked", step.summary.entries),
+            format!("{} entries created and checked", summary.entries),
         )
     } else {
         Check::new(
@@ -65,7 +86,7 @@ fn items_check(sv: &str, step: &crate::fixture::StepRun) -> Check {
             evidence,
             format!(
                 "{} fixture item(s) refused or failed their check",
-                step.summary.problems.len()
+                summary.problems.len()
             ),
         )
     };
@@ -85,15 +106,27 @@ impl Scenario for Seed {
         true
     }
     fn run(&self, s: &mut Session) -> Result<()> {
+        if let Some(tpl) = s.seeded_from.clone() {
+            // Seeded when the template was stored: what it reported then.
+            for (sv, summary) in &tpl.meta.steps {
+                let mut c = items_check(sv, summary);
+                c.diagnosis = format!("{} (seeded in {})", c.diagnosis, tpl.dir.display());
+                s.record(c);
+            }
+            return Ok(());
+        }
         let knobs = crate::fixture::Knobs::from_profile(&s.profile.fixture);
+        let mut steps = Vec::new();
         for (i, sv) in s.profile.btrfs.subvolumes.clone().iter().enumerate() {
             let root = s.layout.subvolume(sv);
             let seed = s.profile.fixture.seed + i as u64;
             let timeout = s.timeout();
             let step = crate::fixture::seed(s.vm.ssh(), &root, seed, &knobs, timeout)?;
             s.work.fixture += step.wall.as_secs_f64();
-            s.record(items_check(sv, &step));
+            s.record(items_check(sv, &step.summary));
+            steps.push((sv.clone(), step.summary));
         }
+        super::seeded::store(s, steps);
         Ok(())
     }
 }
@@ -121,7 +154,7 @@ impl Scenario for Mutate {
             let knobs = crate::fixture::Knobs::from_profile(&s.profile.fixture);
             let step = crate::fixture::mutate(s.vm.ssh(), &root, 1, seed, &knobs, "all", timeout)?;
             s.work.fixture += step.wall.as_secs_f64();
-            s.record(items_check(sv, &step));
+            s.record(items_check(sv, &step.summary));
         }
         Ok(())
     }

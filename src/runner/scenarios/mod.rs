@@ -13,6 +13,7 @@ mod large;
 pub(crate) mod leftovers;
 mod lock;
 mod restore;
+mod seeded;
 mod spool;
 mod verify;
 
