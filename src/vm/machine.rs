@@ -873,7 +873,7 @@ impl Vm {
     /// Hot-plug a copy-on-write copy of the template `keep_fixture_as_template` made.
     pub fn attach_fixture_from_template(&mut self, serial: &str) -> Result<String, VmError> {
         let template = self.cfg.run_dir.join(files::FIXTURE_TEMPLATE);
-        self.attach_fixture_disk(FixtureDisk::CopyOf(template), serial)
+        self.attach_fixture_copy(&template, serial)
     }
 
     /// Hot-plug a copy-on-write copy of `image` (never written).
