@@ -242,7 +242,6 @@ impl Session {
         })
     }
 
-    /// Start recording for scenario `name`.
     /// The running scenario is to carry out its variant `v`.
     pub fn runs_variant(&self, v: &str) -> bool {
         self.only_variants
@@ -250,6 +249,7 @@ impl Session {
             .is_none_or(|only| only.iter().any(|o| o == v))
     }
 
+    /// Start recording for scenario `name`.
     pub fn begin_scenario(&mut self, name: &str) {
         self.scenario = name.to_string();
         self.checks.clear();

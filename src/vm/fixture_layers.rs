@@ -50,18 +50,23 @@ pub fn fixture_create_args(disk: &FixtureDisk, path: &Path) -> Vec<OsString> {
 }
 
 /// `qemu-img` arguments that write the whole chain under `top` as one
-/// standalone qcow2 image `out` (no backing file).
-pub fn flatten_args(top: &Path, out: &Path) -> Vec<OsString> {
-    vec![
-        "convert".into(),
-        "-q".into(),
+/// standalone qcow2 image `out` (no backing file). `in_use`: a running QEMU
+/// holds the chain (read-only, frozen by a checkpoint): read it anyway
+/// (`-U`, force share).
+pub fn flatten_args(top: &Path, out: &Path, in_use: bool) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec!["convert".into(), "-q".into()];
+    if in_use {
+        a.push("-U".into());
+    }
+    a.extend([
         "-f".into(),
         "qcow2".into(),
         "-O".into(),
         "qcow2".into(),
         top.into(),
         out.into(),
-    ]
+    ]);
+    a
 }
 
 /// The QMP node name of the overlay a checkpoint adds as layer `n`.
@@ -214,6 +219,7 @@ mod tests {
         let a = flatten_args(
             Path::new("/r/fixture-layer-2.qcow2"),
             Path::new("/r/fixture-template.qcow2.part"),
+            false,
         );
         assert_eq!(
             words(a),
@@ -226,6 +232,22 @@ mod tests {
                 "qcow2",
                 "/r/fixture-layer-2.qcow2",
                 "/r/fixture-template.qcow2.part"
+            ]
+        );
+        // A chain a running QEMU holds: force share.
+        let a = flatten_args(Path::new("/r/l.qcow2"), Path::new("/c/t.qcow2"), true);
+        assert_eq!(
+            words(a),
+            [
+                "convert",
+                "-q",
+                "-U",
+                "-f",
+                "qcow2",
+                "-O",
+                "qcow2",
+                "/r/l.qcow2",
+                "/c/t.qcow2"
             ]
         );
     }

@@ -958,7 +958,7 @@ impl Vm {
         let part = self.cfg.run_dir.join(files::FIXTURE_TEMPLATE_PART);
         let qemu_img = programs::require(programs::QEMU_IMG)?;
         let flattened = run_checked(
-            Command::new(qemu_img).args(flatten_args(&stack.top(), &part)),
+            Command::new(qemu_img).args(flatten_args(&stack.top(), &part, false)),
             "writing the fixture's layers out as one template image",
         )
         .and_then(|_| {

@@ -47,20 +47,15 @@ impl Scenario for Setup {
             &rendered,
         )?;
         s.layout = layout;
-        let c = match &s.seeded_from {
-            Some(tpl) => Check::pass(
-                FIXTURE_READY,
-                json!({"device": s.layout.device, "mount": s.layout.mount, "subvolumes": s.layout.subvolumes,
-                       "template": tpl.dir}),
-                "Btrfs fixture attached as a copy of the stored seeded fixture, tool installed",
-            ),
-            None => Check::pass(
-                FIXTURE_READY,
-                json!({"device": s.layout.device, "mount": s.layout.mount, "subvolumes": s.layout.subvolumes}),
-                "Btrfs fixture made, subvolumes created, tool installed",
-            ),
+        let mut evidence = json!({"device": s.layout.device, "mount": s.layout.mount, "subvolumes": s.layout.subvolumes});
+        let diagnosis = match &s.seeded_from {
+            Some(tpl) => {
+                evidence["template"] = json!(tpl.dir);
+                "Btrfs fixture attached as a copy of the stored seeded fixture, tool installed"
+            }
+            None => "Btrfs fixture made, subvolumes created, tool installed",
         };
-        s.record(c);
+        s.record(Check::pass(FIXTURE_READY, evidence, diagnosis));
         Ok(())
     }
 }

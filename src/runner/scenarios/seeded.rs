@@ -4,6 +4,7 @@
 
 use crate::fixture::template::{self, Template, TemplateMeta};
 use crate::runner::session::Session;
+use crate::vm::fixture_layers::flatten_args;
 use anyhow::{Context, Result};
 use std::process::Command;
 
@@ -66,10 +67,7 @@ fn try_store(s: &mut Session, steps: Vec<(String, crate::fixture::StepSummary)>)
     let (staging, image) = template::staging_dir(&root, &key)?;
     let qemu_img = crate::programs::require(crate::programs::QEMU_IMG)?;
     let written = crate::programs::run_checked(
-        Command::new(qemu_img)
-            .args(["convert", "-q", "-U", "-f", "qcow2", "-O", "qcow2"])
-            .arg(&cp.layer)
-            .arg(&image),
+        Command::new(qemu_img).args(flatten_args(&cp.layer, &image, true)),
         "writing the seeded fixture out as a template image",
     );
     if let Err(e) = written {
