@@ -2,6 +2,7 @@
 //! scenario exists is caught by the check the catalogue names, with its
 //! verdict, and blamed on no other check; the correct tool passes everything.
 
+#[path = "vm/common.rs"]
 mod common;
 
 use common::*;

@@ -70,10 +70,45 @@ pub struct BootTimeline {
     pub state_loaded: Option<f64>,
 }
 
-/// Who the harness logs in as at the first SSH session.
+/// Who the harness logs in as at the first SSH session, and the first
+/// command it runs there (which proves the session works end to end).
 struct Login {
     key_path: PathBuf,
     host_key: Vec<u8>,
+    first: FirstCommand,
+}
+
+/// The first command of a VM's first SSH session.
+enum FirstCommand {
+    /// `true`: a cold boot or a restart, already under the run's own key.
+    Ready,
+    /// A resume, logged in with the provisioning key: set the guest's
+    /// clock from the host's (the saved guest is behind by the time since
+    /// the save) and make this run's key (its public line) the only one
+    /// root accepts, synced (the ext4 root loses its last seconds of writes
+    /// at a power cut). The session goes on under the provisioning key's
+    /// login; every later login (a reconnect, `vmharness ssh`) is the run
+    /// key's. One command: the resume costs one login and one round trip.
+    AdoptRunKey(String),
+}
+
+impl FirstCommand {
+    /// Its log label and command line, made when it runs (the clock then).
+    fn line(&self) -> anyhow::Result<(&'static str, String)> {
+        Ok(match self {
+            FirstCommand::Ready => ("ready", "true".into()),
+            FirstCommand::AdoptRunKey(public_line) => {
+                let clock = crate::util::set_clock_command(std::time::SystemTime::now())?;
+                let cmd = format!(
+                    "{clock} && umask 077 && \
+                     printf '%s\\n' {} > /root/.ssh/authorized_keys.new && \
+                     mv -f /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys && sync",
+                    crate::ssh::shell_quote(public_line)
+                );
+                ("adopt-run-key", cmd)
+            }
+        })
+    }
 }
 
 /// The saved state a resuming QEMU loads.
@@ -265,6 +300,7 @@ impl Vm {
             let login = Login {
                 key_path: cfg.run_dir.join(files::USER_KEY),
                 host_key: host_key.public_blob.clone(),
+                first: FirstCommand::Ready,
             };
             let log = CommandLog::open(&cfg.run_dir).phase("opening ssh.jsonl")?;
             Self::launch(cfg, source, &login, None, &log)
@@ -281,6 +317,7 @@ impl Vm {
                 host_key: hex::decode(&state.meta.host_key_hex)
                     .context("meta.json: bad host key")
                     .phase("reading the saved VM state")?,
+                first: FirstCommand::AdoptRunKey(user_key.public_line.clone()),
             };
             let incoming = Incoming {
                 file: state.memory(),
@@ -288,7 +325,10 @@ impl Vm {
             };
             let log = CommandLog::open(&cfg.run_dir).phase("opening ssh.jsonl")?;
             let mut vm = Self::launch(cfg, BootSource::Incoming, &login, Some(&incoming), &log)?;
-            vm.adopt_run_key(&user_key)?;
+            // The key is adopted: later logins use it.
+            let key_path = cfg.run_dir.join(files::USER_KEY);
+            vm.ssh.set_key_path(key_path.clone());
+            vm.state.key_path = key_path;
             Ok(vm)
         })
     }
@@ -505,8 +545,11 @@ impl Vm {
             }
             match Ssh::connect(&target, Duration::from_secs(15), Some(log.clone())) {
                 Ok(mut ssh) => {
-                    // The first command proves the session works end to end.
-                    if let Err(e) = ssh.run("ready", "true", Duration::from_secs(30)) {
+                    let first = login
+                        .first
+                        .line()
+                        .and_then(|(label, cmd)| ssh.run(label, &cmd, Duration::from_secs(30)));
+                    if let Err(e) = first {
                         last_error = format!("{e:#}");
                         continue;
                     }
@@ -734,6 +777,7 @@ impl Vm {
             host_key: hex::decode(&self.state.host_key_hex)
                 .context("bad host key")
                 .phase(PHASE)?,
+            first: FirstCommand::Ready,
         };
         let mut new = Self::launch(&self.cfg, source, &login, None, &self.log)?;
         // The new QEMU, its QMP, session and console become this VM's; the
@@ -803,31 +847,6 @@ impl Vm {
                 console_tail: self.console.tail(),
             });
         }
-        Ok(())
-    }
-
-    /// Over the session the provisioning key opened: set the guest's clock
-    /// from the host's (the saved guest is behind by the time since the
-    /// save), make this run's key the only one root accepts (synced: the
-    /// ext4 root loses its last seconds of writes at a power cut), and go
-    /// on over the same session (one login per resume): every later login
-    /// (a reconnect, `vmharness ssh`) is the run key's.
-    fn adopt_run_key(&mut self, key: &KeyPair) -> Result<(), VmError> {
-        const PHASE: &str = "installing the run's key in the resumed guest";
-        let clock = crate::util::set_clock_command(std::time::SystemTime::now()).phase(PHASE)?;
-        let cmd = format!(
-            "{clock} && umask 077 && \
-             printf '%s\\n' {} > /root/.ssh/authorized_keys.new && \
-             mv -f /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys && sync",
-            crate::ssh::shell_quote(&key.public_line)
-        );
-        self.ssh
-            .run("adopt-run-key", &cmd, self.cfg.command_timeout)
-            .phase(PHASE)?;
-        let key_path = self.cfg.run_dir.join(files::USER_KEY);
-        self.ssh.set_key_path(key_path.clone());
-        self.state.key_path = key_path;
-        self.state.timeline.ssh_ready = Some(self.started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -902,10 +921,17 @@ impl Vm {
     /// Wait until the guest shows `/dev/disk/by-id/virtio-<serial>`; that path.
     fn await_disk(&mut self, serial: &str, phase: &'static str) -> Result<String, VmError> {
         let dev = format!("/dev/disk/by-id/virtio-{serial}");
-        let wait = self.cfg.accel.timeout_factor() * 10;
+        // Seconds, not tries: a try (`udevadm settle`) takes up to 1 s when
+        // udev is busy. Every 20th try rescans the PCI bus: a hotplug the
+        // guest has not acted on is found by a rescan. Seen once, with four
+        // VMs on two cores: the disk had not shown up after 80 s; a failure
+        // now lists what the guest has and the kernel's last words.
+        let wait = self.cfg.accel.timeout_factor() * 20;
         let cmd = format!(
-            "i=0; while [ ! -e {dev} ]; do i=$((i+1)); [ $i -gt {} ] && exit 1; udevadm settle -t 1 2>/dev/null || sleep 0.1; done; readlink -f {dev}",
-            wait * 10
+            "end=$(($(date +%s) + {wait})); i=0; while [ ! -e {dev} ]; do i=$((i+1)); \
+             if [ $(date +%s) -ge $end ]; then echo \"after {wait}s and $i tries: by-id:\" $(ls /dev/disk/by-id) \"block:\" $(ls /sys/block) >&2; dmesg | tail -n 15 >&2; exit 1; fi; \
+             [ $((i % 20)) -eq 0 ] && echo 1 > /sys/bus/pci/rescan; \
+             udevadm settle -t 1 2>/dev/null || sleep 0.1; done; readlink -f {dev}"
         );
         self.ssh
             .run(

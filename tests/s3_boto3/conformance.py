@@ -1,6 +1,6 @@
 """Conformance of the vmharness embedded S3 endpoint as seen by boto3.
 
-Run by tests/s3_boto3.rs with AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID,
+Run by tests/host/s3_boto3.rs with AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION and VMH_BUCKET set, exactly like
 the backup tool in the guest (a default boto3 client, path-style by itself).
 The endpoint was started with fault rules on keys under fault/ (see the

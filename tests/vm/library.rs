@@ -1,9 +1,7 @@
 //! The VM library API the scenarios use: boot, fixture hot-plug, upload,
 //! command timeouts, and teardown on drop.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use vmharness::ssh::Exec;

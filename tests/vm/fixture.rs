@@ -3,9 +3,7 @@
 //! right field; a chain of incrementals with remounts; determinism; and the
 //! seed/digest figures.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use vmharness::digest::{compare_texts, render, CompareOptions, ReportLimits};

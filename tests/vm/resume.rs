@@ -1,10 +1,9 @@
 //! The fast path: VMs resume from the saved state of their image and shape.
-//! One test function: its steps share (and once rebuild) the saved state, so
-//! they must not interleave.
+//! The stale state it rebuilds is in a cache of its own (the image shared):
+//! other tests resume from the shared state at the same time, and a power
+//! cut's restart reopens its disk by path.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 use vmharness::ssh::{Ssh, SshTarget};
 
@@ -48,12 +47,17 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
 
     // 1. A stale saved state (the image's content hash it records differs
     //    from the image's) is rebuilt, and the harness says why.
-    let first = vmharness(
-        runs.path(),
-        &["bench", "boot", "--runs", "1", "--cold-runs", "0"],
-    );
+    let cache = private_cache(runs.path());
+    let cache_env = [("VMHARNESS_CACHE", cache.to_str().expect("utf-8 path"))];
+    let bench = ["bench", "boot", "--runs", "1", "--cold-runs", "0"];
+    let first = vmharness_env(runs.path(), &cache_env, &bench);
     assert!(first.status.success(), "bench boot failed");
     let dir = state_dir(&stdout(&first));
+    assert!(
+        dir.starts_with(&cache),
+        "{} is not in the test's cache",
+        dir.display()
+    );
     let meta_path = dir.join("meta.json");
     let mut meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&meta_path).expect("meta.json")).unwrap();
@@ -61,10 +65,7 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
     assert_eq!(real_hash.len(), 64);
     meta["inputs"]["image_sha256"] = "0".repeat(64).into();
     std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
-    let second = vmharness(
-        runs.path(),
-        &["bench", "boot", "--runs", "1", "--cold-runs", "0"],
-    );
+    let second = vmharness_env(runs.path(), &cache_env, &bench);
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "bench boot after staling failed");
     assert!(
@@ -115,12 +116,9 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
         ("the previous run's key", a_key_path.clone()),
         (
             "the provisioning key",
-            std::fs::read_dir(dir.parent().unwrap())
-                .unwrap()
-                .flatten()
-                .map(|e| e.path().join("provision_key"))
-                .find(|p| p.is_file())
-                .expect("provision_key"),
+            vmharness::vm::resume::ensure_state(&b.plan.vm, &vmharness::paths::states_dir())
+                .expect("the state B resumed from")
+                .provision_key(),
         ),
     ] {
         let t = SshTarget {

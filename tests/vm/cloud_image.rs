@@ -6,12 +6,8 @@
 //! boots, the provisioning one and `vm up --cold-boot`; 230-256 s measured
 //! with other VMs sharing the 2 cores).
 
-mod common;
-#[path = "support/http_server.rs"]
-mod http_server;
-
-use common::*;
-use http_server::Server;
+use crate::common::*;
+use crate::http_server::Server;
 use std::path::Path;
 use vmharness::image::{cache::Entry, download, recipe};
 

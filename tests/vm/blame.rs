@@ -5,9 +5,7 @@
 //! judged (a FAIL, or a skip the tool caused), no harness error, and the
 //! crash with its exception in the diagnosis.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 

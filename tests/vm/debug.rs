@@ -3,9 +3,7 @@
 //! reruns with the recorded inputs; `--bisect` turns a harness failure
 //! into 125; the interactive commands refuse to run without a terminal.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -4,9 +4,7 @@
 //! embedded-only scenarios are refused before booting, and `vmharness
 //! cleanup` empties the prefix.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -2,14 +2,12 @@
 //! serves the same data, and a PUT acknowledged before the process is
 //! SIGKILLed survives.
 
-mod s3_common;
-
 use std::io::BufRead as _;
 use std::time::Duration;
 
+use crate::s3_common::{bytes, MIB};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, StorageClass};
-use s3_common::{bytes, MIB};
 use vmharness::s3::client::sdk_client;
 use vmharness::s3::{Credentials, Endpoint, EndpointConfig, S3Client};
 
@@ -152,7 +150,7 @@ async fn acknowledged_put_survives_sigkill() {
     let mut child = std::process::Command::new(exe)
         .args([
             "--exact",
-            "child_endpoint_process",
+            "s3_durability::child_endpoint_process",
             "--ignored",
             "--nocapture",
         ])

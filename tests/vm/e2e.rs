@@ -1,9 +1,7 @@
 //! Boots real VMs (TCG here, KVM where available) through the CLI, as a
 //! non-root user when VMHARNESS_TEST_USER is set and the tests run as root.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 use vmharness::vm::{files, VmState};
 

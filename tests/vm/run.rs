@@ -3,9 +3,7 @@
 //! BTRFS_TO_S3_CMD (so the harness is not tied to one command line), the
 //! reports it writes, and the exit codes. (Defects: tests/vm_defects.rs.)
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -4,9 +4,7 @@
 //! pass: exit 0) and never changes it (hash before and after); another seed makes
 //! another template.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};

@@ -1,16 +1,14 @@
 //! Conformance of the embedded endpoint, driven by the Rust SDK (the same
 //! client the verifiers use).
 
-mod s3_common;
-
 use std::time::Duration;
 
+use crate::s3_common::{bytes, code, start, status, MIB};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, RestoreRequest,
     ServerSideEncryption, StorageClass,
 };
-use s3_common::{bytes, code, start, status, MIB};
 use sha2::Digest as _;
 
 async fn put(sdk: &aws_sdk_s3::Client, bucket: &str, key: &str, data: Vec<u8>) {
@@ -535,7 +533,7 @@ async fn restore_archived_objects() {
         assert_eq!(h.restore.as_deref(), Some("ongoing-request=\"true\""));
         assert!(f.client.get_bytes(key).await.is_err(), "still archived");
     }
-    tokio::time::sleep(s3_common::RESTORE_DELAY + Duration::from_millis(100)).await;
+    tokio::time::sleep(crate::s3_common::RESTORE_DELAY + Duration::from_millis(100)).await;
     for key in ["g", "da"] {
         let h = f.client.head(key).await.expect("head").expect("exists");
         let restore = h.restore.expect("restore header");
@@ -570,7 +568,13 @@ async fn restore_archived_objects() {
     );
 }
 
-async fn upload_part(f: &s3_common::Fixture, key: &str, id: &str, n: i32, data: Vec<u8>) -> String {
+async fn upload_part(
+    f: &crate::s3_common::Fixture,
+    key: &str,
+    id: &str,
+    n: i32,
+    data: Vec<u8>,
+) -> String {
     f.sdk
         .upload_part()
         .bucket(f.ep.bucket())

@@ -2,9 +2,7 @@
 //! endpoint: a full backup, an incremental, a restore of the chain into a
 //! new subvolume, and the restored tree compared with the source snapshot.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 use vmharness::digest::{compare_texts, render, CompareOptions, ReportLimits};
 use vmharness::fixture;

@@ -3,9 +3,7 @@
 //! and 2/2; the shards merged hold the same (scenario, check, verdict) as
 //! the unsplit run, and every directory has its report.html.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -78,13 +78,31 @@ pub fn runs_dir() -> RunsDir {
         .prefix("vmh-test-")
         .tempdir_in(base)
         .expect("temp dir");
+    give_to_test_user(d.path());
+    RunsDir(d)
+}
+
+/// Make `dir` the test user's (when VM steps run as one).
+fn give_to_test_user(dir: &Path) {
     if let Some(user) = test_user() {
         let u = nix::unistd::User::from_name(&user)
             .expect("lookup user")
             .expect("test user exists");
-        nix::unistd::chown(d.path(), Some(u.uid), Some(u.gid)).expect("chown run dir");
+        nix::unistd::chown(dir, Some(u.uid), Some(u.gid))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", dir.display()));
     }
-    RunsDir(d)
+}
+
+/// A cache of the test's own under `runs` (for `VMHARNESS_CACHE`), sharing
+/// the shared cache's images (a link) but nothing else: a test that changes
+/// saved states or stored fixtures changes none another test uses.
+pub fn private_cache(runs: &Path) -> PathBuf {
+    let cache = runs.join("cache");
+    std::fs::create_dir_all(&cache).expect("creating the private cache");
+    std::os::unix::fs::symlink(vmharness::paths::images_dir(), cache.join("images"))
+        .expect("linking the shared images");
+    give_to_test_user(&cache);
+    cache
 }
 
 /// With `VMHARNESS_TEST_OUTPUT` set (CI), append what a `run-all` or

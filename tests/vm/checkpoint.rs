@@ -3,9 +3,7 @@
 //! that a power cut and the restart on the same disks keep, and a detach
 //! that flattens the layers into the template later cases start from.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use vmharness::vm::files;

@@ -3,11 +3,9 @@
 //! `python3`). Without boto3 the test fails under CI (`CI` set) and is
 //! skipped with a message otherwise.
 
-mod s3_common;
-
 use std::time::Duration;
 
-use s3_common::start_with;
+use crate::s3_common::start_with;
 use vmharness::s3::{FaultKind, FaultRule};
 
 fn python() -> String {

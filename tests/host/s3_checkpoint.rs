@@ -3,13 +3,11 @@
 //! checkpoint is open again with its part, and the endpoint keeps its port,
 //! credentials and journal.
 
-mod s3_common;
-
+use crate::s3_common::{bytes, start};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use s3_common::{bytes, start};
 
-async fn put(f: &s3_common::Fixture, key: &str, data: &[u8]) {
+async fn put(f: &crate::s3_common::Fixture, key: &str, data: &[u8]) {
     f.sdk
         .put_object()
         .bucket(f.ep.bucket())
@@ -20,12 +18,12 @@ async fn put(f: &s3_common::Fixture, key: &str, data: &[u8]) {
         .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
 }
 
-async fn keys(f: &s3_common::Fixture) -> Vec<String> {
+async fn keys(f: &crate::s3_common::Fixture) -> Vec<String> {
     let listed = f.client.list("").await.expect("list");
     listed.into_iter().map(|o| o.key).collect()
 }
 
-async fn parts(f: &s3_common::Fixture, key: &str, id: &str) -> Vec<i32> {
+async fn parts(f: &crate::s3_common::Fixture, key: &str, id: &str) -> Vec<i32> {
     f.sdk
         .list_parts()
         .bucket(f.ep.bucket())

@@ -3,9 +3,7 @@
 //! serial, Btrfs consistent, fsync'd data there), then a network cut that
 //! the SSH session survives, a fresh login after it, and a normal teardown.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 use vmharness::ssh::{Exec, Ssh};
 

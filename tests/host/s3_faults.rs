@@ -1,18 +1,16 @@
 //! The journal and scheduled faults of the embedded endpoint.
 
-mod s3_common;
-
 use std::time::{Duration, Instant};
 
+use crate::s3_common::{bytes, code, start, start_with, status, MIB};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
-use s3_common::{bytes, code, start, start_with, status, MIB};
 use vmharness::s3::journal::read_file;
 use vmharness::s3::{FaultKind, FaultRule};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn put(f: &s3_common::Fixture, key: &str) -> Result<(), String> {
+async fn put(f: &crate::s3_common::Fixture, key: &str) -> Result<(), String> {
     f.sdk
         .put_object()
         .bucket(f.ep.bucket())

@@ -1,9 +1,7 @@
 //! The guest reaches the embedded S3 endpoint through the relay at a fixed
 //! address, with boto3 as the guest ships it, and reaches nothing else.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Read;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,16 @@
+//! The tests that boot no VM: the embedded S3 endpoint's conformance (Rust
+//! SDK, boto3), its fault injection, checkpoints and durability, the relay,
+//! the machine-readable CLI output, the HTML report in a browser and the
+//! reference tool's Python unit tests. One binary: one link instead of nine.
+
+mod s3_common;
+
+mod cli_json;
+mod python_units;
+mod relay;
+mod report_browser;
+mod s3_boto3;
+mod s3_checkpoint;
+mod s3_durability;
+mod s3_faults;
+mod s3_sdk;
