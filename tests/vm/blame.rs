@@ -146,9 +146,10 @@ fn a_tool_that_crashes_is_blamed_with_its_exception() {
 }
 
 /// A tool that works until an S3 error makes it crash in the middle of the
-/// faults group (run from `s3-errors` on: what matters is after it): exit 1, the crash (its exception) named in s3-errors'
-/// `verify.tool.no_crash`, and every later scenario judged on the state the
-/// harness rolled back to (they pass: the tool is otherwise correct).
+/// faults group (run from `s3-errors` on: what matters is after it): exit
+/// 1, the crash (its exception) named in s3-errors' `verify.tool.no_crash`,
+/// and every later scenario judged on the state the harness rolled back to
+/// (they pass: the tool is otherwise correct).
 #[test]
 fn a_crash_in_the_middle_of_the_faults_group_blinds_nothing_after_it() {
     if !vm_tests_enabled() {

@@ -5,29 +5,21 @@
 
 use crate::common::*;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use vmharness::vm::files;
 
-const T: Duration = Duration::from_secs(120);
 const MNT: &str = "/mnt/fx";
-
-fn run(vm: &mut vmharness::vm::Vm, cmd: &str) -> String {
-    vm.ssh()
-        .run("test", cmd, T)
-        .unwrap_or_else(|e| panic!("`{cmd}`: {e:#}"))
-        .stdout_text()
-}
 
 /// Mount the fixture and list its files.
 fn mount_and_list(vm: &mut vmharness::vm::Vm, dev: &str) -> String {
-    run(
+    run_in_guest(
         vm,
         &format!("mkdir -p {MNT} && mount {dev} {MNT} && ls {MNT} | tr '\\n' ' '"),
     )
 }
 
 fn write(vm: &mut vmharness::vm::Vm, name: &str) {
-    run(vm, &format!("echo {name} > {MNT}/{name}"));
+    run_in_guest(vm, &format!("echo {name} > {MNT}/{name}"));
 }
 
 fn layers(run_dir: &Path) -> Vec<String> {
@@ -54,7 +46,7 @@ fn fixture_checkpoints_roll_back_survive_a_power_cut_and_become_a_template() {
     let vm = &mut v.vm;
 
     let dev = vm.attach_fixture(256, &serial).expect("fixture");
-    run(
+    run_in_guest(
         vm,
         &format!("mkfs.btrfs -q -f {dev} && mkdir -p {MNT} && mount {dev} {MNT}"),
     );
@@ -66,10 +58,13 @@ fn fixture_checkpoints_roll_back_survive_a_power_cut_and_become_a_template() {
     assert_eq!(one.layer, run_dir.join("fixture.qcow2"));
     assert_eq!(two.layer, run_dir.join("fixture-layer-1.qcow2"));
     // The filesystem was thawed: writes go on.
-    assert_eq!(run(vm, &format!("ls {MNT} | tr '\\n' ' '")), "a b c ");
+    assert_eq!(
+        run_in_guest(vm, &format!("ls {MNT} | tr '\\n' ' '")),
+        "a b c "
+    );
 
     // Back to 2: a and b, not c.
-    run(vm, &format!("umount {MNT}"));
+    run_in_guest(vm, &format!("umount {MNT}"));
     let t = Instant::now();
     let back = vm.rollback_fixture(&two).expect("rollback to 2");
     let rollback_two = t.elapsed().as_secs_f64();
@@ -86,13 +81,13 @@ fn fixture_checkpoints_roll_back_survive_a_power_cut_and_become_a_template() {
 
     // Back to 1, below 2: a only; 2 is gone with its layer.
     write(vm, "d");
-    run(vm, &format!("umount {MNT}"));
+    run_in_guest(vm, &format!("umount {MNT}"));
     let t = Instant::now();
     let back = vm.rollback_fixture(&one).expect("rollback to 1");
     let rollback_one = t.elapsed().as_secs_f64();
     assert_eq!(mount_and_list(vm, &back), "a ");
     assert_eq!(layers(&run_dir), ["fixture-layer-4.qcow2", "fixture.qcow2"]);
-    run(vm, &format!("umount {MNT}"));
+    run_in_guest(vm, &format!("umount {MNT}"));
     assert!(
         vm.rollback_fixture(&two).is_err(),
         "a checkpoint above the one rolled back to was accepted"
@@ -103,7 +98,7 @@ fn fixture_checkpoints_roll_back_survive_a_power_cut_and_become_a_template() {
     // survives a power cut, booted on the top layer of the chain.
     let three = vm.checkpoint_fixture(MNT).expect("checkpoint 3");
     write(vm, "e");
-    run(vm, "sync");
+    run_in_guest(vm, "sync");
     vm.power_cut().expect("power cut");
     let facts = vm.restart_same_disks().expect("restart");
     eprintln!("restart on the same disks: {:.1}s", facts.seconds);
@@ -113,12 +108,12 @@ fn fixture_checkpoints_roll_back_survive_a_power_cut_and_become_a_template() {
     assert_eq!(mount_and_list(vm, &dev), "a e ");
 
     // And the checkpoint still works after the restart.
-    run(vm, &format!("umount {MNT}"));
+    run_in_guest(vm, &format!("umount {MNT}"));
     vm.rollback_fixture(&three)
         .expect("rollback to 3 after the restart");
     assert_eq!(mount_and_list(vm, &dev), "a ");
     write(vm, "f");
-    run(vm, &format!("umount {MNT}"));
+    run_in_guest(vm, &format!("umount {MNT}"));
 
     // The template: one standalone image, every layer gone.
     vm.detach_fixture(true).expect("detach as template");
@@ -134,7 +129,7 @@ fn fixture_checkpoints_roll_back_survive_a_power_cut_and_become_a_template() {
         .attach_fixture_from_template(&serial)
         .expect("from template");
     assert_eq!(mount_and_list(vm, &dev), "a f ");
-    run(vm, &format!("umount {MNT}"));
+    run_in_guest(vm, &format!("umount {MNT}"));
     vm.detach_fixture(false).expect("detach");
 
     eprintln!(

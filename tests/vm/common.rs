@@ -300,6 +300,15 @@ pub fn boot_library_vm_with(
     }
 }
 
+/// Run `cmd` in the guest of a library VM (120 s at most); its stdout.
+/// Panics, with the command and the error, when it fails.
+pub fn run_in_guest(vm: &mut vmharness::vm::Vm, cmd: &str) -> String {
+    vm.ssh()
+        .run("test", cmd, std::time::Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("`{cmd}`: {e:#}"))
+        .stdout_text()
+}
+
 /// The embedded endpoint on its own runtime, with a store that lives as long.
 pub struct TestEndpoint {
     pub rt: tokio::runtime::Runtime,

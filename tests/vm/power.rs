@@ -9,13 +9,6 @@ use vmharness::ssh::{Exec, Ssh};
 
 const T: Duration = Duration::from_secs(120);
 
-fn run(vm: &mut vmharness::vm::Vm, cmd: &str) -> String {
-    vm.ssh()
-        .run("test", cmd, T)
-        .unwrap_or_else(|e| panic!("`{cmd}`: {e:#}"))
-        .stdout_text()
-}
-
 /// The live output log of the guest command labelled `label`.
 fn live_log(run_dir: &std::path::Path, label: &str) -> Option<std::path::PathBuf> {
     std::fs::read_dir(run_dir.join("logs"))
@@ -53,7 +46,7 @@ fn power_cut_restart_on_the_same_disks_then_a_network_cut() {
     let dev =
         v.vm.attach_fixture(v.plan.fixture_size_mib, &v.plan.fixture_serial)
             .expect("fixture");
-    let synced_sum = run(
+    let synced_sum = run_in_guest(
         &mut v.vm,
         &format!(
             "mkfs.btrfs -q -f {dev} && mkdir -p /mnt/fx && mount {dev} /mnt/fx && \
@@ -89,9 +82,9 @@ fn power_cut_restart_on_the_same_disks_then_a_network_cut() {
     assert_eq!(v.vm.state().host_key_hex, host_key, "the host key changed");
     assert_eq!(v.vm.state().key_path, run_dir.join("id_ed25519"));
     // The run's key (written just before the cut) is the one root accepts.
-    let keys = run(&mut v.vm, "cat /root/.ssh/authorized_keys");
+    let keys = run_in_guest(&mut v.vm, "cat /root/.ssh/authorized_keys");
     assert_eq!(keys.trim(), run_pub.trim());
-    let cmdline = run(&mut v.vm, "cat /proc/cmdline");
+    let cmdline = run_in_guest(&mut v.vm, "cat /proc/cmdline");
     assert!(cmdline.contains("cloud-init=disabled"), "{cmdline}");
     let argv = std::fs::read_to_string(run_dir.join("qemu.argv")).unwrap();
     assert!(!argv.contains("seed"), "{argv}");
@@ -115,7 +108,7 @@ fn power_cut_restart_on_the_same_disks_then_a_network_cut() {
         check.stdout_text(),
         check.stderr_text()
     );
-    let after = run(
+    let after = run_in_guest(
         &mut v.vm,
         // The mount point was made seconds before the cut: the ext4 root lost it.
         &format!("mkdir -p /mnt/fx && mount {dev} /mnt/fx && sha256sum < /mnt/fx/synced"),
@@ -123,7 +116,7 @@ fn power_cut_restart_on_the_same_disks_then_a_network_cut() {
     assert_eq!(after, synced_sum, "the fsync'd file changed");
     eprintln!(
         "the file not fsync'd: {}",
-        run(
+        run_in_guest(
             &mut v.vm,
             "stat -c '%s bytes' /mnt/fx/unsynced 2>/dev/null || echo missing"
         )
@@ -167,7 +160,7 @@ fn power_cut_restart_on_the_same_disks_then_a_network_cut() {
         v.vm.reconnect_ssh(Duration::from_secs(60))
             .expect("reconnect");
     eprintln!("reconnected {:.2}s after link up", took.as_secs_f64());
-    run(&mut v.vm, "true");
+    run_in_guest(&mut v.vm, "true");
     let t = Instant::now();
     let mut other = Ssh::connect(
         &v.vm.state().target().unwrap(),
@@ -180,7 +173,7 @@ fn power_cut_restart_on_the_same_disks_then_a_network_cut() {
     eprintln!("new connection: {:.2}s", t.elapsed().as_secs_f64());
 
     // 5. The fixture attached at boot unplugs like a hot-plugged one; teardown as usual.
-    run(&mut v.vm, "umount /mnt/fx");
+    run_in_guest(&mut v.vm, "umount /mnt/fx");
     v.vm.detach_fixture(false).expect("detach the fixture");
     v.vm.shutdown().expect("shutdown");
     assert!(

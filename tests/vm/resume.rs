@@ -7,15 +7,6 @@ use crate::common::*;
 use std::time::Duration;
 use vmharness::ssh::{Ssh, SshTarget};
 
-const T: Duration = Duration::from_secs(120);
-
-fn run(vm: &mut vmharness::vm::Vm, cmd: &str) -> String {
-    vm.ssh()
-        .run("test", cmd, T)
-        .unwrap_or_else(|e| panic!("`{cmd}`: {e:#}"))
-        .stdout_text()
-}
-
 fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -91,14 +82,14 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
     let dev =
         a.vm.attach_fixture(a.plan.fixture_size_mib, &a.plan.fixture_serial)
             .expect("fixture A");
-    run(
+    run_in_guest(
         &mut a.vm,
         &format!(
             "mkfs.btrfs -q -f {dev} && mkdir -p /root/.aws && \
              printf '[default]\\naws_secret_access_key = %s\\n' '{secret}' > /root/.aws/credentials"
         ),
     );
-    let a_uuid = run(&mut a.vm, "cat /proc/sys/kernel/random/uuid");
+    let a_uuid = run_in_guest(&mut a.vm, "cat /proc/sys/kernel/random/uuid");
     a.vm.shutdown().expect("shutdown A");
 
     let mut b = ep.boot_vm("resume-b");
@@ -106,7 +97,7 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
     assert!(tl.resumed, "the second VM did not resume");
     eprintln!("resume B: {tl:?}");
     // This run's key is the only one root accepts.
-    let keys = run(&mut b.vm, "cat /root/.ssh/authorized_keys");
+    let keys = run_in_guest(&mut b.vm, "cat /root/.ssh/authorized_keys");
     let b_pub = vmharness::vm::keys::KeyPair::read_private(&b.run_dir.join("id_ed25519"))
         .unwrap()
         .public_line;
@@ -139,7 +130,7 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
         .expect("a command")
         .success());
     // Nothing the first run wrote: not its credentials, not its fixture.
-    let found = run(
+    let found = run_in_guest(
         &mut b.vm,
         &format!(
             "test -e /root/.aws && echo /root/.aws; grep -rlF '{secret}' /root /etc /var/lib /tmp /home 2>/dev/null; true"
@@ -152,20 +143,23 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
     let dev =
         b.vm.attach_fixture(b.plan.fixture_size_mib, &b.plan.fixture_serial)
             .expect("fixture B");
-    let fs = run(
+    let fs = run_in_guest(
         &mut b.vm,
         &format!("blkid -p -o value -s TYPE {dev} || echo blank"),
     );
     assert_eq!(fs.trim(), "blank", "the fixture disk is not fresh");
-    run(&mut b.vm, &format!("mkfs.btrfs -q -f {dev}"));
+    run_in_guest(&mut b.vm, &format!("mkfs.btrfs -q -f {dev}"));
     // The clock was corrected from the host's.
-    let guest = run(&mut b.vm, "date +%s.%N").trim().parse::<f64>().unwrap();
+    let guest = run_in_guest(&mut b.vm, "date +%s.%N")
+        .trim()
+        .parse::<f64>()
+        .unwrap();
     let offset = guest - now();
     assert!(offset.abs() < 2.0, "guest clock off by {offset:.2}s");
     // The RNG was reseeded (vmgenid): the same saved state does not repeat.
-    let b_uuid = run(&mut b.vm, "cat /proc/sys/kernel/random/uuid");
+    let b_uuid = run_in_guest(&mut b.vm, "cat /proc/sys/kernel/random/uuid");
     assert_ne!(a_uuid, b_uuid, "both resumes drew the same random numbers");
-    let dmesg = run(&mut b.vm, "dmesg | grep -c 'virtual machine fork' || true");
+    let dmesg = run_in_guest(&mut b.vm, "dmesg | grep -c 'virtual machine fork' || true");
     assert_ne!(dmesg.trim(), "0", "the kernel saw no VM generation change");
     b.vm.shutdown().expect("shutdown B");
     ep.shutdown();
