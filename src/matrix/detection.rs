@@ -179,6 +179,7 @@ mod tests {
             ],
             not_covered: vec![],
             harness_errors: vec![],
+            retried: vec![],
             quirks_unproven: vec![],
             vm_starts: 1,
             boot_seconds: 1.0,

@@ -47,6 +47,10 @@ pub struct MatrixReport {
     pub not_covered: Vec<NotCovered>,
     /// Errors that stopped a whole profile's cases.
     pub harness_errors: Vec<String>,
+    /// Cases whose first run ended in a harness error (the VM died, a disk
+    /// did not show up): each ran once more, on a VM started afresh or a
+    /// sound one of its profile, and the second run's result is the case's.
+    pub retried: Vec<String>,
     /// Quirk code paths (`quirk:where`) of the catalogue that no baseline
     /// (all quirks on) showed: the quirks did not really run.
     pub quirks_unproven: Vec<String>,
@@ -143,6 +147,7 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
         cases: Vec::new(),
         not_covered,
         harness_errors: Vec::new(),
+        retried: Vec::new(),
         quirks_unproven: Vec::new(),
         vm_starts: 0,
         boot_seconds: 0.0,
@@ -168,6 +173,7 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
         queue: Mutex::new(units.into()),
         results: Mutex::new(Vec::new()),
         errors: Mutex::new(Vec::new()),
+        retried: Mutex::new(Vec::new()),
         broken: Mutex::new(BTreeSet::new()),
         boots: Mutex::new(Vec::new()),
     };
@@ -194,6 +200,7 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
             .collect();
     }
     report.harness_errors = locked(&pool.errors).clone();
+    report.retried = locked(&pool.retried).clone();
     let boots = locked(&pool.boots).clone();
     report.vm_starts = u32::try_from(boots.len()).unwrap_or(u32::MAX);
     report.boot_seconds = boots.iter().sum();
@@ -213,6 +220,7 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
 }
 
 /// One case to run: a defect, a quirk, or the baseline of its profile.
+#[derive(Clone)]
 struct Unit<'a> {
     /// Position in the matrix (baseline first per profile, then catalogue order).
     order: usize,
@@ -223,6 +231,8 @@ struct Unit<'a> {
     /// Checks the profile's defects must make warn: the baseline (and a
     /// quirk, which is correct too) must not warn there.
     soft: Vec<String>,
+    /// This is the second run: the harness error that ended the first.
+    retry_of: Option<String>,
 }
 
 impl Unit<'_> {
@@ -260,6 +270,7 @@ fn units(groups: &Groups) -> Vec<Unit<'_>> {
             quirk: None,
             scenarios: recipe::baseline(profile, &recipes, &also),
             soft: soft.clone(),
+            retry_of: None,
         });
         for (row, r) in &g.defects {
             out.push(Unit {
@@ -269,6 +280,7 @@ fn units(groups: &Groups) -> Vec<Unit<'_>> {
                 quirk: None,
                 scenarios: r.case_scenarios(),
                 soft: Vec::new(),
+                retry_of: None,
             });
         }
         for q in &g.quirks {
@@ -279,6 +291,7 @@ fn units(groups: &Groups) -> Vec<Unit<'_>> {
                 quirk: Some(q),
                 scenarios: recipe::cases_of(&q.scenarios),
                 soft: soft.clone(),
+                retry_of: None,
             });
         }
     }
@@ -290,6 +303,7 @@ struct Pool<'a> {
     queue: Mutex<VecDeque<Unit<'a>>>,
     results: Mutex<Vec<(usize, CaseResult)>>,
     errors: Mutex<Vec<String>>,
+    retried: Mutex<Vec<String>>,
     /// Profiles whose VM or template failed: their remaining cases are not run.
     broken: Mutex<BTreeSet<String>>,
     /// Boot seconds of every VM started.
@@ -347,12 +361,25 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also, 
         let Some((_, s)) = current.as_mut() else {
             continue;
         };
-        match run_case(w, s, &config.join(unit.profile), &unit, also, quirks) {
-            Ok(r) => locked(&pool.results).push((unit.order, r)),
-            Err(e) => {
-                let name = unit.name();
-                locked(&pool.errors).push(format!("case {name} (vm {w}): {e:#}"));
+        let result = run_case(w, s, &config.join(unit.profile), &unit, also, quirks);
+        let name = unit.name();
+        let order = unit.order;
+        match after_case(unit, result) {
+            Next::Record(r) => locked(&pool.results).push((order, r)),
+            Next::Again(unit) => {
+                let error = unit.retry_of.clone().unwrap_or_default();
+                eprintln!("[matrix vm{w}] case {name}: harness error, running it again: {error}");
+                locked(&pool.retried).push(format!("case {name} (vm {w}): {error}"));
+                locked(&pool.queue).push_front(unit);
                 // The VM may be in any state: the next case gets a new one.
+                stop(&mut current);
+            }
+            Next::Error(e) => {
+                locked(&pool.errors).push(format!("case {name} (vm {w}): {e}"));
+                stop(&mut current);
+            }
+            Next::RecordAndRestart(r) => {
+                locked(&pool.results).push((order, r));
                 stop(&mut current);
             }
         }
@@ -361,6 +388,38 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also, 
 }
 
 type Also = BTreeMap<String, Vec<String>>;
+
+/// What a worker does once a case has run.
+enum Next<'a> {
+    /// Its result stands.
+    Record(CaseResult),
+    /// Its first run ended in a harness error: run it once more.
+    Again(Unit<'a>),
+    /// Its second run ended in a harness error too: that result stands, and
+    /// the VM is replaced.
+    RecordAndRestart(CaseResult),
+    /// Its second run could not even report.
+    Error(String),
+}
+
+/// A harness error (the VM died, a disk did not show up) is not the
+/// case's: its first one gets the case run again; a second one stands.
+fn after_case<'a>(unit: Unit<'a>, result: Result<CaseResult>) -> Next<'a> {
+    let error = match &result {
+        Ok(r) if r.harness.is_empty() => None,
+        Ok(r) => Some(r.harness.join("; ")),
+        Err(e) => Some(format!("{e:#}")),
+    };
+    match (error, unit.retry_of.is_some(), result) {
+        (None, _, Ok(r)) => Next::Record(r),
+        (Some(error), false, _) => Next::Again(Unit {
+            retry_of: Some(error),
+            ..unit
+        }),
+        (_, _, Ok(r)) => Next::RecordAndRestart(r),
+        (_, _, Err(e)) => Next::Error(format!("{e:#}")),
+    }
+}
 
 /// A VM for a profile, with its seeded fixture kept as the cases' template.
 fn start_vm(profile: &Path, opts: &RunOptions) -> Result<Session> {
@@ -522,6 +581,11 @@ pub fn render(r: &MatrixReport) -> String {
     for e in &r.harness_errors {
         out.push_str(&format!("harness error: {e}\n"));
     }
+    for e in &r.retried {
+        out.push_str(&format!(
+            "run again after a harness error (the table shows the second run): {e}\n"
+        ));
+    }
     if !r.quirks_unproven.is_empty() {
         out.push_str(&format!(
             "quirk code paths no baseline (every quirk on) showed: {}\n",
@@ -621,5 +685,58 @@ mod tests {
             "defects.toml"
         );
         assert_eq!(q.len(), 2);
+    }
+
+    fn baseline_unit() -> Unit<'static> {
+        Unit {
+            order: 3,
+            profile: "defects.toml",
+            row: None,
+            quirk: None,
+            scenarios: vec!["full".into()],
+            soft: Vec::new(),
+            retry_of: None,
+        }
+    }
+
+    fn result(harness: &[&str]) -> CaseResult {
+        CaseResult {
+            case: "baseline".into(),
+            scenario: "full".into(),
+            check: None,
+            expected: None,
+            got: Vec::new(),
+            caught: true,
+            unrelated: Vec::new(),
+            harness: harness.iter().map(|h| h.to_string()).collect(),
+            seconds: 1.0,
+            report_dir: "r".into(),
+            quirk_paths: Vec::new(),
+            unproven: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_case_ending_in_a_harness_error_runs_once_more_and_its_second_result_stands() {
+        let clean = after_case(baseline_unit(), Ok(result(&[])));
+        assert!(matches!(clean, Next::Record(r) if r.held()));
+        // The VM died before the case could start: once more.
+        let Next::Again(again) = after_case(baseline_unit(), Err(anyhow::anyhow!("qemu exited")))
+        else {
+            panic!("a first harness error must run the case again");
+        };
+        assert_eq!(again.retry_of.as_deref(), Some("qemu exited"));
+        assert_eq!((again.order, again.name()), (3, "baseline".to_string()));
+        // A harness error inside the case's scenarios counts the same.
+        let Next::Again(again) = after_case(baseline_unit(), Ok(result(&["ssh lost"]))) else {
+            panic!("a first harness error must run the case again");
+        };
+        // The second run's result stands, whatever it is.
+        let held = after_case(again.clone(), Ok(result(&[])));
+        assert!(matches!(held, Next::Record(r) if r.held()));
+        let broken = after_case(again.clone(), Ok(result(&["ssh lost again"])));
+        assert!(matches!(broken, Next::RecordAndRestart(r) if !r.held()));
+        let failed = after_case(again, Err(anyhow::anyhow!("qemu exited again")));
+        assert!(matches!(failed, Next::Error(e) if e == "qemu exited again"));
     }
 }

@@ -630,7 +630,8 @@ impl Vm {
     pub fn set_link(&mut self, up: bool) -> Result<(), VmError> {
         const PHASE: &str = "switching the guest's network link";
         self.check_alive(PHASE)?;
-        self.qmp.set_link(up).phase(PHASE)
+        let linked = self.qmp.set_link(up);
+        self.qmp_result(PHASE, linked)
     }
 
     /// Wait until the guest answers on SSH again and log in afresh (the run's
@@ -811,6 +812,36 @@ impl Vm {
         })
     }
 
+    /// The result of a QMP command, as a `VmError` of `phase`. When the
+    /// command failed because QEMU closed the connection, what QEMU's end
+    /// says comes first: its exit status, stderr and the console's last
+    /// lines (a guest that panicked or powered off ends QEMU too), not the
+    /// broken pipe.
+    pub(crate) fn qmp_result<T>(
+        &mut self,
+        phase: &'static str,
+        result: anyhow::Result<T>,
+    ) -> Result<T, VmError> {
+        let error = match result {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if self.qmp.is_closed() {
+            if let Some(child) = self.child.as_mut() {
+                // QEMU closes its sockets just before it exits.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            self.check_alive(phase)?;
+        }
+        Err(VmError::Other {
+            phase,
+            source: error,
+        })
+    }
+
     /// Fail fast if the guest died or the console shows a fault.
     pub fn check_alive(&mut self, phase: &'static str) -> Result<(), VmError> {
         if self.child.is_none() && !self.stopped {
@@ -910,9 +941,8 @@ impl Vm {
         create.args(fixture_create_args(&disk, &path));
         run_checked(&mut create, "creating the fixture disk").phase(PHASE)?;
         self.fixture = Some(stack);
-        self.qmp
-            .hotplug_disk(FIXTURE_NODE, &path, serial)
-            .phase(PHASE)?;
+        let plugged = self.qmp.hotplug_disk(FIXTURE_NODE, &path, serial);
+        self.qmp_result(PHASE, plugged)?;
         let dev = self.await_disk(serial, PHASE)?;
         self.state.fixture_serial = Some(serial.to_string());
         Ok(dev)
@@ -967,7 +997,8 @@ impl Vm {
     /// Unplug the fixture's device and free its images in QEMU.
     fn unplug_fixture(&mut self, phase: &'static str) -> Result<(), VmError> {
         let timeout = Duration::from_secs(20) * self.cfg.accel.timeout_factor();
-        self.qmp.unplug_disk(FIXTURE_NODE, timeout).phase(phase)?;
+        let unplugged = self.qmp.unplug_disk(FIXTURE_NODE, timeout);
+        self.qmp_result(phase, unplugged)?;
         self.check_alive(phase)
     }
 

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    /// QEMU closed the connection (or it broke): every later command fails.
+    closed: bool,
 }
 
 impl Qmp {
@@ -37,6 +39,7 @@ impl Qmp {
         let mut qmp = Qmp {
             reader: BufReader::new(stream),
             writer,
+            closed: false,
         };
         let greeting = qmp.read_message()?;
         if greeting.get("QMP").is_none() {
@@ -46,13 +49,28 @@ impl Qmp {
         Ok(qmp)
     }
 
+    /// Whether the connection is gone (QEMU closed it, most likely by
+    /// exiting): retrying a command is then pointless.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     fn read_message(&mut self) -> Result<Value> {
         let mut line = String::new();
-        let n = self
-            .reader
-            .read_line(&mut line)
-            .context("reading from QMP")?;
+        let n = match self.reader.read_line(&mut line) {
+            Ok(n) => n,
+            Err(e) => {
+                // A read timeout leaves the connection usable; anything else
+                // (reset, broken) does not.
+                self.closed |= !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+                return Err(e).context("reading from QMP");
+            }
+        };
         if n == 0 {
+            self.closed = true;
             bail!("QMP closed the connection (QEMU exited?)");
         }
         serde_json::from_str(&line).with_context(|| format!("QMP sent invalid JSON: {line}"))
@@ -67,9 +85,10 @@ impl Qmp {
         };
         let mut text = msg.to_string();
         text.push('\n');
-        self.writer
-            .write_all(text.as_bytes())
-            .with_context(|| format!("sending QMP command {command}"))?;
+        if let Err(e) = self.writer.write_all(text.as_bytes()) {
+            self.closed = true;
+            return Err(e).with_context(|| format!("sending QMP command {command}"));
+        }
         loop {
             let reply = self.read_message()?;
             if let Some(r) = reply.get("return") {
@@ -127,6 +146,7 @@ impl Qmp {
         loop {
             match self.execute("blockdev-del", json!({ "node-name": node })) {
                 Ok(_) => return Ok(()),
+                Err(e) if self.closed => return Err(e),
                 Err(e) if start.elapsed() < timeout => {
                     tracing::trace!("blockdev-del {node}: {e:#}");
                     std::thread::sleep(Duration::from_millis(100));
@@ -288,5 +308,75 @@ mod tests {
             state_uri(f, false, true),
             "exec:cat '/c/states/a b/memory.state'"
         );
+    }
+}
+
+#[cfg(test)]
+mod connection_tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A QMP peer that greets, accepts the capabilities, answers the
+    /// `replies` commands that follow (the first with success, the others
+    /// with an error: a node still in use) and then exits.
+    fn peer(path: &Path, replies: usize) -> std::thread::JoinHandle<()> {
+        let listener = UnixListener::bind(path).expect("binding the test socket");
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accepting");
+            let mut writer = stream.try_clone().expect("cloning");
+            let mut reader = BufReader::new(stream);
+            writeln!(writer, r#"{{"QMP": {{"version": {{}}}}}}"#).expect("greeting");
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("capabilities");
+            writeln!(writer, r#"{{"return": {{}}}}"#).expect("capabilities reply");
+            for i in 0..replies {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let reply = if i == 0 {
+                    r#"{"return": {}}"#
+                } else {
+                    r#"{"error": {"desc": "Node fixture is in use"}}"#
+                };
+                writeln!(writer, "{reply}").expect("reply");
+            }
+        })
+    }
+
+    #[test]
+    fn an_unplug_stops_retrying_once_qemu_has_closed_the_connection() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("qmp.sock");
+        // device_del and two refused blockdev-del, then QEMU is gone.
+        let served = peer(&path, 3);
+        let mut qmp = Qmp::connect(&path, Duration::from_secs(5)).expect("connecting");
+        let start = Instant::now();
+        let err = qmp
+            .unplug_disk("fixture", Duration::from_secs(60))
+            .expect_err("the peer is gone");
+        served.join().expect("peer thread");
+        assert!(qmp.is_closed(), "{err:#}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "retried a dead connection for {:?}: {err:#}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_refused_command_leaves_the_connection_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("qmp.sock");
+        let served = peer(&path, 2);
+        let mut qmp = Qmp::connect(&path, Duration::from_secs(5)).expect("connecting");
+        qmp.execute("device_del", json!({ "id": "dev-fixture" }))
+            .expect("accepted");
+        let err = qmp
+            .execute("blockdev-del", json!({ "node-name": "fixture" }))
+            .expect_err("refused");
+        assert!(format!("{err:#}").contains("in use"), "{err:#}");
+        assert!(!qmp.is_closed());
+        served.join().expect("peer thread");
     }
 }

@@ -62,7 +62,7 @@ impl Vm {
             .run("fixture-thaw", &format!("fsfreeze --unfreeze {m}"), timeout)
             .with_context(|| format!("thawing the filesystem at {mount} in the guest"));
         freeze.phase(PHASE)?;
-        snapshot.phase(PHASE)?;
+        self.qmp_result(PHASE, snapshot)?;
         thaw.phase(PHASE)?;
         self.check_alive(PHASE)?;
         Ok(FixtureCheckpoint {
@@ -125,10 +125,11 @@ impl Vm {
             )
             .context("forgetting the unplugged Btrfs device in the guest")
             .phase(PHASE)?;
-        self.qmp
+        let plugged = self
+            .qmp
             .hotplug_disk(FIXTURE_NODE, &overlay, &serial)
-            .with_context(|| format!("hot-plugging {}", overlay.display()))
-            .phase(PHASE)?;
+            .with_context(|| format!("hot-plugging {}", overlay.display()));
+        self.qmp_result(PHASE, plugged)?;
         self.await_disk(&serial, PHASE)
     }
 }
