@@ -551,6 +551,16 @@ impl Vm {
                         .and_then(|(label, cmd)| ssh.run(label, &cmd, Duration::from_secs(30)));
                     if let Err(e) = first {
                         last_error = format!("{e:#}");
+                        if matches!(login.first, FirstCommand::AdoptRunKey(_)) {
+                            // It may have swapped the keys before it failed:
+                            // another login with the provisioning key would
+                            // be refused until the boot's deadline.
+                            kill(&mut child);
+                            return Err(VmError::Other {
+                                phase: "adopting the run's key in the resumed guest",
+                                source: e,
+                            });
+                        }
                         continue;
                     }
                     timeline.ssh_ready = Some(started.elapsed().as_secs_f64());
