@@ -200,6 +200,13 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
             .collect();
     }
     report.harness_errors = locked(&pool.errors).clone();
+    if crate::signals::interrupted() {
+        let left = locked(&pool.queue).len();
+        report.harness_errors.push(format!(
+            "{}: {left} case(s) not run",
+            crate::signals::Interrupted::now()
+        ));
+    }
     report.retried = locked(&pool.retried).clone();
     let boots = locked(&pool.boots).clone();
     report.vm_starts = u32::try_from(boots.len()).unwrap_or(u32::MAX);
@@ -364,7 +371,16 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also, 
         let result = run_case(w, s, &config.join(unit.profile), &unit, also, quirks);
         let name = unit.name();
         let order = unit.order;
-        match after_case(unit, result) {
+        let next = if crate::signals::interrupted() {
+            // Not a case's fault, and nothing runs again after a signal.
+            match result {
+                Ok(r) => Next::Record(r),
+                Err(e) => Next::Error(format!("{e:#}")),
+            }
+        } else {
+            after_case(unit, result)
+        };
+        match next {
             Next::Record(r) => locked(&pool.results).push((order, r)),
             Next::Again(unit) => {
                 let error = unit.retry_of.clone().unwrap_or_default();

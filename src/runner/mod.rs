@@ -254,6 +254,9 @@ pub fn execute_until(
             continue;
         }
         let expected = sc.expected_checks(s);
+        if broken.is_none() && crate::signals::interrupted() {
+            broken = Some(crate::signals::Interrupted::now().to_string());
+        }
         if let Some(why) = &broken {
             reports.push(not_run(name, expected, format!("not run: {why}")));
             continue;
@@ -368,7 +371,8 @@ pub fn execute_until(
                 .any(|i| i.crash.is_some() || i.status == "timed out")
             || (!matches!(end, Ended::Passed) && !sc.produces());
         let mut isolation = None;
-        if stopped_at.is_none() && !sc.read_only() && i < last {
+        // After a signal nothing more runs in the guest: no roll-back.
+        if stopped_at.is_none() && !sc.read_only() && i < last && !crate::signals::interrupted() {
             if unsettled {
                 match s.rollback() {
                     Ok(note) => {

@@ -6,6 +6,7 @@ pub mod openssh;
 
 pub use log::{CommandLog, CommandRecord};
 
+use crate::signals::Interrupted;
 use anyhow::{anyhow, bail, Context, Result};
 use ssh2::Session;
 use std::io::{Read, Write};
@@ -186,8 +187,18 @@ impl Ssh {
     }
 
     /// Run a shell command; output goes to the logs (and the terminal with
-    /// `echo`). On timeout the remote process group is killed.
+    /// `echo`). On timeout the remote process group is killed. Ctrl-C or
+    /// SIGTERM ends the wait at once with [`Interrupted`] (the command is
+    /// left to the teardown); after one, no command starts.
     pub fn exec(&mut self, opts: &Exec) -> Result<Output> {
+        self.exec_with(opts, true)
+    }
+
+    fn exec_with(&mut self, opts: &Exec, kill_on_timeout: bool) -> Result<Output> {
+        if crate::signals::interrupted() {
+            return Err(Interrupted::now())
+                .with_context(|| format!("not starting guest command {}", opts.label));
+        }
         let seq = self.log.as_ref().map(|l| l.next_seq()).unwrap_or(0);
         let pid_file = format!("/tmp/.vmharness-cmd-{}-{seq}.pid", std::process::id());
         // The remote shell is its session's leader: its pid is the process group to kill.
@@ -213,6 +224,7 @@ impl Ssh {
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         self.session.set_blocking(false);
         let mut timed_out = false;
+        let mut interrupted = false;
         let mut buf = vec![0u8; 64 * 1024];
         let read_result: Result<()> = (|| loop {
             let mut progressed = false;
@@ -244,7 +256,11 @@ impl Ssh {
             if channel.eof() {
                 return Ok(());
             }
-            if start.elapsed() > opts.timeout || crate::signals::interrupted() {
+            if crate::signals::interrupted() {
+                interrupted = true;
+                return Ok(());
+            }
+            if start.elapsed() > opts.timeout {
                 timed_out = true;
                 return Ok(());
             }
@@ -254,7 +270,22 @@ impl Ssh {
         })();
         self.session.set_blocking(true);
         read_result?;
-        if timed_out {
+        if interrupted {
+            // Freeing a channel the guest has not closed waits for its close:
+            // not for long.
+            self.session.set_timeout(300);
+            drop(channel);
+            self.session.set_timeout(0);
+            // The label, not the command line: it may carry credentials.
+            return Err(Interrupted::now()).with_context(|| {
+                format!(
+                    "guest command {} after {:.1}s",
+                    opts.label,
+                    start.elapsed().as_secs_f64()
+                )
+            });
+        }
+        if timed_out && kill_on_timeout {
             self.kill_group(&pid_file);
         }
         self.session.set_timeout(10_000);
@@ -297,19 +328,23 @@ impl Ssh {
     }
 
     /// Kill a timed-out command's process group over a second session (a
-    /// blocked channel holds this one).
+    /// blocked channel holds this one). The kill itself is not killed when
+    /// it times out: a guest that does not answer is not asked again.
     fn kill_group(&self, pid_file: &str) {
         let cmd = format!(
             "p=$(cat {pid_file} 2>/dev/null) && [ -n \"$p\" ] && {{ kill -TERM -- -$p; sleep 2; kill -KILL -- -$p; }} 2>/dev/null; true"
         );
         match Ssh::connect(&self.target, Duration::from_secs(20), None) {
             Ok(mut other) => {
-                let _ = other.exec(&Exec {
-                    command: &cmd,
-                    label: "kill",
-                    timeout: Duration::from_secs(15),
-                    echo: false,
-                });
+                let _ = other.exec_with(
+                    &Exec {
+                        command: &cmd,
+                        label: "kill",
+                        timeout: Duration::from_secs(15),
+                        echo: false,
+                    },
+                    false,
+                );
             }
             Err(e) => tracing::warn!("could not kill a timed-out guest command: {e:#}"),
         }

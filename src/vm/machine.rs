@@ -1054,7 +1054,10 @@ impl Vm {
             self.remove_files();
             return Ok(());
         };
-        if self.cfg.keep_disks {
+        // After Ctrl-C or SIGTERM the guest is not asked anything: QEMU
+        // quits at once (kept disks keep what reached them).
+        let poweroff = self.cfg.keep_disks && !crate::signals::interrupted();
+        if poweroff {
             let _ = self.ssh.exec(&crate::ssh::Exec {
                 command: "sync; systemctl poweroff --no-block",
                 label: "poweroff",
@@ -1065,7 +1068,7 @@ impl Vm {
             tracing::debug!("QMP quit: {e:#}");
         }
         // A guest powering off (kept disks) gets its shutdown time first.
-        let shutdown = if self.cfg.keep_disks {
+        let shutdown = if poweroff {
             Duration::from_secs(30) * self.cfg.accel.timeout_factor()
         } else {
             Duration::ZERO

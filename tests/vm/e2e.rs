@@ -225,3 +225,112 @@ fn sigterm_to_the_supervisor_stops_the_vm_and_removes_its_files() {
     let log = std::fs::read_to_string(run.join("supervisor.log")).unwrap();
     assert!(log.contains("stopping (signal)"), "{log}");
 }
+
+/// The report: SIGTERM during a long wait left the harness in an
+/// SSH read until the command's timeout (and, asking the guest to kill the
+/// command over sessions that were themselves cut short, filled the guest's
+/// memory with SSH logins), then blamed the tool for a "timed out" backup.
+#[test]
+fn sigterm_during_a_tool_command_ends_the_run_in_seconds_and_blames_the_signal() {
+    use std::io::BufRead;
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let mut child = vmharness_command(
+        runs.path(),
+        &[],
+        &["run-all", "--profile", "config/quick.toml"],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("starting run-all");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("{line}");
+            let _ = tx.send(line);
+        }
+    });
+    // Wait until the full backup runs (the tool is importing boto3 for its
+    // first seconds: the harness is in the command's SSH read).
+    let start = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(600)) {
+            Ok(line) if line.contains("scenario full ...") => break,
+            Ok(_) => {}
+            Err(e) => panic!("run-all never reached the full backup: {e}"),
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let run = std::fs::canonicalize(runs.path().join("latest")).expect("run/latest");
+    let owner = files::read_pid(&run.join(files::OWNER_PID)).expect("the run's owner pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(owner),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signalling the run");
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("waiting for run-all") {
+            break s;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(60),
+            "run-all still running {:?} after SIGTERM",
+            signalled.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = signalled.elapsed();
+    let _ = reader.join();
+    eprintln!(
+        "run-all ended {took:?} after SIGTERM ({:?} into the run)",
+        signalled - start
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "an interrupted run is the harness's"
+    );
+    let text = std::fs::read_to_string(run.join("results.json")).expect("results.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("results.json is JSON");
+    let scenarios = v["scenarios"].as_array().expect("scenarios");
+    let full = scenarios
+        .iter()
+        .find(|s| s["name"] == "full")
+        .expect("the full scenario is reported");
+    let why = full["infra_error"].as_str().unwrap_or_default();
+    assert!(why.contains("interrupted by SIGTERM"), "full: {why:?}");
+    assert!(
+        !why.contains("AWS_SECRET_ACCESS_KEY"),
+        "the error names the command, not its credentials: {why}"
+    );
+    let after: Vec<&serde_json::Value> = scenarios
+        .iter()
+        .skip_while(|s| s["name"] != "full")
+        .skip(1)
+        .collect();
+    assert!(!after.is_empty());
+    for s in after {
+        assert_eq!(
+            s["infra_error"].as_str(),
+            Some("not run: interrupted by SIGTERM"),
+            "{s}"
+        );
+    }
+    let failed: Vec<&serde_json::Value> = scenarios
+        .iter()
+        .flat_map(|s| s["checks"].as_array().into_iter().flatten())
+        .filter(|c| c["verdict"] == "fail")
+        .collect();
+    assert!(failed.is_empty(), "the tool is blamed: {failed:?}");
+    assert!(qemu_processes_mentioning(&run.to_string_lossy()).is_empty());
+}
