@@ -191,11 +191,22 @@ impl Ssh {
     /// SIGTERM ends the wait at once with [`Interrupted`] (the command is
     /// left to the teardown); after one, no command starts.
     pub fn exec(&mut self, opts: &Exec) -> Result<Output> {
-        self.exec_with(opts, true)
+        self.exec_with(opts, true, true)
     }
 
-    fn exec_with(&mut self, opts: &Exec, kill_on_timeout: bool) -> Result<Output> {
-        if crate::signals::interrupted() {
+    /// `exec` that a signal does not cut short: for the teardown's last
+    /// words to the guest (a `sync` before a kept disk is left).
+    pub fn exec_in_teardown(&mut self, opts: &Exec) -> Result<Output> {
+        self.exec_with(opts, true, false)
+    }
+
+    fn exec_with(
+        &mut self,
+        opts: &Exec,
+        kill_on_timeout: bool,
+        cancellable: bool,
+    ) -> Result<Output> {
+        if cancellable && crate::signals::interrupted() {
             return Err(Interrupted::now())
                 .with_context(|| format!("not starting guest command {}", opts.label));
         }
@@ -256,7 +267,7 @@ impl Ssh {
             if channel.eof() {
                 return Ok(());
             }
-            if crate::signals::interrupted() {
+            if cancellable && crate::signals::interrupted() {
                 interrupted = true;
                 return Ok(());
             }
@@ -344,6 +355,7 @@ impl Ssh {
                         echo: false,
                     },
                     false,
+                    true,
                 );
             }
             Err(e) => tracing::warn!("could not kill a timed-out guest command: {e:#}"),

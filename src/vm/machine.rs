@@ -1054,11 +1054,11 @@ impl Vm {
             self.remove_files();
             return Ok(());
         };
-        // After Ctrl-C or SIGTERM the guest is not asked anything: QEMU
-        // quits at once (kept disks keep what reached them).
-        let poweroff = self.cfg.keep_disks && !crate::signals::interrupted();
+        // Kept disks get a clean poweroff even after Ctrl-C or SIGTERM (a
+        // second signal exits at once).
+        let poweroff = self.cfg.keep_disks;
         if poweroff {
-            let _ = self.ssh.exec(&crate::ssh::Exec {
+            let _ = self.ssh.exec_in_teardown(&crate::ssh::Exec {
                 command: "sync; systemctl poweroff --no-block",
                 label: "poweroff",
                 timeout: Duration::from_secs(10),
