@@ -39,13 +39,16 @@ fn every_covered_defect_is_caught_by_its_named_check() {
     let runs = runs_dir();
     let out = vmharness(runs.path(), &["defects"]);
     let m = matrix_json(runs.path());
-    // CI prints the detection table (README: "What the matrix caught").
+    // CI prints the detection table (README: "What the matrix caught") and
+    // keeps the matrix's reports and logs (not its disks or stores): the
+    // runs directory goes with the test, and a failure must be readable.
     if let Some(out) = std::env::var_os("VMHARNESS_TEST_OUTPUT") {
         let dir = matrix_dir(runs.path());
         let _ = std::fs::copy(
             dir.join("detection.md"),
             Path::new(&out).join("detection.md"),
         );
+        keep_small_files(&dir, &Path::new(&out).join("matrix"));
     }
     let cases = m["cases"].as_array().unwrap();
     let case = |name: &str| cases.iter().find(|c| c["case"] == name);
@@ -148,6 +151,26 @@ fn every_covered_defect_is_caught_by_its_named_check() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(out.status.code(), Some(0), "every case held: exit 0");
     assert!(stdout(&out).contains(&format!("{}/{} case(s) held", cases.len(), cases.len())));
+}
+
+/// Copy the files under `from` of at most 2 MiB (reports, logs, console
+/// and QEMU output) to `to`, leaving S3 stores out.
+fn keep_small_files(from: &Path, to: &Path) {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let (path, name) = (e.path(), e.file_name());
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() && name != "s3-store" {
+            keep_small_files(&path, &to.join(&name));
+        } else if meta.is_file() && meta.len() <= 2 << 20 {
+            let _ = std::fs::create_dir_all(to);
+            let _ = std::fs::copy(&path, to.join(&name));
+        }
+    }
 }
 
 /// The baseline of config/defects.toml ran the whole faults group against

@@ -28,7 +28,7 @@ pub enum VmError {
         line: String,
         console_tail: String,
     },
-    #[error("{phase}: interrupted (Ctrl-C or SIGTERM)")]
+    #[error("{phase}: interrupted by {}", crate::signals::name())]
     Interrupted { phase: &'static str },
     #[error("{phase}: {source:#}")]
     Other {
