@@ -39,9 +39,7 @@ pub fn install() {
 
 /// True once Ctrl-C or SIGTERM arrived.
 pub fn interrupted() -> bool {
-    FLAGS
-        .get()
-        .is_some_and(|f| f.any.load(Ordering::SeqCst) || f.which.load(Ordering::SeqCst) != 0)
+    FLAGS.get().is_some_and(|f| f.any.load(Ordering::SeqCst))
 }
 
 /// `SIGINT` or `SIGTERM`: the signal that interrupted the run.

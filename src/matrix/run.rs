@@ -371,16 +371,7 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also, 
         let result = run_case(w, s, &config.join(unit.profile), &unit, also, quirks);
         let name = unit.name();
         let order = unit.order;
-        let next = if crate::signals::interrupted() {
-            // Not a case's fault, and nothing runs again after a signal.
-            match result {
-                Ok(r) => Next::Record(r),
-                Err(e) => Next::Error(format!("{e:#}")),
-            }
-        } else {
-            after_case(unit, result)
-        };
-        match next {
+        match after_case(unit, result, crate::signals::interrupted()) {
             Next::Record(r) => locked(&pool.results).push((order, r)),
             Next::Again(unit) => {
                 let error = unit.retry_of.clone().unwrap_or_default();
@@ -411,22 +402,23 @@ enum Next<'a> {
     Record(CaseResult),
     /// Its first run ended in a harness error: run it once more.
     Again(Unit<'a>),
-    /// Its second run ended in a harness error too: that result stands, and
-    /// the VM is replaced.
+    /// A harness error that is not run again (a second one, or one after a
+    /// signal): that result stands, and the VM is replaced.
     RecordAndRestart(CaseResult),
-    /// Its second run could not even report.
+    /// A run that is not run again and could not even report.
     Error(String),
 }
 
 /// A harness error (the VM died, a disk did not show up) is not the
-/// case's: its first one gets the case run again; a second one stands.
-fn after_case<'a>(unit: Unit<'a>, result: Result<CaseResult>) -> Next<'a> {
+/// case's: its first one gets the case run again; a second one stands, and
+/// so does any after a signal (`interrupted`: nothing runs again).
+fn after_case<'a>(unit: Unit<'a>, result: Result<CaseResult>, interrupted: bool) -> Next<'a> {
     let error = match &result {
         Ok(r) if r.harness.is_empty() => None,
         Ok(r) => Some(r.harness.join("; ")),
         Err(e) => Some(format!("{e:#}")),
     };
-    match (error, unit.retry_of.is_some(), result) {
+    match (error, unit.retry_of.is_some() || interrupted, result) {
         (None, _, Ok(r)) => Next::Record(r),
         (Some(error), false, _) => Next::Again(Unit {
             retry_of: Some(error),
@@ -734,25 +726,32 @@ mod tests {
 
     #[test]
     fn a_case_ending_in_a_harness_error_runs_once_more_and_its_second_result_stands() {
-        let clean = after_case(baseline_unit(), Ok(result(&[])));
+        let clean = after_case(baseline_unit(), Ok(result(&[])), false);
         assert!(matches!(clean, Next::Record(r) if r.held()));
         // The VM died before the case could start: once more.
-        let Next::Again(again) = after_case(baseline_unit(), Err(anyhow::anyhow!("qemu exited")))
+        let Next::Again(again) =
+            after_case(baseline_unit(), Err(anyhow::anyhow!("qemu exited")), false)
         else {
             panic!("a first harness error must run the case again");
         };
         assert_eq!(again.retry_of.as_deref(), Some("qemu exited"));
         assert_eq!((again.order, again.name()), (3, "baseline".to_string()));
         // A harness error inside the case's scenarios counts the same.
-        let Next::Again(again) = after_case(baseline_unit(), Ok(result(&["ssh lost"]))) else {
+        let Next::Again(again) = after_case(baseline_unit(), Ok(result(&["ssh lost"])), false)
+        else {
             panic!("a first harness error must run the case again");
         };
         // The second run's result stands, whatever it is.
-        let held = after_case(again.clone(), Ok(result(&[])));
+        let held = after_case(again.clone(), Ok(result(&[])), false);
         assert!(matches!(held, Next::Record(r) if r.held()));
-        let broken = after_case(again.clone(), Ok(result(&["ssh lost again"])));
+        let broken = after_case(again.clone(), Ok(result(&["ssh lost again"])), false);
         assert!(matches!(broken, Next::RecordAndRestart(r) if !r.held()));
-        let failed = after_case(again, Err(anyhow::anyhow!("qemu exited again")));
+        let failed = after_case(again, Err(anyhow::anyhow!("qemu exited again")), false);
         assert!(matches!(failed, Next::Error(e) if e == "qemu exited again"));
+        // After a signal nothing runs again: the first error stands.
+        let signalled = after_case(baseline_unit(), Err(anyhow::anyhow!("interrupted")), true);
+        assert!(matches!(signalled, Next::Error(e) if e == "interrupted"));
+        let signalled = after_case(baseline_unit(), Ok(result(&["interrupted"])), true);
+        assert!(matches!(signalled, Next::RecordAndRestart(r) if !r.held()));
     }
 }

@@ -1056,8 +1056,7 @@ impl Vm {
         };
         // Kept disks get a clean poweroff even after Ctrl-C or SIGTERM (a
         // second signal exits at once).
-        let poweroff = self.cfg.keep_disks;
-        if poweroff {
+        if self.cfg.keep_disks {
             let _ = self.ssh.exec_in_teardown(&crate::ssh::Exec {
                 command: "sync; systemctl poweroff --no-block",
                 label: "poweroff",
@@ -1068,7 +1067,7 @@ impl Vm {
             tracing::debug!("QMP quit: {e:#}");
         }
         // A guest powering off (kept disks) gets its shutdown time first.
-        let shutdown = if poweroff {
+        let shutdown = if self.cfg.keep_disks {
             Duration::from_secs(30) * self.cfg.accel.timeout_factor()
         } else {
             Duration::ZERO
