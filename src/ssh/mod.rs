@@ -427,6 +427,21 @@ impl Ssh {
         Ok(())
     }
 
+    /// Compile the Python sources under `dir` to bytecode once, so that each
+    /// later `python3 -m` skips the compile (about 0.25 s a call under TCG
+    /// for a tree of a few thousand lines; tool commands run with
+    /// PYTHONDONTWRITEBYTECODE and would otherwise compile on every call).
+    /// Best effort: a guest without python3 or a tree that does not compile
+    /// is left as it is (the tool's own run reports its errors).
+    pub fn compile_python(&mut self, dir: &str) -> Result<()> {
+        self.run(
+            "compile-python",
+            &compile_python_cmd(dir),
+            Duration::from_secs(300),
+        )
+        .map(|_| ())
+    }
+
     /// Copy a local directory tree to `remote` in one tar stream.
     pub fn upload_dir(&mut self, local: &Path, remote: &str, timeout: Duration) -> Result<()> {
         let q = shell_quote(remote);
@@ -436,9 +451,25 @@ impl Ssh {
     }
 }
 
+/// The command behind [`Ssh::compile_python`]: it always succeeds.
+pub fn compile_python_cmd(dir: &str) -> String {
+    format!(
+        "if command -v python3 >/dev/null 2>&1; then python3 -m compileall -q {} >/dev/null 2>&1; fi; true",
+        shell_quote(dir)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compiling_python_never_fails_the_install() {
+        let c = compile_python_cmd("/opt/my tool");
+        assert!(c.contains("python3 -m compileall -q '/opt/my tool'"), "{c}");
+        assert!(c.starts_with("if command -v python3"), "{c}");
+        assert!(c.ends_with("; true"), "{c}");
+    }
 
     #[test]
     fn quoting() {

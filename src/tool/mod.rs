@@ -60,6 +60,7 @@ pub fn install(
     }
     ssh.upload_dir(&src, &p.tool.guest_dir, Duration::from_secs(300))
         .with_context(|| format!("installing the tool from {}", src.display()))?;
+    ssh.compile_python(&p.tool.guest_dir)?;
     ssh.write_file(&p.tool.config_path, rendered_config.as_bytes(), 0o644)
 }
 

@@ -8,7 +8,7 @@
 
 use super::guest::{self, note_backups};
 use super::Scenario;
-use crate::fixture::GUEST_TOOLS;
+use crate::fixture::guest_program;
 use crate::runner::background::BackgroundRun;
 use crate::runner::session::{Session, ToolRun};
 use crate::ssh::shell_quote;
@@ -102,9 +102,14 @@ fn start_sampler(s: &mut Session, dir: &str) -> Result<BackgroundRun> {
     let sampler = BackgroundRun::start_helper(
         s,
         "spool-usage",
-        &format!(
-            "python3 {GUEST_TOOLS}/spool_usage.py --dir {} --out {out}",
-            shell_quote(dir)
+        &guest_program(
+            "spool_usage",
+            &[
+                "--dir".into(),
+                dir.into(),
+                "--out".into(),
+                USAGE_FILE.into(),
+            ],
         ),
     )?;
     let first = s.vm.ssh().run(
