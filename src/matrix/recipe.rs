@@ -131,10 +131,10 @@ const ORDER_AFTER_FAULTS: &[&str] = &["interrupt", "large"];
 fn order() -> impl Iterator<Item = &'static str> {
     ORDER_BEFORE_FAULTS
         .iter()
-        .chain(crate::runner::scenarios::faults::SCENARIOS)
-        .chain(ORDER_AFTER_FAULTS)
-        .chain(&["verify"])
         .copied()
+        .chain(crate::runner::scenarios::faults::names())
+        .chain(ORDER_AFTER_FAULTS.iter().copied())
+        .chain(["verify"])
 }
 
 /// Scenarios no defect of the catalogue needs that a profile's baseline

@@ -5,8 +5,10 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// Every scenario name the harness knows (issue 6's list, the fault
-/// scenarios, and `faults`, the group of them all).
+/// Every scenario name the harness knows: the runner's registry
+/// (`runner::scenarios::registered`, which this layer may not import) and
+/// `faults`, the group of the fault scenarios. A unit test of the registry
+/// keeps the two equal.
 pub const KNOWN: &[&str] = &[
     "setup",
     "seed",

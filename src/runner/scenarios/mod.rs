@@ -155,31 +155,52 @@ pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
     }))
 }
 
-fn find_whole(name: &str) -> Option<Box<dyn Scenario>> {
-    Some(match name {
-        "setup" => Box::new(fixture::Setup),
-        "seed" => Box::new(fixture::Seed),
-        "mutate" => Box::new(fixture::Mutate),
-        "full" => Box::new(backup::Backup {
+/// A scenario as the registry knows it: its name and how to make it.
+pub type Registered = (&'static str, fn() -> Box<dyn Scenario>);
+
+/// Every scenario outside the faults group (whose own list,
+/// [`faults::SCENARIOS`], completes the registry).
+const SCENARIOS: &[Registered] = &[
+    ("setup", || Box::new(fixture::Setup)),
+    ("seed", || Box::new(fixture::Seed)),
+    ("mutate", || Box::new(fixture::Mutate)),
+    ("full", || {
+        Box::new(backup::Backup {
             name: "full",
             kind: "full",
-        }),
-        "incremental" => Box::new(backup::Backup {
+        })
+    }),
+    ("incremental", || {
+        Box::new(backup::Backup {
             name: "incremental",
             kind: "inc",
-        }),
-        "interrupt" => Box::new(interrupt::Interrupt),
-        "large" => Box::new(large::Large),
-        "spool" => Box::new(spool::Spool),
-        "lock-contention" => Box::new(lock::LockContention),
-        "cli-flags" => Box::new(cli_flags::CliFlags),
-        "restore" => Box::new(restore::Restore),
-        "archive-restore" => Box::new(archive::ArchiveRestore { instant: false }),
-        "instant-restore" => Box::new(archive::ArchiveRestore { instant: true }),
-        "verify" => Box::new(verify::Verify),
-        "cleanup" => Box::new(cleanup::Cleanup),
-        other => return faults::find(other),
-    })
+        })
+    }),
+    ("interrupt", || Box::new(interrupt::Interrupt)),
+    ("large", || Box::new(large::Large)),
+    ("spool", || Box::new(spool::Spool)),
+    ("lock-contention", || Box::new(lock::LockContention)),
+    ("cli-flags", || Box::new(cli_flags::CliFlags)),
+    ("restore", || Box::new(restore::Restore)),
+    ("archive-restore", || {
+        Box::new(archive::ArchiveRestore { instant: false })
+    }),
+    ("instant-restore", || {
+        Box::new(archive::ArchiveRestore { instant: true })
+    }),
+    ("verify", || Box::new(verify::Verify)),
+    ("cleanup", || Box::new(cleanup::Cleanup)),
+];
+
+/// The registry: every implemented scenario, by name.
+pub fn registered() -> impl Iterator<Item = &'static Registered> {
+    SCENARIOS.iter().chain(faults::SCENARIOS)
+}
+
+fn find_whole(name: &str) -> Option<Box<dyn Scenario>> {
+    registered()
+        .find(|(n, _)| *n == name)
+        .map(|(_, make)| make())
 }
 
 /// After a variant of a scenario: when the tool made it impossible
@@ -249,4 +270,33 @@ pub(crate) fn first_subvolume(s: &Session) -> Result<String> {
         .first()
         .cloned()
         .context("the profile names no subvolume")
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The profile validator's list of names (the profile layer cannot read
+    /// the runner's registry) is the registry's, plus the group: a scenario
+    /// added to one and not the other fails here, not at run time.
+    #[test]
+    fn the_profiles_names_are_the_registry_and_each_entry_makes_its_scenario() {
+        let registry: BTreeSet<&str> = registered().map(|(n, _)| *n).collect();
+        assert_eq!(
+            registry.len(),
+            registered().count(),
+            "a name is registered twice"
+        );
+        let mut known: BTreeSet<&str> = crate::profile::scenarios::KNOWN.iter().copied().collect();
+        assert!(
+            known.remove(faults::GROUP),
+            "the profile knows the faults group"
+        );
+        assert_eq!(known, registry);
+        for (name, make) in registered() {
+            assert_eq!(make().name(), *name, "{name} makes another scenario");
+            assert!(find(name).is_some(), "{name} cannot be found");
+        }
+    }
 }

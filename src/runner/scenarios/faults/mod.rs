@@ -15,7 +15,7 @@ mod rapid_runs;
 mod s3_errors;
 
 use super::guest::note_backups;
-use super::Scenario;
+use super::Registered;
 use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
 use anyhow::Result;
@@ -24,31 +24,22 @@ use anyhow::Result;
 pub const GROUP: &str = "faults";
 
 /// The group's scenarios, in the order the group runs them (cheap first,
-/// the VM-level faults last).
-pub const SCENARIOS: &[&str] = &[
-    "ordering",
-    "no-credentials",
-    "rapid-runs",
-    "missing-parent",
-    "corruption",
-    "s3-errors",
-    "network-cut",
-    "power-loss",
+/// the VM-level faults last): the one list of them, which the group's
+/// expansion, the matrix's order and the scenario lookup all read.
+pub const SCENARIOS: &[Registered] = &[
+    ("ordering", || Box::new(ordering::Ordering)),
+    ("no-credentials", || Box::new(no_credentials::NoCredentials)),
+    ("rapid-runs", || Box::new(rapid_runs::RapidRuns)),
+    ("missing-parent", || Box::new(missing_parent::MissingParent)),
+    ("corruption", || Box::new(corruption::Corruption)),
+    ("s3-errors", || Box::new(s3_errors::S3Errors)),
+    ("network-cut", || Box::new(network_cut::NetworkCut)),
+    ("power-loss", || Box::new(power_loss::PowerLoss)),
 ];
 
-/// The fault scenario called `name`.
-pub fn find(name: &str) -> Option<Box<dyn Scenario>> {
-    Some(match name {
-        "ordering" => Box::new(ordering::Ordering),
-        "no-credentials" => Box::new(no_credentials::NoCredentials),
-        "rapid-runs" => Box::new(rapid_runs::RapidRuns),
-        "missing-parent" => Box::new(missing_parent::MissingParent),
-        "corruption" => Box::new(corruption::Corruption),
-        "s3-errors" => Box::new(s3_errors::S3Errors),
-        "network-cut" => Box::new(network_cut::NetworkCut),
-        "power-loss" => Box::new(power_loss::PowerLoss),
-        _ => return None,
-    })
+/// The group's scenario names, in the group's order.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    SCENARIOS.iter().map(|(name, _)| *name)
 }
 
 /// One backup of `sv` now, recorded for later scenarios.
