@@ -226,27 +226,25 @@ fn sigterm_to_the_supervisor_stops_the_vm_and_removes_its_files() {
     assert!(log.contains("stopping (signal)"), "{log}");
 }
 
-/// The report: SIGTERM during a long wait left the harness in an
-/// SSH read until the command's timeout (and, asking the guest to kill the
-/// command over sessions that were themselves cut short, filled the guest's
-/// memory with SSH logins), then blamed the tool for a "timed out" backup.
-#[test]
-fn sigterm_during_a_tool_command_ends_the_run_in_seconds_and_blames_the_signal() {
+/// What [`signal_run`] saw: how the run ended, how long after the signal,
+/// what it printed on stderr, and its run directory.
+struct Signalled {
+    status: std::process::ExitStatus,
+    took: Duration,
+    stderr: Vec<String>,
+    run: std::path::PathBuf,
+}
+
+/// Start vmharness with `args`, wait for a stderr line containing
+/// `trigger`, wait `delay` more, send SIGTERM to the run's owner process and
+/// wait for it to end (panics after 60 s).
+fn signal_run(runs: &std::path::Path, args: &[&str], trigger: &str, delay: Duration) -> Signalled {
     use std::io::BufRead;
-    if !vm_tests_enabled() {
-        return;
-    }
-    ensure_image();
-    let runs = runs_dir();
-    let mut child = vmharness_command(
-        runs.path(),
-        &[],
-        &["run-all", "--profile", "config/quick.toml"],
-    )
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .expect("starting run-all");
+    let mut child = vmharness_command(runs, &[], args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting vmharness");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
@@ -258,19 +256,37 @@ fn sigterm_during_a_tool_command_ends_the_run_in_seconds_and_blames_the_signal()
             let _ = tx.send(line);
         }
     });
-    // Wait until the full backup runs (the tool is importing boto3 for its
-    // first seconds: the harness is in the command's SSH read).
     let start = Instant::now();
+    // The run's directory: named by the `[run ID]` prefix of its lines (the
+    // `latest` link comes only after the boot).
+    let mut run_id = None;
     loop {
         match rx.recv_timeout(Duration::from_secs(600)) {
-            Ok(line) if line.contains("scenario full ...") => break,
-            Ok(_) => {}
-            Err(e) => panic!("run-all never reached the full backup: {e}"),
+            Ok(line) => {
+                if let Some(id) = line.strip_prefix("[run ").and_then(|l| l.split(']').next()) {
+                    run_id = Some(id.to_string());
+                }
+                if line.contains(trigger) {
+                    break;
+                }
+            }
+            Err(e) => panic!("vmharness {args:?} never printed {trigger:?}: {e}"),
         }
     }
-    std::thread::sleep(Duration::from_secs(2));
-    let run = std::fs::canonicalize(runs.path().join("latest")).expect("run/latest");
-    let owner = files::read_pid(&run.join(files::OWNER_PID)).expect("the run's owner pid");
+    std::thread::sleep(delay);
+    let run = runs.join(run_id.expect("a [run ID] line before the trigger"));
+    // The owner's pid is written when QEMU starts.
+    let owner = loop {
+        if let Some(pid) = files::read_pid(&run.join(files::OWNER_PID)) {
+            break pid;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "no {}",
+            files::OWNER_PID
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(owner),
         nix::sys::signal::Signal::SIGTERM,
@@ -278,22 +294,146 @@ fn sigterm_during_a_tool_command_ends_the_run_in_seconds_and_blames_the_signal()
     .expect("signalling the run");
     let signalled = Instant::now();
     let status = loop {
-        if let Some(s) = child.try_wait().expect("waiting for run-all") {
+        if let Some(s) = child.try_wait().expect("waiting for vmharness") {
             break s;
         }
         assert!(
             signalled.elapsed() < Duration::from_secs(60),
-            "run-all still running {:?} after SIGTERM",
+            "vmharness still running {:?} after SIGTERM",
             signalled.elapsed()
         );
         std::thread::sleep(Duration::from_millis(50));
     };
     let took = signalled.elapsed();
     let _ = reader.join();
+    let stderr = rx.try_iter().collect();
     eprintln!(
-        "run-all ended {took:?} after SIGTERM ({:?} into the run)",
+        "vmharness {args:?} ended {took:?} after SIGTERM ({:?} into the run)",
         signalled - start
     );
+    Signalled {
+        status,
+        took,
+        stderr,
+        run,
+    }
+}
+
+/// SIGTERM while the VM boots (a cold boot: the kernel, then the wait for
+/// SSH): the run ends at once with the signal named, and no QEMU is left.
+#[test]
+fn sigterm_during_boot_ends_the_run_at_once() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let r = signal_run(
+        runs.path(),
+        &[
+            "run",
+            "--cold-boot",
+            "--profile",
+            "config/quick.toml",
+            "setup",
+        ],
+        "accelerator:",
+        Duration::from_secs(3),
+    );
+    assert!(r.took < Duration::from_secs(10), "took {:?}", r.took);
+    assert_eq!(
+        r.status.code(),
+        Some(2),
+        "an interrupted run is the harness's"
+    );
+    assert!(
+        r.stderr
+            .iter()
+            .any(|l| l.contains("interrupted by SIGTERM")),
+        "the signal is named: {:?}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.iter().all(|l| !l.contains("timed out")),
+        "{:?}",
+        r.stderr
+    );
+    assert!(qemu_processes_mentioning(&r.run.to_string_lossy()).is_empty());
+}
+
+/// SIGTERM while the interrupt scenario waits for the tool to reach its
+/// kill point (the upload of its second chunk, held by the endpoint): the
+/// run ends in seconds, the scenario says the signal stopped it.
+#[test]
+fn sigterm_during_the_interrupt_scenarios_wait_ends_the_run_in_seconds() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let r = signal_run(
+        runs.path(),
+        &[
+            "run",
+            "--profile",
+            "config/quick.toml",
+            "setup",
+            "interrupt",
+        ],
+        "scenario interrupt ...",
+        Duration::from_secs(4),
+    );
+    assert!(r.took < Duration::from_secs(20), "took {:?}", r.took);
+    assert_eq!(
+        r.status.code(),
+        Some(2),
+        "an interrupted run is the harness's"
+    );
+    let text = std::fs::read_to_string(r.run.join("results.json")).expect("results.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("results.json is JSON");
+    let interrupt = v["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .find(|s| s["name"] == "interrupt")
+        .expect("the interrupt scenario is reported")
+        .clone();
+    let why = interrupt["infra_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("interrupted by SIGTERM"),
+        "interrupt: {interrupt}"
+    );
+    assert!(!why.contains("timed out"), "interrupt: {why}");
+    let failed: Vec<&serde_json::Value> = interrupt["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["verdict"] == "fail")
+        .collect();
+    assert!(failed.is_empty(), "the tool is blamed: {failed:?}");
+    assert!(qemu_processes_mentioning(&r.run.to_string_lossy()).is_empty());
+}
+
+/// The report: SIGTERM during a long wait left the harness in an
+/// SSH read until the command's timeout (and, asking the guest to kill the
+/// command over sessions that were themselves cut short, filled the guest's
+/// memory with SSH logins), then blamed the tool for a "timed out" backup.
+#[test]
+fn sigterm_during_a_tool_command_ends_the_run_in_seconds_and_blames_the_signal() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    // Signalled while the full backup runs (the tool is importing boto3 for
+    // its first seconds: the harness is in the command's SSH read).
+    let r = signal_run(
+        runs.path(),
+        &["run-all", "--profile", "config/quick.toml"],
+        "scenario full ...",
+        Duration::from_secs(2),
+    );
+    let (status, took, run) = (r.status, r.took, r.run);
     assert!(took < Duration::from_secs(20), "took {took:?}");
     assert_eq!(
         status.code(),
