@@ -105,54 +105,6 @@ pub fn private_cache(runs: &Path) -> PathBuf {
     cache
 }
 
-/// A private cache (see [`private_cache`]) that starts with a copy of the
-/// shared cache's complete saved VM states, so a test about what happens to
-/// an existing state does not first boot a VM to build one (about 70 s under
-/// TCG). Without a shared state the copy is empty and the test builds one.
-pub fn private_cache_with_states(runs: &Path) -> PathBuf {
-    let cache = private_cache(runs);
-    let shared = vmharness::paths::states_dir();
-    let own = cache.join("states");
-    std::fs::create_dir_all(&own).expect("creating the private states");
-    give_to_test_user(&own);
-    let entries = |dir: &Path| -> Vec<PathBuf> {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect()
-    };
-    for slot in entries(&shared) {
-        let name = slot.file_name().expect("a slot name").to_owned();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        // A test building this state now holds the lock: wait for it.
-        let _lock = vmharness::util::lock_exclusive(&slot.join("lock")).expect("the slot's lock");
-        for state in entries(&slot) {
-            let complete = ["meta.json", "memory.state", "disk.qcow2", "provision_key"]
-                .iter()
-                .all(|f| state.join(f).is_file());
-            if !complete || state.extension().is_some_and(|e| e == "failed") {
-                continue;
-            }
-            let to = own.join(&name);
-            std::fs::create_dir_all(&to).expect("creating a private slot");
-            give_to_test_user(&to);
-            let status = Command::new("cp")
-                .args(["-a", "--sparse=always"])
-                .arg(&state)
-                .arg(&to)
-                .status()
-                .expect("running cp");
-            assert!(status.success(), "copying {} failed", state.display());
-        }
-    }
-    cache
-}
-
 /// With `VMHARNESS_TEST_OUTPUT` set (CI), append what a `run-all` or
 /// `defects` command printed to `<dir>/<subcommand>.txt`, so CI can show the
 /// final tables and benchmark figures of runs made inside tests.

@@ -37,9 +37,8 @@ fn resumed_vms_are_fresh_and_a_stale_state_is_rebuilt() {
     let runs = runs_dir();
 
     // 1. A stale saved state (the image's content hash it records differs
-    //    from the image's) is rebuilt, and the harness says why. The first
-    //    state is a copy of the shared one (built by one if there is none).
-    let cache = private_cache_with_states(runs.path());
+    //    from the image's) is rebuilt, and the harness says why.
+    let cache = private_cache(runs.path());
     let cache_env = [("VMHARNESS_CACHE", cache.to_str().expect("utf-8 path"))];
     let bench = ["bench", "boot", "--runs", "1", "--cold-runs", "0"];
     let first = vmharness_env(runs.path(), &cache_env, &bench);
