@@ -105,6 +105,12 @@ pub fn private_cache(runs: &Path) -> PathBuf {
     cache
 }
 
+/// The `results.json` of the run in `run_dir`.
+pub fn read_results(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(run_dir.join("results.json")).expect("results.json"))
+        .expect("results.json is JSON")
+}
+
 /// With `VMHARNESS_TEST_OUTPUT` set (CI), append what a `run-all` or
 /// `defects` command printed to `<dir>/<subcommand>.txt`, so CI can show the
 /// final tables and benchmark figures of runs made inside tests.

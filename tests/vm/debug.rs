@@ -4,7 +4,6 @@
 //! into 125; the interactive commands refuse to run without a terminal.
 
 use crate::common::*;
-use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -25,11 +24,6 @@ fn profile(runs: &Path, name: &str, scenarios: &[&str]) -> PathBuf {
     )
     .unwrap();
     p
-}
-
-fn results(run_dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(run_dir.join("results.json")).expect("results.json"))
-        .expect("results.json is JSON")
 }
 
 fn stderr(o: &std::process::Output) -> String {
@@ -90,7 +84,7 @@ fn keep_on_failure_keeps_the_vm_for_ssh_until_vm_down() {
     );
 
     // The report is written already: the failure, the skipped scenario, the inputs.
-    let v = results(&run_dir);
+    let v = read_results(&run_dir);
     assert_eq!(v["skipped_scenarios"], serde_json::json!(["cleanup"]));
     let ran: Vec<&str> = v["scenarios"]
         .as_array()
@@ -195,7 +189,7 @@ fn repro_reruns_with_the_same_inputs() {
     let out = vmharness(runs.path(), &["run-all", "--profile", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let first = std::fs::canonicalize(runs.path().join("latest")).unwrap();
-    let v1 = results(&first);
+    let v1 = read_results(&first);
     let saved = first.join("profile.toml");
     assert_eq!(
         std::fs::read(&saved).unwrap(),
@@ -231,7 +225,7 @@ fn repro_reruns_with_the_same_inputs() {
     );
     let second = std::fs::canonicalize(runs.path().join("latest")).unwrap();
     assert_ne!(first, second, "a new run");
-    let v2 = results(&second);
+    let v2 = read_results(&second);
     assert_eq!(v2["repro"], v1["repro"], "the same inputs");
     assert_ne!(v2["run_id"], v1["run_id"]);
 }

@@ -235,6 +235,20 @@ struct Signalled {
     run: std::path::PathBuf,
 }
 
+impl Signalled {
+    /// The run ended within `within` of the signal, as the harness's (exit
+    /// 2), and left no QEMU behind.
+    fn assert_interrupted(&self, within: Duration) {
+        assert!(self.took < within, "took {:?}", self.took);
+        assert_eq!(
+            self.status.code(),
+            Some(2),
+            "an interrupted run is the harness's"
+        );
+        assert!(qemu_processes_mentioning(&self.run.to_string_lossy()).is_empty());
+    }
+}
+
 /// Start vmharness with `args`, wait for a stderr line containing
 /// `trigger`, wait `delay` more, send SIGTERM to the run's owner process and
 /// wait for it to end (panics after 60 s).
@@ -340,12 +354,7 @@ fn sigterm_during_boot_ends_the_run_at_once() {
         "accelerator:",
         Duration::from_secs(3),
     );
-    assert!(r.took < Duration::from_secs(10), "took {:?}", r.took);
-    assert_eq!(
-        r.status.code(),
-        Some(2),
-        "an interrupted run is the harness's"
-    );
+    r.assert_interrupted(Duration::from_secs(10));
     assert!(
         r.stderr
             .iter()
@@ -358,7 +367,6 @@ fn sigterm_during_boot_ends_the_run_at_once() {
         "{:?}",
         r.stderr
     );
-    assert!(qemu_processes_mentioning(&r.run.to_string_lossy()).is_empty());
 }
 
 /// SIGTERM while the interrupt scenario waits for the tool to reach its
@@ -383,14 +391,8 @@ fn sigterm_during_the_interrupt_scenarios_wait_ends_the_run_in_seconds() {
         "scenario interrupt ...",
         Duration::from_secs(4),
     );
-    assert!(r.took < Duration::from_secs(20), "took {:?}", r.took);
-    assert_eq!(
-        r.status.code(),
-        Some(2),
-        "an interrupted run is the harness's"
-    );
-    let text = std::fs::read_to_string(r.run.join("results.json")).expect("results.json");
-    let v: serde_json::Value = serde_json::from_str(&text).expect("results.json is JSON");
+    r.assert_interrupted(Duration::from_secs(20));
+    let v = read_results(&r.run);
     let interrupt = v["scenarios"]
         .as_array()
         .expect("scenarios")
@@ -411,7 +413,6 @@ fn sigterm_during_the_interrupt_scenarios_wait_ends_the_run_in_seconds() {
         .filter(|c| c["verdict"] == "fail")
         .collect();
     assert!(failed.is_empty(), "the tool is blamed: {failed:?}");
-    assert!(qemu_processes_mentioning(&r.run.to_string_lossy()).is_empty());
 }
 
 /// The report: SIGTERM during a long wait left the harness in an
@@ -433,15 +434,8 @@ fn sigterm_during_a_tool_command_ends_the_run_in_seconds_and_blames_the_signal()
         "scenario full ...",
         Duration::from_secs(2),
     );
-    let (status, took, run) = (r.status, r.took, r.run);
-    assert!(took < Duration::from_secs(20), "took {took:?}");
-    assert_eq!(
-        status.code(),
-        Some(2),
-        "an interrupted run is the harness's"
-    );
-    let text = std::fs::read_to_string(run.join("results.json")).expect("results.json");
-    let v: serde_json::Value = serde_json::from_str(&text).expect("results.json is JSON");
+    r.assert_interrupted(Duration::from_secs(20));
+    let v = read_results(&r.run);
     let scenarios = v["scenarios"].as_array().expect("scenarios");
     let full = scenarios
         .iter()
@@ -472,5 +466,4 @@ fn sigterm_during_a_tool_command_ends_the_run_in_seconds_and_blames_the_signal()
         .filter(|c| c["verdict"] == "fail")
         .collect();
     assert!(failed.is_empty(), "the tool is blamed: {failed:?}");
-    assert!(qemu_processes_mentioning(&run.to_string_lossy()).is_empty());
 }

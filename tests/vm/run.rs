@@ -10,11 +10,8 @@ use std::path::{Path, PathBuf};
 fn results(runs: &Path) -> (PathBuf, Value) {
     let latest = runs.join("latest");
     let run = std::fs::canonicalize(&latest).expect("run/latest points at the run");
-    let text = std::fs::read_to_string(run.join("results.json")).expect("results.json");
-    (
-        run,
-        serde_json::from_str(&text).expect("results.json is JSON"),
-    )
+    let v = read_results(&run);
+    (run, v)
 }
 
 fn checks(v: &Value) -> Vec<(String, String)> {
