@@ -16,7 +16,7 @@ pub fn phases(t: &BootTimeline) -> Vec<(&'static str, f64)> {
         vec![
             ("QEMU start", t.qmp_ready),
             ("state load", t.state_loaded),
-            ("guest to sshd", t.ssh_banner),
+            // No banner probe on a resume: the login waits for sshd.
             ("SSH login, run key adopted", t.ssh_ready),
         ]
     } else {
@@ -381,7 +381,6 @@ mod tests {
         let t = BootTimeline {
             qmp_ready: Some(0.05),
             state_loaded: Some(0.3),
-            ssh_banner: Some(0.7),
             ssh_ready: Some(1.3),
             resumed: true,
             ..Default::default()
@@ -390,12 +389,7 @@ mod tests {
         let names: Vec<&str> = p.iter().map(|x| x.0).collect();
         assert_eq!(
             names,
-            [
-                "QEMU start",
-                "state load",
-                "guest to sshd",
-                "SSH login, run key adopted"
-            ]
+            ["QEMU start", "state load", "SSH login, run key adopted"]
         );
         let sum: f64 = p.iter().map(|x| x.1).sum();
         assert!((sum - 1.3).abs() < 1e-9);
