@@ -83,6 +83,13 @@ impl ConsoleWatch {
         }
     }
 
+    /// Watch from byte `offset` on: what the harness wrote ahead of the
+    /// guest (a resume's header line) is neither output nor a fault.
+    pub fn from_offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
     /// Read what is new; return the first fault seen, if any.
     pub fn poll(&mut self) -> Option<GuestFault> {
         let mut buf = Vec::new();

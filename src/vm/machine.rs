@@ -116,6 +116,22 @@ impl FirstCommand {
 struct Incoming {
     file: PathBuf,
     mapped_ram: bool,
+    /// The saved state's directory: its boot console is there.
+    state_dir: PathBuf,
+}
+
+/// What a run's console.log starts with, before the guest's first byte:
+/// nothing for a boot (the console is the guest's from the first byte); for
+/// a resume, a line naming the saved state the guest came from and where
+/// the boot console that led to it is (the resumed guest prints from there).
+fn console_header(incoming: Option<&Incoming>) -> String {
+    incoming.map_or_else(String::new, |inc| {
+        format!(
+            "[vmharness] resumed from the saved state {}; the boot console that led to it: {}\n",
+            inc.state_dir.display(),
+            inc.state_dir.join(files::CONSOLE).display()
+        )
+    })
 }
 
 /// What a client needs to reach a running VM (written to `vm.json`).
@@ -323,6 +339,7 @@ impl Vm {
             let incoming = Incoming {
                 file: state.memory(),
                 mapped_ram: state.meta.mapped_ram,
+                state_dir: state.dir.clone(),
             };
             let log = CommandLog::open(&cfg.run_dir).phase("opening ssh.jsonl")?;
             let mut vm = Self::launch(cfg, BootSource::Incoming, &login, Some(&incoming), &log)?;
@@ -412,7 +429,8 @@ impl Vm {
             std::fs::write(cfg.run_dir.join(files::QEMU_ARGV), argv_text + "\n")
                 .phase("starting QEMU")?;
             let _ = std::fs::remove_file(&spec.qmp_socket);
-            let _ = std::fs::remove_file(&spec.console_log);
+            // QEMU appends to it (see qemu_args): the header stays first.
+            std::fs::write(&spec.console_log, console_header(incoming)).phase("starting QEMU")?;
             let stderr = std::fs::File::create(cfg.run_dir.join(files::QEMU_STDERR))
                 .phase("starting QEMU")?;
             // QEMU prints to stdout too (e.g. "Formatting ..." for each
@@ -456,7 +474,8 @@ impl Vm {
         log: &CommandLog,
     ) -> Result<Vm, VmError> {
         let port = spec.ssh_port;
-        let mut console = ConsoleWatch::new(&spec.console_log);
+        let mut console =
+            ConsoleWatch::new(&spec.console_log).from_offset(console_header(incoming).len() as u64);
         let stderr_path = cfg.run_dir.join(files::QEMU_STDERR);
         let mut timeline = BootTimeline::default();
         let deadline = started + cfg.boot_timeout;
@@ -1157,4 +1176,24 @@ pub fn kill_group(pgid: u32) {
         nix::unistd::Pid::from_raw(pgid as i32),
         nix::sys::signal::Signal::SIGKILL,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumes_console_starts_with_the_saved_state_and_its_boot_console() {
+        assert_eq!(console_header(None), "");
+        let inc = Incoming {
+            file: "/c/states/s/v/memory.state".into(),
+            mapped_ram: false,
+            state_dir: "/c/states/s/v".into(),
+        };
+        let h = console_header(Some(&inc));
+        assert_eq!(h.lines().count(), 1);
+        assert!(h.ends_with('\n'));
+        assert!(h.contains("saved state /c/states/s/v;"), "{h}");
+        assert!(h.contains(": /c/states/s/v/console.log"), "{h}");
+    }
 }

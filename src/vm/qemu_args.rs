@@ -165,7 +165,7 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
     push("-blockdev");
     push(&format!(
         "driver=qcow2,node-name=root,discard=unmap,file.driver=file,file.filename={}",
-        s.overlay.to_string_lossy()
+        opt_value(&s.overlay.to_string_lossy())
     ));
     push("-device");
     push(if matches!(s.source, BootSource::Firmware { .. }) {
@@ -177,7 +177,7 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
         push("-blockdev");
         push(&format!(
             "driver=raw,node-name={SEED_NODE},read-only=on,file.driver=file,file.filename={}",
-            seed.to_string_lossy()
+            opt_value(&seed.to_string_lossy())
         ));
         push("-device");
         push(&format!(
@@ -194,7 +194,7 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
         push("-blockdev");
         push(&format!(
             "driver=qcow2,node-name={FIXTURE_NODE},discard=unmap,file.driver=file,file.filename={}",
-            disk.file.to_string_lossy()
+            opt_value(&disk.file.to_string_lossy())
         ));
         push("-device");
         push(&format!(
@@ -211,13 +211,24 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
         "unix:{},server=on,wait=off",
         s.qmp_socket.to_string_lossy()
     ));
+    // Appended to: the harness may write a header line first (a resume's).
+    push("-chardev");
+    push(&format!(
+        "file,id=console,path={},append=on",
+        opt_value(&s.console_log.to_string_lossy())
+    ));
     push("-serial");
-    push(&format!("file:{}", s.console_log.to_string_lossy()));
+    push("chardev:console");
     if s.source == BootSource::Incoming {
         push("-incoming");
         push("defer");
     }
     a
+}
+
+/// A value inside a QEMU option list (`key=value,...`): commas doubled.
+pub fn opt_value(v: &str) -> String {
+    v.replace(',', ",,")
 }
 
 /// The QMP node name of the cloud-init seed (its device is `dev-seed`).
@@ -270,9 +281,27 @@ mod tests {
             "-device", "virtio-rng-pci,addr=0x6",
             "-device", "vmgenid,guid=auto",
             "-qmp", "unix:/r/qmp.sock,server=on,wait=off",
-            "-serial", "file:/r/console.log",
+            "-chardev", "file,id=console,path=/r/console.log,append=on",
+            "-serial", "chardev:console",
         ];
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn commas_in_paths_are_doubled_inside_option_lists() {
+        let mut s = spec(Accel::Tcg);
+        s.overlay = "/r,x/overlay.qcow2".into();
+        s.console_log = "/r,x/console.log".into();
+        let got = strings(qemu_args(&s));
+        assert!(
+            got.iter()
+                .any(|a| a.ends_with("file.filename=/r,,x/overlay.qcow2")),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&"file,id=console,path=/r,,x/console.log,append=on".to_string()),
+            "{got:?}"
+        );
     }
 
     #[test]
