@@ -6,6 +6,7 @@
 mod s3_common;
 
 mod cli_json;
+mod install_deps;
 mod python_units;
 mod relay;
 mod report_browser;
