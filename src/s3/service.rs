@@ -242,6 +242,41 @@ impl Service {
     }
 }
 
+/// Whether a GET or HEAD asked for the object's checksum (`x-amz-checksum-mode`).
+fn checksum_enabled(mode: Option<&dto::ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str() == "ENABLED")
+}
+
+/// A GET's or HEAD's output (`$out`) with what both answer about an object
+/// (`$meta`, its checksum fields `$c`), plus the fields only that one has.
+macro_rules! object_output {
+    ($out:path, $meta:expr, $c:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let (meta, c) = ($meta, $c);
+        $out {
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(quoted(&meta.etag)),
+            last_modified: Some(ts(meta.last_modified_ms)),
+            content_type: meta.attrs.content_type.as_deref().and_then(|c| c.parse().ok()),
+            content_encoding: meta.attrs.content_encoding.clone(),
+            content_disposition: meta.attrs.content_disposition.clone(),
+            content_language: meta.attrs.content_language.clone(),
+            cache_control: meta.attrs.cache_control.clone(),
+            metadata: metadata_of(meta),
+            storage_class: shown_class(&meta.attrs.storage_class),
+            server_side_encryption: Some(dto::ServerSideEncryption::from(meta.attrs.sse.clone())),
+            restore: restore_header(meta),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
+            $($field: $value,)*
+            ..Default::default()
+        }
+    }};
+}
+
 fn restore_header(meta: &ObjectMeta) -> Option<String> {
     restore::header_value(restore::phase_of(meta.restore.as_ref(), now_ms()))
 }
@@ -387,42 +422,16 @@ impl S3 for Service {
             let len = range.end - range.start;
             let stream = super::body::FileStream::new(file, range.start, len)
                 .map_err(|e| s3_err(StoreError::Disk(e)))?;
-            let with_checksum = content_range.is_none()
-                && input
-                    .checksum_mode
-                    .as_ref()
-                    .is_some_and(|m| m.as_str() == "ENABLED");
+            let with_checksum =
+                content_range.is_none() && checksum_enabled(input.checksum_mode.as_ref());
             let c = checksum_fields(meta.checksum.as_ref().filter(|_| with_checksum));
-            Ok(S3Response::new(dto::GetObjectOutput {
-                body: Some(dto::StreamingBlob::new(stream)),
-                content_length: i64::try_from(len).ok(),
-                content_range,
-                accept_ranges: Some("bytes".to_owned()),
-                e_tag: Some(quoted(&meta.etag)),
-                last_modified: Some(ts(meta.last_modified_ms)),
-                content_type: meta
-                    .attrs
-                    .content_type
-                    .as_deref()
-                    .and_then(|c| c.parse().ok()),
-                content_encoding: meta.attrs.content_encoding.clone(),
-                content_disposition: meta.attrs.content_disposition.clone(),
-                content_language: meta.attrs.content_language.clone(),
-                cache_control: meta.attrs.cache_control.clone(),
-                metadata: metadata_of(&meta),
-                storage_class: shown_class(&meta.attrs.storage_class),
-                server_side_encryption: Some(dto::ServerSideEncryption::from(
-                    meta.attrs.sse.clone(),
-                )),
-                restore: restore_header(&meta),
-                checksum_crc32: c.crc32,
-                checksum_crc32c: c.crc32c,
-                checksum_crc64nvme: c.crc64nvme,
-                checksum_sha1: c.sha1,
-                checksum_sha256: c.sha256,
-                checksum_type: c.kind,
-                ..Default::default()
-            }))
+            Ok(S3Response::new(
+                object_output!(dto::GetObjectOutput, &meta, c, {
+                    body: Some(dto::StreamingBlob::new(stream)),
+                    content_length: i64::try_from(len).ok(),
+                    content_range: content_range,
+                }),
+            ))
         }
         .await;
         journaled(&req.extensions, r)
@@ -439,43 +448,17 @@ impl S3 for Service {
                 .get(&input.key)
                 .ok_or_else(|| s3_err(StoreError::no_such_key()))?;
             check_conditions(&meta, input.if_match.as_ref(), input.if_none_match.as_ref())?;
-            let with_checksum = input
-                .checksum_mode
-                .as_ref()
-                .is_some_and(|m| m.as_str() == "ENABLED");
+            let with_checksum = checksum_enabled(input.checksum_mode.as_ref());
             let c = checksum_fields(meta.checksum.as_ref().filter(|_| with_checksum));
-            Ok(S3Response::new(dto::HeadObjectOutput {
-                content_length: i64::try_from(meta.size).ok(),
-                accept_ranges: Some("bytes".to_owned()),
-                e_tag: Some(quoted(&meta.etag)),
-                last_modified: Some(ts(meta.last_modified_ms)),
-                content_type: meta
-                    .attrs
-                    .content_type
-                    .as_deref()
-                    .and_then(|c| c.parse().ok()),
-                content_encoding: meta.attrs.content_encoding.clone(),
-                content_disposition: meta.attrs.content_disposition.clone(),
-                content_language: meta.attrs.content_language.clone(),
-                cache_control: meta.attrs.cache_control.clone(),
-                metadata: metadata_of(&meta),
-                storage_class: shown_class(&meta.attrs.storage_class),
-                server_side_encryption: Some(dto::ServerSideEncryption::from(
-                    meta.attrs.sse.clone(),
-                )),
-                restore: restore_header(&meta),
-                parts_count: meta
-                    .parts_count
-                    .filter(|_| input.part_number.is_some())
-                    .and_then(|n| i32::try_from(n).ok()),
-                checksum_crc32: c.crc32,
-                checksum_crc32c: c.crc32c,
-                checksum_crc64nvme: c.crc64nvme,
-                checksum_sha1: c.sha1,
-                checksum_sha256: c.sha256,
-                checksum_type: c.kind,
-                ..Default::default()
-            }))
+            Ok(S3Response::new(
+                object_output!(dto::HeadObjectOutput, &meta, c, {
+                    content_length: i64::try_from(meta.size).ok(),
+                    parts_count: meta
+                        .parts_count
+                        .filter(|_| input.part_number.is_some())
+                        .and_then(|n| i32::try_from(n).ok()),
+                }),
+            ))
         }
         .await;
         journaled(&req.extensions, r)
