@@ -316,6 +316,7 @@ mod tests {
             seen,
             [
                 "archive.toml",
+                "cli.toml",
                 "defects.toml",
                 "faults.toml",
                 "glacier-ir.toml",

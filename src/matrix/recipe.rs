@@ -54,7 +54,8 @@ pub fn recipe(scenario: &str) -> Option<Recipe> {
         ),
         "interrupt" => ("defects.toml", &["full", "interrupt"]),
         "lock-contention" => ("defects.toml", &["lock-contention"]),
-        "cli-flags" => ("defects.toml", &["cli-flags"]),
+        // Two subvolumes: the --subvolume filter's check needs a second.
+        "cli-flags" => ("cli.toml", &["cli-flags"]),
         "large" => ("defects.toml", &["full", "large", "verify"]),
         "archive-restore" => (
             "archive.toml",

@@ -232,6 +232,7 @@ impl Bucket {
         key: &str,
         listed: &[CompletedPart],
         min_part_size: u64,
+        cond: &super::store::WriteCondition,
     ) -> StoreResult<Arc<ObjectMeta>> {
         let _writing = self.writes.read().await;
         let upload = match self.upload(id, key) {
@@ -246,6 +247,8 @@ impl Bucket {
             }
         };
         let chosen = validate(&upload, listed, min_part_size)?;
+        // Refused before the parts are assembled; judged again at the commit.
+        cond.judge(self.get(key).as_deref())?;
         let algorithm = upload.meta.checksum_algorithm;
         let full_object = upload.meta.checksum_type.as_deref() == Some("FULL_OBJECT");
         let etag =
@@ -291,7 +294,8 @@ impl Bucket {
             data_file,
             restore: None,
         };
-        let meta = self.commit_writing(meta).await?;
+        // A refused condition keeps the upload: it may be completed later.
+        let meta = self.commit_writing_if(meta, cond).await?;
         lock(&self.uploads).remove(id);
         lock(&self.completed).insert(id.to_owned(), meta.clone());
         let _ = blocking(move || {

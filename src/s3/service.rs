@@ -18,7 +18,7 @@ use super::ctx::{RequestCtx, StatusOverride};
 use super::listing::{self, Entry, Params};
 use super::multipart::CompletedPart;
 use super::restore::{self, Phase, RestoreAnswer};
-use super::store::{now_ms, Bucket, ObjectAttrs, ObjectMeta, Store, StoreError};
+use super::store::{now_ms, Bucket, ObjectAttrs, ObjectMeta, Store, StoreError, WriteCondition};
 
 /// Knobs of the simulated S3 behaviour.
 #[derive(Debug, Clone)]
@@ -313,37 +313,72 @@ macro_rules! attrs_of {
     };
 }
 
-fn check_conditions(
-    meta: &ObjectMeta,
-    if_match: Option<&dto::ETagCondition>,
-    if_none_match: Option<&dto::ETagCondition>,
-) -> S3Result<()> {
+/// A GET's or HEAD's conditional headers.
+struct ReadConditions<'a> {
+    if_match: Option<&'a dto::ETagCondition>,
+    if_none_match: Option<&'a dto::ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+}
+
+/// Judge a read's conditions as S3 does (RFC 7232's order): `If-Match`,
+/// else `If-Unmodified-Since`, fails with 412; then `If-None-Match`, else
+/// `If-Modified-Since`, answers 304. Dates compare in whole seconds (what
+/// `Last-Modified` shows).
+fn check_conditions(meta: &ObjectMeta, c: ReadConditions<'_>) -> S3Result<()> {
     let etag = quoted(&meta.etag);
-    if let Some(cond) = if_match {
-        let ok = match cond {
-            dto::ETagCondition::Any => true,
-            dto::ETagCondition::ETag(e) => e.value() == etag.value(),
-        };
-        if !ok {
-            return Err(api(
-                S3ErrorCode::PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold",
-            ));
-        }
+    let hit = |cond: &dto::ETagCondition| match cond {
+        dto::ETagCondition::Any => true,
+        dto::ETagCondition::ETag(e) => e.value() == etag.value(),
+    };
+    let secs = |t: &Timestamp| OffsetDateTime::from(t.clone()).unix_timestamp();
+    let modified = meta.last_modified_ms.div_euclid(1000);
+    let holds = match (c.if_match, c.if_unmodified_since) {
+        (Some(cond), _) => hit(cond),
+        (None, Some(t)) => modified <= secs(t),
+        (None, None) => true,
+    };
+    if !holds {
+        return Err(api(
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        ));
     }
-    if let Some(cond) = if_none_match {
-        let hit = match cond {
-            dto::ETagCondition::Any => true,
-            dto::ETagCondition::ETag(e) => e.value() == etag.value(),
-        };
-        if hit {
-            return Err(S3Error::with_message(
-                S3ErrorCode::NotModified,
-                "Not Modified",
-            ));
-        }
+    let unchanged = match (c.if_none_match, c.if_modified_since) {
+        (Some(cond), _) => hit(cond),
+        (None, Some(t)) => modified <= secs(t),
+        (None, None) => false,
+    };
+    if unchanged {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotModified,
+            "Not Modified",
+        ));
     }
     Ok(())
+}
+
+/// A write's conditional headers (PutObject, CompleteMultipartUpload) as
+/// the store judges them: `If-None-Match` takes only `*` (as on AWS).
+fn write_condition(
+    if_match: Option<&dto::ETagCondition>,
+    if_none_match: Option<&dto::ETagCondition>,
+) -> S3Result<WriteCondition> {
+    let absent = match if_none_match {
+        None => false,
+        Some(dto::ETagCondition::Any) => true,
+        Some(dto::ETagCondition::ETag(_)) => {
+            return Err(api(
+                S3ErrorCode::NotImplemented,
+                "A header you provided implies functionality that is not implemented",
+            ))
+        }
+    };
+    let matches = if_match.map(|c| match c {
+        dto::ETagCondition::Any => None,
+        dto::ETagCondition::ETag(e) => Some(e.value().to_owned()),
+    });
+    Ok(WriteCondition { absent, matches })
 }
 
 #[async_trait::async_trait]
@@ -358,20 +393,16 @@ impl S3 for Service {
             let bucket = self.bucket(&input.bucket)?;
             let class = storage_class(input.storage_class.as_ref())?;
             let sse = sse(input.server_side_encryption.as_ref())?;
-            if let Some(dto::ETagCondition::Any) = &input.if_none_match {
-                if bucket.get(&input.key).is_some() {
-                    return Err(api(
-                        S3ErrorCode::PreconditionFailed,
-                        "At least one of the pre-conditions you specified did not hold",
-                    ));
-                }
-            }
+            let cond = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+            // Refused before the body is read; judged again at the commit.
+            cond.judge(bucket.get(&input.key).as_deref())
+                .map_err(s3_err)?;
             let (blob, sum) = self
                 .receive(&req, body, input.content_md5.as_deref(), None)
                 .await?;
             let attrs = attrs_of!(input, class, sse.clone());
             let meta = bucket
-                .put(&input.key, blob, attrs, sum)
+                .put(&input.key, blob, attrs, sum, &cond)
                 .await
                 .map_err(s3_err)?;
             let c = checksum_fields(meta.checksum.as_ref());
@@ -400,7 +431,15 @@ impl S3 for Service {
             let bucket = self.bucket(&input.bucket)?;
             let (meta, file) = bucket.open(&input.key).map_err(s3_err)?;
             self.readable(&meta)?;
-            check_conditions(&meta, input.if_match.as_ref(), input.if_none_match.as_ref())?;
+            check_conditions(
+                &meta,
+                ReadConditions {
+                    if_match: input.if_match.as_ref(),
+                    if_none_match: input.if_none_match.as_ref(),
+                    if_modified_since: input.if_modified_since.as_ref(),
+                    if_unmodified_since: input.if_unmodified_since.as_ref(),
+                },
+            )?;
             let (range, content_range) = match &input.range {
                 Some(r) => {
                     let range = r.check(meta.size).map_err(|_| {
@@ -447,7 +486,15 @@ impl S3 for Service {
             let meta = bucket
                 .get(&input.key)
                 .ok_or_else(|| s3_err(StoreError::no_such_key()))?;
-            check_conditions(&meta, input.if_match.as_ref(), input.if_none_match.as_ref())?;
+            check_conditions(
+                &meta,
+                ReadConditions {
+                    if_match: input.if_match.as_ref(),
+                    if_none_match: input.if_none_match.as_ref(),
+                    if_modified_since: input.if_modified_since.as_ref(),
+                    if_unmodified_since: input.if_unmodified_since.as_ref(),
+                },
+            )?;
             let with_checksum = checksum_enabled(input.checksum_mode.as_ref());
             let c = checksum_fields(meta.checksum.as_ref().filter(|_| with_checksum));
             Ok(S3Response::new(
@@ -816,6 +863,7 @@ impl S3 for Service {
                     &input.key,
                     &listed,
                     self.behaviour.min_part_size,
+                    &write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?,
                 )
                 .await
                 .map_err(s3_err)?;

@@ -64,6 +64,39 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What a conditional write (PutObject, CompleteMultipartUpload) requires of
+/// the key's current version. Judged again when the write commits, under
+/// the commit lock: of two racing writes with `If-None-Match: *` one wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteCondition {
+    /// `If-None-Match: *`: the key must not exist.
+    pub absent: bool,
+    /// `If-Match`: the key must exist, with this ETag (unquoted; None: `*`).
+    pub matches: Option<Option<String>>,
+}
+
+impl WriteCondition {
+    /// Ok when `current` (the key's version now) meets the condition, else
+    /// the error AWS answers: 412 PreconditionFailed, or 404 NoSuchKey for
+    /// an `If-Match` on a missing key.
+    pub fn judge(&self, current: Option<&ObjectMeta>) -> StoreResult<()> {
+        let failed = || {
+            StoreError::api(
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+            )
+        };
+        if self.absent && current.is_some() {
+            return Err(failed());
+        }
+        match (&self.matches, current) {
+            (Some(_), None) => Err(StoreError::no_such_key()),
+            (Some(Some(etag)), Some(cur)) if *etag != cur.etag => Err(failed()),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Everything S3 returns about an object, persisted as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectMeta {
@@ -530,6 +563,7 @@ impl Bucket {
         blob: TempBlob,
         attrs: ObjectAttrs,
         checksum: Option<StoredChecksum>,
+        cond: &WriteCondition,
     ) -> StoreResult<Arc<ObjectMeta>> {
         let _writing = self.writes.read().await;
         let data_file = uuid::Uuid::new_v4().simple().to_string();
@@ -548,7 +582,7 @@ impl Bucket {
             data_file,
             restore: None,
         };
-        self.commit_writing(meta).await
+        self.commit_writing_if(meta, cond).await
     }
 
     /// Persist `meta` as the current version of its key, replacing any
@@ -561,7 +595,22 @@ impl Bucket {
     /// `commit` for a caller that holds `writes` already (taking it twice
     /// could deadlock behind a waiting rollback).
     pub(crate) async fn commit_writing(&self, meta: ObjectMeta) -> StoreResult<Arc<ObjectMeta>> {
+        self.commit_writing_if(meta, &WriteCondition::default())
+            .await
+    }
+
+    /// `commit_writing` when the key's version at the commit meets `cond`;
+    /// otherwise the new data file is removed and the write refused.
+    pub(crate) async fn commit_writing_if(
+        &self,
+        meta: ObjectMeta,
+        cond: &WriteCondition,
+    ) -> StoreResult<Arc<ObjectMeta>> {
         let _guard = self.commit.lock().await;
+        if let Err(e) = cond.judge(self.get(&meta.key).as_deref()) {
+            let _ = std::fs::remove_file(self.data_path(&meta));
+            return Err(e);
+        }
         let meta = Arc::new(meta);
         let path = self.dir.join("meta").join(meta_name(&meta.key));
         let tmp = self.tmp.clone();
@@ -691,6 +740,47 @@ mod tests {
             .expect("receive")
     }
 
+    #[test]
+    fn write_conditions_are_judged_as_aws_does() {
+        let cur = ObjectMeta {
+            key: "k".into(),
+            size: 1,
+            etag: "abc".into(),
+            last_modified_ms: 0,
+            attrs: ObjectAttrs::default(),
+            checksum: None,
+            parts_count: None,
+            data_file: "f".into(),
+            restore: None,
+        };
+        let code = |r: StoreResult<()>| match r {
+            Ok(()) => "ok",
+            Err(StoreError::Api { code, .. }) => code,
+            Err(_) => "other",
+        };
+        let none = WriteCondition::default();
+        let absent = WriteCondition {
+            absent: true,
+            matches: None,
+        };
+        let etag = |e: Option<&str>| WriteCondition {
+            absent: false,
+            matches: Some(e.map(str::to_owned)),
+        };
+        assert_eq!(code(none.judge(None)), "ok");
+        assert_eq!(code(none.judge(Some(&cur))), "ok");
+        assert_eq!(code(absent.judge(None)), "ok");
+        assert_eq!(code(absent.judge(Some(&cur))), "PreconditionFailed");
+        assert_eq!(code(etag(Some("abc")).judge(Some(&cur))), "ok");
+        assert_eq!(
+            code(etag(Some("abd")).judge(Some(&cur))),
+            "PreconditionFailed"
+        );
+        assert_eq!(code(etag(None).judge(Some(&cur))), "ok");
+        assert_eq!(code(etag(Some("abc")).judge(None)), "NoSuchKey");
+        assert_eq!(code(etag(None).judge(None)), "NoSuchKey");
+    }
+
     #[tokio::test]
     async fn holds_a_and_a_slash_b_and_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -700,12 +790,12 @@ mod tests {
             let b = store.bucket("b").expect("bucket");
             for (k, v) in [("a", &b"1"[..]), ("a/b", b"22"), ("a/../b", b"333")] {
                 let t = blob(&store, v).await;
-                b.put(k, t, ObjectAttrs::default(), None)
+                b.put(k, t, ObjectAttrs::default(), None, &Default::default())
                     .await
                     .expect("put");
             }
             let t = blob(&store, b"4444").await;
-            b.put("a", t, ObjectAttrs::default(), None)
+            b.put("a", t, ObjectAttrs::default(), None, &Default::default())
                 .await
                 .expect("overwrite");
         }
@@ -767,7 +857,7 @@ mod tests {
             let (store, b) = (&store, b.clone());
             async move {
                 let t = blob(store, bytes).await;
-                b.put(key, t, ObjectAttrs::default(), None)
+                b.put(key, t, ObjectAttrs::default(), None, &Default::default())
                     .await
                     .expect("put");
             }
@@ -775,7 +865,9 @@ mod tests {
         put("a", b"a-old").await;
         put("c", b"c").await;
         let t = blob(&store, b"cold").await;
-        b.put("g", t, glacier(), None).await.expect("put g");
+        b.put("g", t, glacier(), None, &Default::default())
+            .await
+            .expect("put g");
         let u = b
             .create_upload("u", ObjectAttrs::default(), None, None)
             .await
@@ -797,7 +889,7 @@ mod tests {
             etag: Some(part.md5_hex.clone()),
             checksum: None,
         }];
-        b.complete_upload(&u.upload_id, "u", &listed, 5 << 20)
+        b.complete_upload(&u.upload_id, "u", &listed, 5 << 20, &Default::default())
             .await
             .expect("complete");
         let mut g = (*b.get("g").expect("g")).clone();
@@ -815,7 +907,7 @@ mod tests {
         assert!(b.get("g").expect("g").restore.is_none());
         assert!(lock(&b.completed).is_empty());
         // The upload is open again and completes again.
-        b.complete_upload(&u.upload_id, "u", &listed, 5 << 20)
+        b.complete_upload(&u.upload_id, "u", &listed, 5 << 20, &Default::default())
             .await
             .expect("complete after the rollback");
         assert_eq!(read_all(&b, "u").as_deref(), Some(&b"part one"[..]));

@@ -851,3 +851,141 @@ async fn bad_requests_get_aws_error_codes() {
         .any(|r| r.error_code.as_deref() == Some("SignatureDoesNotMatch")));
     assert!(recs.iter().all(|r| r.finished()));
 }
+
+#[tokio::test]
+async fn conditional_writes_and_reads_answer_as_aws() {
+    use aws_sdk_s3::primitives::DateTime;
+    let f = start().await;
+    let b = f.ep.bucket();
+    let sdk = &f.sdk;
+    let put_if =
+        |key: &'static str, data: Vec<u8>, if_match: Option<&str>, if_none: Option<&str>| {
+            sdk.put_object()
+                .bucket(b)
+                .key(key)
+                .set_if_match(if_match.map(str::to_owned))
+                .set_if_none_match(if_none.map(str::to_owned))
+                .body(ByteStream::from(data))
+                .send()
+        };
+    let e1 = put_if("c", bytes(100, 1), None, None).await.expect("v1");
+    let e1 = e1.e_tag().unwrap().to_owned();
+    // If-None-Match: * on an existing key, a wrong If-Match: 412, nothing written.
+    let e = put_if("c", bytes(100, 2), None, Some("*"))
+        .await
+        .expect_err("exists");
+    assert_eq!((status(&e), code(&e).as_str()), (412, "PreconditionFailed"));
+    let e = put_if("c", bytes(100, 3), Some("\"0123\""), None)
+        .await
+        .expect_err("stale");
+    assert_eq!((status(&e), code(&e).as_str()), (412, "PreconditionFailed"));
+    assert_eq!(
+        f.client.get_bytes("c").await.unwrap().as_ref(),
+        bytes(100, 1)
+    );
+    // The right If-Match overwrites; If-Match on a missing key is 404.
+    let e2 = put_if("c", bytes(100, 4), Some(&e1), None)
+        .await
+        .expect("if-match");
+    let e2 = e2.e_tag().unwrap().to_owned();
+    assert_ne!(e1, e2);
+    let e = put_if("none", bytes(1, 1), Some(&e1), None)
+        .await
+        .expect_err("missing");
+    assert_eq!((status(&e), code(&e).as_str()), (404, "NoSuchKey"));
+    // If-None-Match takes only `*` on a write (as on AWS).
+    let e = put_if("c", bytes(1, 1), None, Some(&e2))
+        .await
+        .expect_err("etag");
+    assert_eq!((status(&e), code(&e).as_str()), (501, "NotImplemented"));
+    // Of racing creates with If-None-Match: *, exactly one wins.
+    let racers: Vec<_> = (0..8u8)
+        .map(|i| put_if("race", bytes(50_000, i), None, Some("*")))
+        .collect();
+    let results = futures::future::join_all(racers).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "{results:?}");
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(status(e), 412, "{e:?}");
+    }
+
+    // CompleteMultipartUpload: both conditions; a refused one keeps the upload.
+    let up = sdk
+        .create_multipart_upload()
+        .bucket(b)
+        .key("c")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_owned();
+    let part = sdk
+        .upload_part()
+        .bucket(b)
+        .key("c")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from(bytes(10, 9)))
+        .send()
+        .await
+        .unwrap();
+    let done = completed(&[(1, part.e_tag().unwrap())]);
+    let complete = |if_match: Option<&str>, if_none: Option<&str>| {
+        sdk.complete_multipart_upload()
+            .bucket(b)
+            .key("c")
+            .upload_id(&id)
+            .multipart_upload(done.clone())
+            .set_if_match(if_match.map(str::to_owned))
+            .set_if_none_match(if_none.map(str::to_owned))
+            .send()
+    };
+    let e = complete(None, Some("*")).await.expect_err("exists");
+    assert_eq!((status(&e), code(&e).as_str()), (412, "PreconditionFailed"));
+    let e = complete(Some(&e1), None).await.expect_err("stale");
+    assert_eq!(status(&e), 412);
+    complete(Some(&e2), None)
+        .await
+        .expect("the upload was kept: completes now");
+    assert_eq!(
+        f.client.get_bytes("c").await.unwrap().as_ref(),
+        bytes(10, 9)
+    );
+
+    // Reads by date: whole seconds of Last-Modified.
+    let head = sdk.head_object().bucket(b).key("c").send().await.unwrap();
+    let lm = *head.last_modified().unwrap();
+    let before = DateTime::from_secs(lm.secs() - 10);
+    let get = |since: Option<DateTime>, unmodified: Option<DateTime>, if_match: Option<String>| {
+        sdk.get_object()
+            .bucket(b)
+            .key("c")
+            .set_if_modified_since(since)
+            .set_if_unmodified_since(unmodified)
+            .set_if_match(if_match)
+            .send()
+    };
+    let e = get(Some(lm), None, None)
+        .await
+        .expect_err("not modified since");
+    assert_eq!(status(&e), 304);
+    get(Some(before), None, None).await.expect("modified since");
+    let e = get(None, Some(before), None)
+        .await
+        .expect_err("modified after");
+    assert_eq!((status(&e), code(&e).as_str()), (412, "PreconditionFailed"));
+    get(None, Some(lm), None).await.expect("unmodified since");
+    // If-Match holding wins over a failing If-Unmodified-Since (as on AWS).
+    let etag = head.e_tag().unwrap().to_owned();
+    get(None, Some(before), Some(etag))
+        .await
+        .expect("if-match decides");
+    let e = sdk
+        .head_object()
+        .bucket(b)
+        .key("c")
+        .if_modified_since(DateTime::from_secs(lm.secs() + 3600))
+        .send()
+        .await
+        .expect_err("head not modified");
+    assert_eq!(status(&e), 304);
+}
