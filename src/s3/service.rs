@@ -250,7 +250,7 @@ fn checksum_enabled(mode: Option<&dto::ChecksumMode>) -> bool {
 /// A GET's or HEAD's output (`$out`) with what both answer about an object
 /// (`$meta`, its checksum fields `$c`), plus the fields only that one has.
 macro_rules! object_output {
-    ($out:path, $meta:expr, $c:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+    ($out:path, $meta:expr, $c:expr, { $($field:ident $(: $value:expr)?),* $(,)? }) => {{
         let (meta, c) = ($meta, $c);
         $out {
             accept_ranges: Some("bytes".to_owned()),
@@ -271,7 +271,7 @@ macro_rules! object_output {
             checksum_sha1: c.sha1,
             checksum_sha256: c.sha256,
             checksum_type: c.kind,
-            $($field: $value,)*
+            $($field $(: $value)?,)*
             ..Default::default()
         }
     }};
@@ -313,6 +313,18 @@ macro_rules! attrs_of {
     };
 }
 
+/// The conditional headers of a GET's or HEAD's input.
+macro_rules! read_conditions {
+    ($input:expr) => {
+        ReadConditions {
+            if_match: $input.if_match.as_ref(),
+            if_none_match: $input.if_none_match.as_ref(),
+            if_modified_since: $input.if_modified_since.as_ref(),
+            if_unmodified_since: $input.if_unmodified_since.as_ref(),
+        }
+    };
+}
+
 /// A GET's or HEAD's conditional headers.
 struct ReadConditions<'a> {
     if_match: Option<&'a dto::ETagCondition>,
@@ -339,10 +351,7 @@ fn check_conditions(meta: &ObjectMeta, c: ReadConditions<'_>) -> S3Result<()> {
         (None, None) => true,
     };
     if !holds {
-        return Err(api(
-            S3ErrorCode::PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold",
-        ));
+        return Err(s3_err(StoreError::precondition_failed()));
     }
     let unchanged = match (c.if_none_match, c.if_modified_since) {
         (Some(cond), _) => hit(cond),
@@ -431,15 +440,7 @@ impl S3 for Service {
             let bucket = self.bucket(&input.bucket)?;
             let (meta, file) = bucket.open(&input.key).map_err(s3_err)?;
             self.readable(&meta)?;
-            check_conditions(
-                &meta,
-                ReadConditions {
-                    if_match: input.if_match.as_ref(),
-                    if_none_match: input.if_none_match.as_ref(),
-                    if_modified_since: input.if_modified_since.as_ref(),
-                    if_unmodified_since: input.if_unmodified_since.as_ref(),
-                },
-            )?;
+            check_conditions(&meta, read_conditions!(input))?;
             let (range, content_range) = match &input.range {
                 Some(r) => {
                     let range = r.check(meta.size).map_err(|_| {
@@ -468,7 +469,7 @@ impl S3 for Service {
                 object_output!(dto::GetObjectOutput, &meta, c, {
                     body: Some(dto::StreamingBlob::new(stream)),
                     content_length: i64::try_from(len).ok(),
-                    content_range: content_range,
+                    content_range,
                 }),
             ))
         }
@@ -486,15 +487,7 @@ impl S3 for Service {
             let meta = bucket
                 .get(&input.key)
                 .ok_or_else(|| s3_err(StoreError::no_such_key()))?;
-            check_conditions(
-                &meta,
-                ReadConditions {
-                    if_match: input.if_match.as_ref(),
-                    if_none_match: input.if_none_match.as_ref(),
-                    if_modified_since: input.if_modified_since.as_ref(),
-                    if_unmodified_since: input.if_unmodified_since.as_ref(),
-                },
-            )?;
+            check_conditions(&meta, read_conditions!(input))?;
             let with_checksum = checksum_enabled(input.checksum_mode.as_ref());
             let c = checksum_fields(meta.checksum.as_ref().filter(|_| with_checksum));
             Ok(S3Response::new(

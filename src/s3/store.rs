@@ -60,6 +60,14 @@ impl StoreError {
     pub fn no_such_key() -> Self {
         StoreError::api("NoSuchKey", "The specified key does not exist.")
     }
+
+    /// 412: a request's condition (If-Match, If-None-Match, a date) failed.
+    pub fn precondition_failed() -> Self {
+        StoreError::api(
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -80,18 +88,14 @@ impl WriteCondition {
     /// the error AWS answers: 412 PreconditionFailed, or 404 NoSuchKey for
     /// an `If-Match` on a missing key.
     pub fn judge(&self, current: Option<&ObjectMeta>) -> StoreResult<()> {
-        let failed = || {
-            StoreError::api(
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold",
-            )
-        };
         if self.absent && current.is_some() {
-            return Err(failed());
+            return Err(StoreError::precondition_failed());
         }
         match (&self.matches, current) {
             (Some(_), None) => Err(StoreError::no_such_key()),
-            (Some(Some(etag)), Some(cur)) if *etag != cur.etag => Err(failed()),
+            (Some(Some(etag)), Some(cur)) if *etag != cur.etag => {
+                Err(StoreError::precondition_failed())
+            }
             _ => Ok(()),
         }
     }

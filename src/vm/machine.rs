@@ -112,26 +112,21 @@ impl FirstCommand {
     }
 }
 
-/// The saved state a resuming QEMU loads.
-struct Incoming {
-    file: PathBuf,
-    mapped_ram: bool,
-    /// The saved state's directory: its boot console is there.
-    state_dir: PathBuf,
-}
-
 /// What a run's console.log starts with, before the guest's first byte:
 /// nothing for a boot (the console is the guest's from the first byte); for
 /// a resume, a line naming the saved state the guest came from and where
 /// the boot console that led to it is (the resumed guest prints from there).
-fn console_header(incoming: Option<&Incoming>) -> String {
-    incoming.map_or_else(String::new, |inc| {
-        format!(
-            "[vmharness] resumed from the saved state {}; the boot console that led to it: {}\n",
-            inc.state_dir.display(),
-            inc.state_dir.join(files::CONSOLE).display()
-        )
-    })
+fn console_header(incoming: Option<&SavedState>) -> String {
+    incoming.map_or_else(String::new, |state| resumed_header(&state.dir))
+}
+
+/// The header of a console resumed from the saved state in `state_dir`.
+fn resumed_header(state_dir: &Path) -> String {
+    format!(
+        "[vmharness] resumed from the saved state {}; the boot console that led to it: {}\n",
+        state_dir.display(),
+        state_dir.join(files::CONSOLE).display()
+    )
 }
 
 /// What a client needs to reach a running VM (written to `vm.json`).
@@ -336,13 +331,8 @@ impl Vm {
                     .phase("reading the saved VM state")?,
                 first: FirstCommand::AdoptRunKey(user_key.public_line.clone()),
             };
-            let incoming = Incoming {
-                file: state.memory(),
-                mapped_ram: state.meta.mapped_ram,
-                state_dir: state.dir.clone(),
-            };
             let log = CommandLog::open(&cfg.run_dir).phase("opening ssh.jsonl")?;
-            let mut vm = Self::launch(cfg, BootSource::Incoming, &login, Some(&incoming), &log)?;
+            let mut vm = Self::launch(cfg, BootSource::Incoming, &login, Some(state), &log)?;
             // The key is adopted: later logins use it.
             let key_path = cfg.run_dir.join(files::USER_KEY);
             vm.ssh.set_key_path(key_path.clone());
@@ -412,7 +402,7 @@ impl Vm {
         cfg: &VmConfig,
         source: BootSource,
         login: &Login,
-        incoming: Option<&Incoming>,
+        incoming: Option<&SavedState>,
         log: &CommandLog,
     ) -> Result<Vm, VmError> {
         let qemu = programs::require(programs::QEMU).phase("starting QEMU")?;
@@ -470,7 +460,7 @@ impl Vm {
         started: Instant,
         spec: &QemuSpec,
         login: &Login,
-        incoming: Option<&Incoming>,
+        incoming: Option<&SavedState>,
         log: &CommandLog,
     ) -> Result<Vm, VmError> {
         let port = spec.ssh_port;
@@ -537,7 +527,7 @@ impl Vm {
                         if let Some(inc) = incoming {
                             phase = "loading the saved VM state";
                             let left = deadline.saturating_duration_since(Instant::now());
-                            if let Err(e) = q.load_state(&inc.file, inc.mapped_ram, left) {
+                            if let Err(e) = q.load_state(&inc.memory(), inc.meta.mapped_ram, left) {
                                 kill(&mut child);
                                 return Err(e).phase(phase);
                             }
@@ -1185,12 +1175,7 @@ mod tests {
     #[test]
     fn a_resumes_console_starts_with_the_saved_state_and_its_boot_console() {
         assert_eq!(console_header(None), "");
-        let inc = Incoming {
-            file: "/c/states/s/v/memory.state".into(),
-            mapped_ram: false,
-            state_dir: "/c/states/s/v".into(),
-        };
-        let h = console_header(Some(&inc));
+        let h = resumed_header(Path::new("/c/states/s/v"));
         assert_eq!(h.lines().count(), 1);
         assert!(h.ends_with('\n'));
         assert!(h.contains("saved state /c/states/s/v;"), "{h}");

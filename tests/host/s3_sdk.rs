@@ -918,17 +918,8 @@ async fn conditional_writes_and_reads_answer_as_aws() {
         .await
         .unwrap();
     let id = up.upload_id().unwrap().to_owned();
-    let part = sdk
-        .upload_part()
-        .bucket(b)
-        .key("c")
-        .upload_id(&id)
-        .part_number(1)
-        .body(ByteStream::from(bytes(10, 9)))
-        .send()
-        .await
-        .unwrap();
-    let done = completed(&[(1, part.e_tag().unwrap())]);
+    let part = upload_part(&f, "c", &id, 1, bytes(10, 9)).await;
+    let done = completed(&[(1, &part)]);
     let complete = |if_match: Option<&str>, if_none: Option<&str>| {
         sdk.complete_multipart_upload()
             .bucket(b)
