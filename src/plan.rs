@@ -85,6 +85,7 @@ pub fn plan_boot(
             cpus: profile.vm.cpus,
             boot_timeout: Duration::from_secs(profile.vm.boot_timeout_secs * u64::from(factor)),
             command_timeout: Duration::from_secs(profile.vm.command_timeout_secs),
+            disk_timeout: Duration::from_secs(profile.vm.disk_timeout_secs * u64::from(factor)),
             keep_disks: o.keep,
             guestfwd: Vec::new(),
             extra_append: String::new(),

@@ -64,6 +64,8 @@ pub struct VmSection {
     pub accel: AccelChoice,
     pub boot_timeout_secs: u64,
     pub command_timeout_secs: u64,
+    /// How long a hot-plugged disk may take to show up in the guest.
+    pub disk_timeout_secs: u64,
 }
 
 impl Default for VmSection {
@@ -75,6 +77,7 @@ impl Default for VmSection {
             accel: AccelChoice::Auto,
             boot_timeout_secs: 60,
             command_timeout_secs: 900,
+            disk_timeout_secs: 20,
         }
     }
 }
@@ -186,7 +189,8 @@ fn validate(p: &Profile, path: &Path) -> Result<()> {
             p.vm.cpus
         );
     }
-    if p.vm.boot_timeout_secs == 0 || p.vm.command_timeout_secs == 0 {
+    if p.vm.boot_timeout_secs == 0 || p.vm.command_timeout_secs == 0 || p.vm.disk_timeout_secs == 0
+    {
         bail!("profile {f}: [vm] timeouts must be positive");
     }
     if p.btrfs.disk_size_mib < 128 {

@@ -74,6 +74,7 @@ fn build_into(
         memory_mib: 2048,
         cpus: 2,
         boot_timeout: Duration::from_secs(300) * accel.timeout_factor(),
+        disk_timeout: Duration::from_secs(20) * accel.timeout_factor(),
         command_timeout: Duration::from_secs(120),
         keep_disks: true,
         guestfwd: Vec::new(),

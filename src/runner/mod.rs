@@ -295,7 +295,34 @@ pub fn execute_until(
         let step = progress::Step::start(mode, &format!("[run {}] scenario {name}", s.run_id));
         let t = Instant::now();
         s.begin_scenario(&name);
-        let result = sc.run(s);
+        let mut result = sc.run(s);
+        let mut replaced = None;
+        // A guest that stops answering in the run's first setup (seen under
+        // TCG, rarely, while its fixture disk was hot-plugged) is the
+        // harness's trouble, and nothing was built in it yet: setup runs once
+        // more on a new VM.
+        if i == 0 && name == "setup" && !crate::signals::interrupted() {
+            if let Err(e) = &result {
+                if crate::vm::VmError::is_unresponsive(e) {
+                    let first = format!("{e:#}");
+                    eprintln!(
+                        "[run {id}] scenario {name}: {first}\n[run {id}] scenario {name}: running it again on a new VM",
+                        id = s.run_id
+                    );
+                    result = match s.replace_vm() {
+                        Ok(()) => {
+                            s.begin_scenario(&name);
+                            replaced = Some(format!(
+                                "ran again on a new VM: the first one stopped answering ({})",
+                                first.lines().next().unwrap_or_default()
+                            ));
+                            sc.run(s)
+                        }
+                        Err(again) => Err(again.context(first)),
+                    };
+                }
+            }
+        }
         let (infra_error, broke) = match result {
             Ok(()) => (None, None),
             Err(e) => match blame::classify(&e) {
@@ -370,7 +397,7 @@ pub fn execute_until(
                 .iter()
                 .any(|i| i.crash.is_some() || i.status == "timed out")
             || (!matches!(end, Ended::Passed) && !sc.produces());
-        let mut isolation = None;
+        let mut isolation = replaced;
         // After a signal nothing more runs in the guest: no roll-back.
         if stopped_at.is_none() && !sc.read_only() && i < last && !crate::signals::interrupted() {
             if unsettled {

@@ -124,6 +124,8 @@ pub struct Session {
     pub tool: ToolInvocation,
     pub layout: FixtureLayout,
     pub boot_seconds: f64,
+    /// What the guest's command log never shows (S3 secret keys).
+    secrets: Vec<String>,
     /// Facts scenarios leave for later ones.
     pub backups: Vec<BackupFact>,
     /// Snapshot paths the tool reported creating, per subvolume, in order.
@@ -192,20 +194,7 @@ impl Session {
             "[run {run_id}] image {} kernel {}",
             plan.image_name, plan.kernel_release
         );
-        let t = Instant::now();
-        let vm = Vm::boot(plan.vm.clone())?;
-        let boot_seconds = t.elapsed().as_secs_f64();
-        for secret in &s3.secrets {
-            vm.command_log().redact(secret);
-        }
-        eprintln!(
-            "[run {run_id}] VM ready in {boot_seconds:.1}s ({})",
-            if vm.state().timeline.resumed {
-                "resumed from the saved state"
-            } else {
-                "cold boot"
-            }
-        );
+        let (vm, boot_seconds) = boot_vm(&plan, &s3.secrets, &run_id)?;
         let layout = FixtureLayout::new(&profile.btrfs);
         let crash_patterns = profile.tool.crash_regexes()?;
         Ok(Session {
@@ -221,6 +210,7 @@ impl Session {
             tool,
             layout,
             boot_seconds,
+            secrets: s3.secrets,
             backups: Vec::new(),
             snapshots: BTreeMap::new(),
             transfers: Vec::new(),
@@ -425,6 +415,33 @@ impl Session {
             .without(&self.checkpoints.rolled_back))
     }
 
+    /// Put a new VM, booted as the first was, in place of one whose guest
+    /// stopped answering (stopped first: both live in the run directory).
+    /// Only for a VM nothing was built in yet: the new one starts from the
+    /// image, and the S3 endpoint and what it holds stay.
+    pub fn replace_vm(&mut self) -> Result<()> {
+        if let Err(e) = self.vm.stop() {
+            tracing::debug!("stopping the VM that stopped answering: {e:#}");
+        }
+        // Its logs stay, as `console-unanswered.log` and so on; the relay
+        // executable went with its disposable files.
+        for name in files::QEMU_LOGS {
+            let _ = std::fs::rename(
+                self.run_dir.join(name),
+                self.run_dir.join(files::aside(name, "unanswered")),
+            );
+        }
+        relay_exe(&self.run_dir)?;
+        let (vm, seconds) = boot_vm(&self.plan, &self.secrets, &self.run_id)?;
+        self.vm = vm;
+        self.boot_seconds += seconds;
+        self.work.vm_starts += 1;
+        self.checkpoints = Default::default();
+        self.layout = FixtureLayout::new(&self.profile.btrfs);
+        self.seeded_from = None;
+        Ok(())
+    }
+
     /// Stop the VM and the endpoint.
     pub fn finish(self) -> Result<()> {
         let Session {
@@ -436,6 +453,26 @@ impl Session {
         }
         r.map_err(Into::into)
     }
+}
+
+/// Boot the plan's VM with `secrets` kept out of its command log; the VM
+/// and its boot seconds.
+fn boot_vm(plan: &BootPlan, secrets: &[String], run_id: &str) -> Result<(Vm, f64)> {
+    let t = Instant::now();
+    let vm = Vm::boot(plan.vm.clone())?;
+    let seconds = t.elapsed().as_secs_f64();
+    for secret in secrets {
+        vm.command_log().redact(secret);
+    }
+    eprintln!(
+        "[run {run_id}] VM ready in {seconds:.1}s ({})",
+        if vm.state().timeline.resumed {
+            "resumed from the saved state"
+        } else {
+            "cold boot"
+        }
+    );
+    Ok((vm, seconds))
 }
 
 /// The embedded endpoint of a profile, its store and journal in `dir`.

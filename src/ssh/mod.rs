@@ -338,6 +338,30 @@ impl Ssh {
         Ok(out)
     }
 
+    /// Whether the guest still answers: a second login (a blocked channel
+    /// may hold this session) runs `true` within `timeout`.
+    pub fn answers(&self, timeout: Duration) -> Result<()> {
+        let mut other = Ssh::connect(&self.target, timeout, None)?;
+        let out = other.exec_with(
+            &Exec {
+                command: "true",
+                label: "probe",
+                timeout,
+                echo: false,
+            },
+            false,
+            false,
+        )?;
+        if !out.success() {
+            bail!(
+                "`true` did not succeed (status {}{})",
+                out.status,
+                if out.timed_out { ", timed out" } else { "" }
+            );
+        }
+        Ok(())
+    }
+
     /// Kill a timed-out command's process group over a second session (a
     /// blocked channel holds this one). The kill itself is not killed when
     /// it times out: a guest that does not answer is not asked again.

@@ -28,6 +28,17 @@ pub enum VmError {
         line: String,
         console_tail: String,
     },
+    /// A guest command did not end in time and a new login got no answer
+    /// either: the VM is of no more use (the caller may replace it).
+    #[error("{phase}: the guest stopped answering: {what} got no answer in {waited:.1?}, and a new SSH login failed too\n--- evidence ---\n{evidence}\n--- console tail ---\n{console_tail}")]
+    Unresponsive {
+        phase: &'static str,
+        what: String,
+        waited: Duration,
+        /// The new login's error, QEMU's threads' CPU, whether QMP answers.
+        evidence: String,
+        console_tail: String,
+    },
     #[error("{phase}: interrupted by {}", crate::signals::name())]
     Interrupted { phase: &'static str },
     #[error("{phase}: {source:#}")]
@@ -48,6 +59,18 @@ impl<T, E: Into<anyhow::Error>> PhaseContext<T> for Result<T, E> {
         self.map_err(|e| VmError::Other {
             phase,
             source: e.into(),
+        })
+    }
+}
+
+impl VmError {
+    /// Whether `e` (or an error it wraps) says the guest stopped answering.
+    pub fn is_unresponsive(e: &anyhow::Error) -> bool {
+        e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<VmError>(),
+                Some(VmError::Unresponsive { .. })
+            )
         })
     }
 }

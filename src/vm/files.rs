@@ -105,12 +105,20 @@ pub fn leftovers(run_dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Where a log `launch` would overwrite (`console.log`, `qemu.stderr`,
-/// `qemu.argv`) is set aside at power cut `n`: `console-before-cut-1.log`.
+/// The logs a new QEMU of the run would overwrite.
+pub const QEMU_LOGS: [&str; 3] = [CONSOLE, QEMU_STDERR, QEMU_ARGV];
+
+/// Where a log `launch` would overwrite (`QEMU_LOGS`) is set aside at
+/// power cut `n`: `console-before-cut-1.log`.
 pub fn before_cut(name: &str, n: u32) -> String {
+    aside(name, &format!("before-cut-{n}"))
+}
+
+/// A log set aside with `tag`: `console.log` -> `console-TAG.log`.
+pub fn aside(name: &str, tag: &str) -> String {
     match name.split_once('.') {
-        Some((stem, ext)) => format!("{stem}-before-cut-{n}.{ext}"),
-        None => format!("{name}-before-cut-{n}"),
+        Some((stem, ext)) => format!("{stem}-{tag}.{ext}"),
+        None => format!("{name}-{tag}"),
     }
 }
 

@@ -40,6 +40,8 @@ pub struct VmConfig {
     pub cpus: u32,
     /// Boot to SSH, already scaled for the accelerator.
     pub boot_timeout: Duration,
+    /// A hot-plugged disk showing up in the guest, already scaled.
+    pub disk_timeout: Duration,
     /// Any single guest command not given its own timeout.
     pub command_timeout: Duration,
     pub keep_disks: bool,
@@ -737,7 +739,7 @@ impl Vm {
         let gone_seconds = sent.elapsed().as_secs_f64();
         self.console.poll();
         let run_dir = self.cfg.run_dir.clone();
-        for name in [files::CONSOLE, files::QEMU_STDERR, files::QEMU_ARGV] {
+        for name in files::QEMU_LOGS {
             let _ = std::fs::rename(
                 run_dir.join(name),
                 run_dir.join(files::before_cut(name, self.cuts)),
@@ -969,6 +971,7 @@ impl Vm {
         self.fixture = Some(stack);
         let plugged = self.qmp.hotplug_disk(FIXTURE_NODE, &path, serial);
         self.qmp_result(PHASE, plugged)?;
+        self.freeze_if_asked();
         let dev = self.await_disk(serial, PHASE)?;
         self.state.fixture_serial = Some(serial.to_string());
         Ok(dev)
@@ -977,28 +980,97 @@ impl Vm {
     /// Wait until the guest shows `/dev/disk/by-id/virtio-<serial>`; that path.
     fn await_disk(&mut self, serial: &str, phase: &'static str) -> Result<String, VmError> {
         let dev = format!("/dev/disk/by-id/virtio-{serial}");
-        // Seconds, not tries: a try (`udevadm settle`) takes up to 1 s when
-        // udev is busy. Every 20th try rescans the PCI bus: a hotplug the
-        // guest has not acted on is found by a rescan. Seen once, with four
-        // VMs on two cores: the disk had not shown up after 80 s; a failure
-        // now lists what the guest has and the kernel's last words.
-        let wait = self.cfg.accel.timeout_factor() * 20;
-        let cmd = format!(
-            "end=$(($(date +%s) + {wait})); i=0; while [ ! -e {dev} ]; do i=$((i+1)); \
-             if [ $(date +%s) -ge $end ]; then echo \"after {wait}s and $i tries: by-id:\" $(ls /dev/disk/by-id) \"block:\" $(ls /sys/block) >&2; dmesg | tail -n 15 >&2; exit 1; fi; \
-             [ $((i % 20)) -eq 0 ] && echo 1 > /sys/bus/pci/rescan; \
-             udevadm settle -t 1 2>/dev/null || sleep 0.1; done; readlink -f {dev}"
-        );
-        self.ssh
-            .run(
-                "fixture-wait",
-                &cmd,
-                Duration::from_secs(u64::from(wait) + 30),
-            )
-            .with_context(|| format!("waiting for {dev} in the guest"))
-            .phase(phase)?;
+        let wait = self.cfg.disk_timeout.as_secs().max(1);
+        let timeout = Duration::from_secs(wait + 30);
+        let started = Instant::now();
+        let out = match self.ssh.exec(&crate::ssh::Exec {
+            command: &disk_wait_command(&dev, wait),
+            label: "fixture-wait",
+            timeout,
+            echo: false,
+        }) {
+            Ok(out) if out.timed_out => {
+                return Err(self.unresponsive(phase, format!("the wait for {dev}"), out.duration))
+            }
+            Ok(out) => out,
+            Err(e) if crate::signals::interrupted() => return Err(e).phase(phase),
+            // The SSH session itself failed (a channel that did not open).
+            Err(e) => {
+                let what = format!("the wait for {dev} ({e:#})");
+                return Err(self.unresponsive(phase, what, started.elapsed()));
+            }
+        };
+        if !out.success() {
+            return Err(VmError::Other {
+                phase,
+                source: anyhow::anyhow!(
+                    "{dev} did not show up in the guest (status {}): {}",
+                    out.status,
+                    programs::tail(&out.stderr_text(), 20)
+                ),
+            });
+        }
         self.check_alive(phase)?;
         Ok(dev)
+    }
+
+    /// The harness's own tests of a VM that stops answering after a
+    /// hot-plug (seen rarely under TCG): with `VMHARNESS_FAULT_FREEZE_AT_HOTPLUG`
+    /// set, the first hot-plug of this process freezes its QEMU (SIGSTOP).
+    fn freeze_if_asked(&self) {
+        static FROZEN_ONCE: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+        if std::env::var_os(FREEZE_AT_HOTPLUG).is_none()
+            || FROZEN_ONCE.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        if let Some(child) = &self.child {
+            tracing::warn!("{FREEZE_AT_HOTPLUG}: freezing QEMU (pid {})", child.id());
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGSTOP,
+            );
+        }
+    }
+
+    /// A guest command ran out of time: what the VM is doing. A guest that
+    /// still takes a new login only ran a slow command; one that does not is
+    /// `Unresponsive`, with QEMU's threads' CPU and whether QMP answers.
+    fn unresponsive(&mut self, phase: &'static str, what: String, waited: Duration) -> VmError {
+        self.check_alive(phase).err().unwrap_or_else(|| {
+            // A login takes about a second under TCG, a few when loaded.
+            match self.ssh.answers(Duration::from_secs(20)) {
+                Ok(()) => VmError::Other {
+                    phase,
+                    source: anyhow::anyhow!(
+                        "{what} got no answer in {waited:.1?}, though the guest still takes a new login"
+                    ),
+                },
+                Err(probe) => {
+                    let cpu = match &self.child {
+                        Some(child) => super::hang::cpu_of(child.id(), Duration::from_secs(2)),
+                        None => "QEMU is not running".to_string(),
+                    };
+                    let qmp = match self.qmp.execute_within(
+                        "query-status",
+                        serde_json::json!({}),
+                        Duration::from_secs(5),
+                    ) {
+                        Ok(v) => format!("QMP answers: {v}"),
+                        Err(e) => format!("QMP does not answer: {e:#}"),
+                    };
+                    self.console.poll();
+                    VmError::Unresponsive {
+                        phase,
+                        what,
+                        waited,
+                        evidence: format!("the new login: {probe:#}\n{cpu}\n{qmp}"),
+                        console_tail: self.console.tail(),
+                    }
+                }
+            }
+        })
     }
 
     /// Unplug the fixture disk (the guest must have unmounted it) and delete
@@ -1061,7 +1133,9 @@ impl Vm {
         self.stop()
     }
 
-    fn stop(&mut self) -> Result<(), VmError> {
+    /// `shutdown` for a VM that is replaced in place (nothing left running,
+    /// its disposable files removed; a second call does nothing).
+    pub fn stop(&mut self) -> Result<(), VmError> {
         if std::mem::replace(&mut self.stopped, true) {
             return Ok(());
         }
@@ -1107,6 +1181,25 @@ impl Drop for Vm {
         let _ = self.stop();
     }
 }
+
+/// The guest loop that waits (seconds, not tries: a try of `udevadm settle`
+/// takes up to 1 s when udev is busy) for the hot-plugged disk `dev`, and
+/// gives up after `wait` seconds listing what the guest has and the kernel's
+/// last words. A hot-plug the guest has not acted on after 15 s is looked for
+/// with a PCI rescan, then every 15 s (not sooner: a rescan while the kernel
+/// is still adding the device only competes with it).
+fn disk_wait_command(dev: &str, wait: u64) -> String {
+    format!(
+        "start=$(date +%s); end=$((start + {wait})); rescan=$((start + 15)); i=0; \
+         while [ ! -e {dev} ]; do i=$((i+1)); now=$(date +%s); \
+         if [ $now -ge $end ]; then echo \"after {wait}s and $i tries: by-id:\" $(ls /dev/disk/by-id) \"block:\" $(ls /sys/block) >&2; dmesg | tail -n 15 >&2; exit 1; fi; \
+         if [ $now -ge $rescan ]; then rescan=$((now + 15)); echo 1 > /sys/bus/pci/rescan; fi; \
+         udevadm settle -t 1 2>/dev/null; [ -e {dev} ] || sleep 0.1; done; readlink -f {dev}"
+    )
+}
+
+/// The environment variable that makes the first hot-plug freeze its VM.
+pub const FREEZE_AT_HOTPLUG: &str = "VMHARNESS_FAULT_FREEZE_AT_HOTPLUG";
 
 /// Delete image files; one already gone is fine.
 fn remove_layers(layers: &[PathBuf]) -> anyhow::Result<()> {
@@ -1171,6 +1264,42 @@ pub fn kill_group(pgid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_disk_wait_finds_a_late_disk_and_gives_up_on_a_missing_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dev = dir.path().join("disk");
+        let late = format!(
+            "(sleep 0.5; touch {}) & {}",
+            dev.display(),
+            disk_wait_command(&dev.to_string_lossy(), 5)
+        );
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&late)
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            dev.to_string_lossy()
+        );
+
+        let missing = dir.path().join("never");
+        let t = Instant::now();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(disk_wait_command(&missing.to_string_lossy(), 1))
+            .output()
+            .expect("sh");
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("after 1s and ") && err.contains("by-id:"),
+            "{err}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
 
     #[test]
     fn a_resumes_console_starts_with_the_saved_state_and_its_boot_console() {

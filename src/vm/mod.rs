@@ -4,6 +4,7 @@ pub mod console;
 pub mod error;
 pub mod files;
 pub mod fixture_layers;
+pub mod hang;
 pub mod keys;
 pub mod machine;
 pub mod qemu_args;

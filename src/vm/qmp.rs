@@ -15,6 +15,9 @@ pub struct Qmp {
     closed: bool,
 }
 
+/// How long an answer from QMP is awaited.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Qmp {
     /// Connect, retrying until the socket exists or `timeout` passes, and
     /// negotiate capabilities.
@@ -34,7 +37,7 @@ impl Qmp {
                 }
             }
         };
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
         let writer = stream.try_clone()?;
         let mut qmp = Qmp {
             reader: BufReader::new(stream),
@@ -76,8 +79,29 @@ impl Qmp {
         serde_json::from_str(&line).with_context(|| format!("QMP sent invalid JSON: {line}"))
     }
 
+    /// `execute` with its answer awaited `timeout` at most (not the usual
+    /// `READ_TIMEOUT`). A late answer would be taken for the next command's:
+    /// after a failure the connection is not used again.
+    pub fn execute_within(
+        &mut self,
+        command: &str,
+        arguments: Value,
+        timeout: Duration,
+    ) -> Result<Value> {
+        self.reader.get_ref().set_read_timeout(Some(timeout))?;
+        let result = self.execute(command, arguments);
+        if result.is_err() && !self.closed {
+            self.closed = true;
+        }
+        let _ = self.reader.get_ref().set_read_timeout(Some(READ_TIMEOUT));
+        result
+    }
+
     /// Run one command and return its `return` value; events are skipped.
     pub fn execute(&mut self, command: &str, arguments: Value) -> Result<Value> {
+        if self.closed {
+            bail!("QMP {command}: the connection to QEMU is closed");
+        }
         let msg = if arguments.as_object().is_some_and(|o| o.is_empty()) {
             json!({ "execute": command })
         } else {

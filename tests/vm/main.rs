@@ -17,6 +17,7 @@ mod cloud_image;
 mod debug;
 mod e2e;
 mod fixture;
+mod hang;
 mod library;
 mod power;
 mod reference_tool;
