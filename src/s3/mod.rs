@@ -10,9 +10,11 @@
 mod blob;
 mod body;
 pub mod checksum;
+mod conditions;
 mod ctx;
 pub mod durable;
 mod gate;
+mod list_ops;
 pub mod listing;
 mod multipart;
 pub mod restore;

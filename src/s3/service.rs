@@ -14,11 +14,11 @@ use time::OffsetDateTime;
 
 use super::blob::{self, ReceiveError, TempBlob};
 use super::checksum::{self, Algorithm, StoredChecksum};
+use super::conditions::{check_copy, check_read, read_conditions, write_condition, ReadConditions};
 use super::ctx::{RequestCtx, StatusOverride};
-use super::listing::{self, Entry, Params};
 use super::multipart::CompletedPart;
 use super::restore::{self, Phase, RestoreAnswer};
-use super::store::{now_ms, Bucket, ObjectAttrs, ObjectMeta, Store, StoreError, WriteCondition};
+use super::store::{now_ms, Bucket, ObjectAttrs, ObjectMeta, Store, StoreError};
 
 /// Knobs of the simulated S3 behaviour.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub(crate) struct Service {
     pub behaviour: Behaviour,
 }
 
-fn s3_err(e: StoreError) -> S3Error {
+pub(super) fn s3_err(e: StoreError) -> S3Error {
     match e {
         StoreError::Api { code, message } => S3Error::with_message(
             S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(S3ErrorCode::InternalError),
@@ -48,17 +48,26 @@ fn s3_err(e: StoreError) -> S3Error {
     }
 }
 
-fn api(code: S3ErrorCode, msg: &'static str) -> S3Error {
+pub(super) fn api(code: S3ErrorCode, msg: &'static str) -> S3Error {
     S3Error::with_message(code, msg)
 }
 
-fn ts(ms: i64) -> Timestamp {
+pub(super) fn ts(ms: i64) -> Timestamp {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     Timestamp::from(t)
 }
 
-fn quoted(etag: &str) -> ETag {
+/// A timestamp in milliseconds since the epoch.
+fn ms_of(t: &Timestamp) -> i64 {
+    let nanos = OffsetDateTime::from(t.clone()).unix_timestamp_nanos();
+    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The Content-Type of an object written without one (as on AWS).
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+pub(super) fn quoted(etag: &str) -> ETag {
     ETag::Strong(etag.to_owned())
 }
 
@@ -155,7 +164,7 @@ fn receive_err(e: ReceiveError) -> S3Error {
 }
 
 impl Service {
-    fn bucket(&self, name: &str) -> S3Result<Arc<Bucket>> {
+    pub(super) fn bucket(&self, name: &str) -> S3Result<Arc<Bucket>> {
         self.store.bucket(name).map_err(s3_err)
     }
 
@@ -256,11 +265,12 @@ macro_rules! object_output {
             accept_ranges: Some("bytes".to_owned()),
             e_tag: Some(quoted(&meta.etag)),
             last_modified: Some(ts(meta.last_modified_ms)),
-            content_type: meta.attrs.content_type.as_deref().and_then(|c| c.parse().ok()),
+            content_type: meta.attrs.content_type.as_deref().unwrap_or(DEFAULT_CONTENT_TYPE).parse().ok(),
             content_encoding: meta.attrs.content_encoding.clone(),
             content_disposition: meta.attrs.content_disposition.clone(),
             content_language: meta.attrs.content_language.clone(),
             cache_control: meta.attrs.cache_control.clone(),
+            expires: meta.attrs.expires_ms.map(ts),
             metadata: metadata_of(meta),
             storage_class: shown_class(&meta.attrs.storage_class),
             server_side_encryption: Some(dto::ServerSideEncryption::from(meta.attrs.sse.clone())),
@@ -298,7 +308,13 @@ macro_rules! attrs_of {
         ObjectAttrs {
             storage_class: $class,
             sse: $sse,
-            content_type: $input.content_type.as_ref().map(ToString::to_string),
+            // AWS's default when the writer gives none.
+            content_type: Some(
+                $input
+                    .content_type
+                    .as_ref()
+                    .map_or_else(|| DEFAULT_CONTENT_TYPE.to_owned(), ToString::to_string),
+            ),
             content_encoding: $input.content_encoding.clone(),
             content_disposition: $input.content_disposition.clone(),
             content_language: $input.content_language.clone(),
@@ -309,85 +325,9 @@ macro_rules! attrs_of {
                 .unwrap_or_default()
                 .into_iter()
                 .collect(),
+            expires_ms: $input.expires.as_ref().map(ms_of),
         }
     };
-}
-
-/// The conditional headers of a GET's or HEAD's input.
-macro_rules! read_conditions {
-    ($input:expr) => {
-        ReadConditions {
-            if_match: $input.if_match.as_ref(),
-            if_none_match: $input.if_none_match.as_ref(),
-            if_modified_since: $input.if_modified_since.as_ref(),
-            if_unmodified_since: $input.if_unmodified_since.as_ref(),
-        }
-    };
-}
-
-/// A GET's or HEAD's conditional headers.
-struct ReadConditions<'a> {
-    if_match: Option<&'a dto::ETagCondition>,
-    if_none_match: Option<&'a dto::ETagCondition>,
-    if_modified_since: Option<&'a Timestamp>,
-    if_unmodified_since: Option<&'a Timestamp>,
-}
-
-/// Judge a read's conditions as S3 does (RFC 7232's order): `If-Match`,
-/// else `If-Unmodified-Since`, fails with 412; then `If-None-Match`, else
-/// `If-Modified-Since`, answers 304. Dates compare in whole seconds (what
-/// `Last-Modified` shows).
-fn check_conditions(meta: &ObjectMeta, c: ReadConditions<'_>) -> S3Result<()> {
-    let etag = quoted(&meta.etag);
-    let hit = |cond: &dto::ETagCondition| match cond {
-        dto::ETagCondition::Any => true,
-        dto::ETagCondition::ETag(e) => e.value() == etag.value(),
-    };
-    let secs = |t: &Timestamp| OffsetDateTime::from(t.clone()).unix_timestamp();
-    let modified = meta.last_modified_ms.div_euclid(1000);
-    let holds = match (c.if_match, c.if_unmodified_since) {
-        (Some(cond), _) => hit(cond),
-        (None, Some(t)) => modified <= secs(t),
-        (None, None) => true,
-    };
-    if !holds {
-        return Err(s3_err(StoreError::precondition_failed()));
-    }
-    let unchanged = match (c.if_none_match, c.if_modified_since) {
-        (Some(cond), _) => hit(cond),
-        (None, Some(t)) => modified <= secs(t),
-        (None, None) => false,
-    };
-    if unchanged {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotModified,
-            "Not Modified",
-        ));
-    }
-    Ok(())
-}
-
-/// A write's conditional headers (PutObject, CompleteMultipartUpload) as
-/// the store judges them: `If-None-Match` takes only `*` (as on AWS).
-fn write_condition(
-    if_match: Option<&dto::ETagCondition>,
-    if_none_match: Option<&dto::ETagCondition>,
-) -> S3Result<WriteCondition> {
-    let absent = match if_none_match {
-        None => false,
-        Some(dto::ETagCondition::Any) => true,
-        Some(dto::ETagCondition::ETag(_)) => {
-            return Err(api(
-                S3ErrorCode::NotImplemented,
-                "A header you provided implies functionality that is not implemented",
-            ))
-        }
-    };
-    let matches = if_match.map(|c| match c {
-        dto::ETagCondition::Any => None,
-        dto::ETagCondition::ETag(e) => Some(e.value().to_owned()),
-    });
-    Ok(WriteCondition { absent, matches })
 }
 
 #[async_trait::async_trait]
@@ -440,7 +380,7 @@ impl S3 for Service {
             let bucket = self.bucket(&input.bucket)?;
             let (meta, file) = bucket.open(&input.key).map_err(s3_err)?;
             self.readable(&meta)?;
-            check_conditions(&meta, read_conditions!(input))?;
+            check_read(&meta, &read_conditions!(input))?;
             let (range, content_range) = match &input.range {
                 Some(r) => {
                     let range = r.check(meta.size).map_err(|_| {
@@ -487,7 +427,7 @@ impl S3 for Service {
             let meta = bucket
                 .get(&input.key)
                 .ok_or_else(|| s3_err(StoreError::no_such_key()))?;
-            check_conditions(&meta, read_conditions!(input))?;
+            check_read(&meta, &read_conditions!(input))?;
             let with_checksum = checksum_enabled(input.checksum_mode.as_ref());
             let c = checksum_fields(meta.checksum.as_ref().filter(|_| with_checksum));
             Ok(S3Response::new(
@@ -566,60 +506,7 @@ impl S3 for Service {
         &self,
         req: S3Request<dto::ListObjectsV2Input>,
     ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
-        let r = async {
-            let input = &req.input;
-            let bucket = self.bucket(&input.bucket)?;
-            let max = max_keys(input.max_keys)?;
-            let token_after = match input.continuation_token.as_deref() {
-                Some(t) => Some(listing::decode_token(t).ok_or_else(|| {
-                    api(
-                        S3ErrorCode::InvalidArgument,
-                        "The continuation token provided is incorrect",
-                    )
-                })?),
-                None => None,
-            };
-            let after = match (token_after, input.start_after.clone()) {
-                (Some(t), Some(s)) => Some(t.max(s)),
-                (t, s) => t.or(s),
-            };
-            let prefix = input.prefix.clone().unwrap_or_default();
-            let url = input
-                .encoding_type
-                .as_ref()
-                .is_some_and(|e| e.as_str() == "url");
-            let enc = |s: &str| {
-                if url {
-                    listing::url_encode(s)
-                } else {
-                    s.to_owned()
-                }
-            };
-            let (contents, prefixes, next) = list_page(
-                &bucket,
-                &prefix,
-                input.delimiter.as_deref(),
-                after,
-                max,
-                &enc,
-            );
-            Ok(S3Response::new(dto::ListObjectsV2Output {
-                name: Some(input.bucket.clone()),
-                prefix: Some(enc(&prefix)),
-                delimiter: input.delimiter.as_deref().map(&enc),
-                max_keys: Some(i32::try_from(max).unwrap_or(1000)),
-                key_count: i32::try_from(contents.len() + prefixes.len()).ok(),
-                continuation_token: input.continuation_token.clone(),
-                start_after: input.start_after.as_deref().map(&enc),
-                is_truncated: Some(next.is_some()),
-                next_continuation_token: next,
-                encoding_type: input.encoding_type.clone(),
-                contents: Some(contents),
-                common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
-                ..Default::default()
-            }))
-        }
-        .await;
+        let r = self.list_v2(&req.input).map(S3Response::new);
         journaled(&req.extensions, r)
     }
 
@@ -627,50 +514,7 @@ impl S3 for Service {
         &self,
         req: S3Request<dto::ListObjectsInput>,
     ) -> S3Result<S3Response<dto::ListObjectsOutput>> {
-        let r = async {
-            let input = &req.input;
-            let bucket = self.bucket(&input.bucket)?;
-            let max = max_keys(input.max_keys)?;
-            let prefix = input.prefix.clone().unwrap_or_default();
-            let url = input
-                .encoding_type
-                .as_ref()
-                .is_some_and(|e| e.as_str() == "url");
-            let enc = |s: &str| {
-                if url {
-                    listing::url_encode(s)
-                } else {
-                    s.to_owned()
-                }
-            };
-            let (contents, prefixes, next) = list_page(
-                &bucket,
-                &prefix,
-                input.delimiter.as_deref(),
-                input.marker.clone(),
-                max,
-                &enc,
-            );
-            let next_marker = next
-                .as_deref()
-                .and_then(listing::decode_token)
-                .filter(|_| input.delimiter.is_some())
-                .map(|m| enc(&m));
-            Ok(S3Response::new(dto::ListObjectsOutput {
-                name: Some(input.bucket.clone()),
-                prefix: Some(enc(&prefix)),
-                delimiter: input.delimiter.as_deref().map(&enc),
-                marker: input.marker.as_deref().map(&enc),
-                max_keys: Some(i32::try_from(max).unwrap_or(1000)),
-                is_truncated: Some(next.is_some()),
-                next_marker,
-                encoding_type: input.encoding_type.clone(),
-                contents: Some(contents),
-                common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
-                ..Default::default()
-            }))
-        }
-        .await;
+        let r = self.list_v1(&req.input).map(S3Response::new);
         journaled(&req.extensions, r)
     }
 
@@ -696,6 +540,7 @@ impl S3 for Service {
             let meta = src
                 .get(src_key)
                 .ok_or_else(|| s3_err(StoreError::no_such_key()))?;
+            check_copy(&meta, &ReadConditions::of_copy(input))?;
             self.readable(&meta)?;
             let class = storage_class(input.storage_class.as_ref())?;
             let sse = sse(input.server_side_encryption.as_ref())?;
@@ -1186,80 +1031,4 @@ fn completed_checksum(p: &dto::CompletedPart) -> Option<(Algorithm, String)> {
     ]
     .into_iter()
     .find_map(|(a, v)| v.clone().map(|v| (a, v)))
-}
-
-fn max_keys(requested: Option<i32>) -> S3Result<usize> {
-    match requested {
-        Some(n) if n < 0 => Err(api(
-            S3ErrorCode::InvalidArgument,
-            "max-keys must be a non-negative integer",
-        )),
-        Some(n) => Ok(usize::try_from(n).unwrap_or(1000).min(1000)),
-        None => Ok(1000),
-    }
-}
-
-type Listed = (Vec<dto::Object>, Vec<dto::CommonPrefix>, Option<String>);
-
-fn list_page(
-    bucket: &Bucket,
-    prefix: &str,
-    delimiter: Option<&str>,
-    after: Option<String>,
-    max: usize,
-    enc: &dyn Fn(&str) -> String,
-) -> Listed {
-    let start = match &after {
-        Some(a) if a.as_str() > prefix => a.clone(),
-        _ => prefix.to_owned(),
-    };
-    bucket.scan(&start, |it| {
-        let mut metas = std::collections::HashMap::new();
-        let keys = it.take_while(|(k, _)| k.starts_with(prefix)).map(|(k, m)| {
-            metas.insert(k.as_str(), m.clone());
-            k.as_str()
-        });
-        let page = listing::page(
-            keys,
-            &Params {
-                prefix,
-                delimiter,
-                after,
-                max,
-            },
-        );
-        let mut contents = Vec::new();
-        let mut prefixes = Vec::new();
-        for e in page.entries {
-            match e {
-                Entry::Key(k) => {
-                    if let Some(m) = metas.get(k) {
-                        contents.push(dto::Object {
-                            key: Some(enc(k)),
-                            size: i64::try_from(m.size).ok(),
-                            e_tag: Some(quoted(&m.etag)),
-                            last_modified: Some(ts(m.last_modified_ms)),
-                            storage_class: Some(dto::ObjectStorageClass::from(
-                                m.attrs.storage_class.clone(),
-                            )),
-                            checksum_algorithm: m.checksum.as_ref().map(|c| {
-                                vec![dto::ChecksumAlgorithm::from(
-                                    c.algorithm.as_str().to_owned(),
-                                )]
-                            }),
-                            checksum_type: m
-                                .checksum
-                                .as_ref()
-                                .map(|c| dto::ChecksumType::from(c.kind.clone())),
-                            ..Default::default()
-                        });
-                    }
-                }
-                Entry::CommonPrefix(p) => prefixes.push(dto::CommonPrefix {
-                    prefix: Some(enc(&p)),
-                }),
-            }
-        }
-        (contents, prefixes, page.next_token)
-    })
 }

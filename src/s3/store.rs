@@ -133,6 +133,9 @@ pub struct ObjectAttrs {
     pub content_language: Option<String>,
     pub cache_control: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    /// The `Expires` header given on the write, returned on GET/HEAD.
+    #[serde(default)]
+    pub expires_ms: Option<i64>,
 }
 
 /// What a bucket directory holds besides `bucket.json`.

@@ -15,3 +15,4 @@ mod s3_checkpoint;
 mod s3_durability;
 mod s3_faults;
 mod s3_sdk;
+mod s3_sdk_answers;
