@@ -67,16 +67,27 @@ pub const OPENSSH: Program = Program {
 
 /// Every program `doctor` checks, with whether a run needs it (image
 /// building needs more than booting a cached image).
-pub const ALL: &[(Program, bool)] = &[
-    (QEMU, true),
-    (QEMU_IMG, true),
-    (MMDEBSTRAP, false),
-    (MKFS_EXT4, false),
-    (TAR, false),
-    (UNSHARE, false),
-    (NEWUIDMAP, false),
-    (OPENSSH, false),
+pub const ALL: &[(Program, Need)] = &[
+    (QEMU, Need::Run),
+    (QEMU_IMG, Need::Run),
+    (MMDEBSTRAP, Need::Build),
+    (MKFS_EXT4, Need::Build),
+    (TAR, Need::Build),
+    (UNSHARE, Need::Build),
+    (NEWUIDMAP, Need::Build),
+    (OPENSSH, Need::Optional),
 ];
+
+/// When a program is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// By every run.
+    Run,
+    /// To build the guest image (a run with the image cached does without).
+    Build,
+    /// By some commands only (`vmharness ssh`): never blocks a run.
+    Optional,
+}
 
 /// Find a program on PATH, also looking in the sbin directories that a
 /// normal user's PATH may lack.

@@ -27,9 +27,13 @@ fn finding(ok: bool, blocking: bool, what: &str, detail: String, fix: Option<Str
     }
 }
 
-fn check_program(p: Program, needed: bool, image_cached: bool) -> Finding {
+fn check_program(p: Program, need: programs::Need, image_cached: bool) -> Finding {
     // Build tools only block when no image is cached yet.
-    let blocking = needed || !image_cached;
+    let blocking = match need {
+        programs::Need::Run => true,
+        programs::Need::Build => !image_cached,
+        programs::Need::Optional => false,
+    };
     match programs::find(p.name) {
         Some(path) => finding(
             true,
@@ -140,12 +144,12 @@ pub fn findings() -> Vec<Finding> {
     .unwrap_or(false);
     let root = nix::unistd::geteuid().is_root();
     let mut out = Vec::new();
-    for (p, needed) in programs::ALL {
+    for (p, need) in programs::ALL {
         // The rootless build tools matter only to normal users.
         if root && [programs::UNSHARE.name, programs::NEWUIDMAP.name].contains(&p.name) {
             continue;
         }
-        out.push(check_program(*p, *needed, image_cached));
+        out.push(check_program(*p, *need, image_cached));
     }
     let kvm = crate::accel::probe_kvm();
     out.push(finding(
@@ -324,16 +328,24 @@ mod tests {
             why: "runs the guest VM",
             version_flag: "--version",
         };
-        let f = check_program(p, true, true);
+        let f = check_program(p, programs::Need::Run, true);
         assert!(!f.ok && f.blocking);
         assert_eq!(
             f.fix.as_deref(),
             Some("sudo apt-get install qemu-system-x86")
         );
-        let build_tool = check_program(p, false, true);
+        let build_tool = check_program(p, programs::Need::Build, true);
         assert!(
             !build_tool.blocking,
             "build tools do not block once the image is cached"
+        );
+        assert!(
+            check_program(p, programs::Need::Build, false).blocking,
+            "build tools block while no image is cached"
+        );
+        assert!(
+            !check_program(p, programs::Need::Optional, false).blocking,
+            "an optional program (ssh) never blocks a run"
         );
         let all = [f, build_tool, finding(true, true, "x", "fine".into(), None)];
         let v = serde_json::to_value(report(&all)).unwrap();
