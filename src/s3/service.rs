@@ -7,17 +7,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::StatusCode;
 use s3s::dto::{self, ETag, Timestamp};
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use time::OffsetDateTime;
 
-use super::blob::{self, ReceiveError, TempBlob};
-use super::checksum::{self, Algorithm, StoredChecksum};
+use super::checksum::Algorithm;
 use super::conditions::{check_copy, check_read, read_conditions, write_condition, ReadConditions};
-use super::ctx::{RequestCtx, StatusOverride};
-use super::multipart::CompletedPart;
-use super::restore::{self, Phase, RestoreAnswer};
+use super::ctx::RequestCtx;
+use super::receive::checksum_fields;
+use super::restore::{self, Phase};
 use super::store::{now_ms, Bucket, ObjectAttrs, ObjectMeta, Store, StoreError};
 
 /// Knobs of the simulated S3 behaviour.
@@ -71,7 +69,7 @@ pub(super) fn quoted(etag: &str) -> ETag {
     ETag::Strong(etag.to_owned())
 }
 
-fn ctx_of(ext: &http::Extensions) -> Option<RequestCtx> {
+pub(super) fn ctx_of(ext: &http::Extensions) -> Option<RequestCtx> {
     ext.get::<RequestCtx>().cloned()
 }
 
@@ -112,129 +110,9 @@ fn shown_class(class: &str) -> Option<dto::StorageClass> {
     (class != "STANDARD").then(|| dto::StorageClass::from(class.to_owned()))
 }
 
-struct ChecksumFields {
-    crc32: Option<String>,
-    crc32c: Option<String>,
-    crc64nvme: Option<String>,
-    sha1: Option<String>,
-    sha256: Option<String>,
-    kind: Option<dto::ChecksumType>,
-}
-
-fn checksum_fields(c: Option<&StoredChecksum>) -> ChecksumFields {
-    let mut f = ChecksumFields {
-        crc32: None,
-        crc32c: None,
-        crc64nvme: None,
-        sha1: None,
-        sha256: None,
-        kind: None,
-    };
-    if let Some(c) = c {
-        let v = Some(c.value.clone());
-        match c.algorithm {
-            Algorithm::Crc32 => f.crc32 = v,
-            Algorithm::Crc32c => f.crc32c = v,
-            Algorithm::Crc64nvme => f.crc64nvme = v,
-            Algorithm::Sha1 => f.sha1 = v,
-            Algorithm::Sha256 => f.sha256 = v,
-        }
-        f.kind = Some(dto::ChecksumType::from(c.kind.clone()));
-    }
-    f
-}
-
-fn bad_digest(alg: Algorithm) -> S3Error {
-    S3Error::with_message(
-        S3ErrorCode::BadDigest,
-        format!(
-            "The {} you specified did not match the calculated checksum.",
-            alg.as_str()
-        ),
-    )
-}
-
-fn receive_err(e: ReceiveError) -> S3Error {
-    match e {
-        ReceiveError::Body(msg) => {
-            S3Error::with_message(S3ErrorCode::IncompleteBody, format!("request body: {msg}"))
-        }
-        ReceiveError::Disk(d) => s3_err(StoreError::Disk(d)),
-    }
-}
-
 impl Service {
     pub(super) fn bucket(&self, name: &str) -> S3Result<Arc<Bucket>> {
         self.store.bucket(name).map_err(s3_err)
-    }
-
-    /// Receive a body, verify Content-MD5 and the announced checksum
-    /// (header or trailer), and return it with the checksum to store.
-    async fn receive<T>(
-        &self,
-        req: &S3Request<T>,
-        body: Option<dto::StreamingBlob>,
-        content_md5: Option<&str>,
-        default_algorithm: Option<Algorithm>,
-    ) -> S3Result<(TempBlob, Option<StoredChecksum>)> {
-        let requested = checksum::requested(&req.headers);
-        let algorithm = requested
-            .as_ref()
-            .map(|r| r.algorithm)
-            .or(default_algorithm);
-        let expected_md5 = match content_md5 {
-            Some(v) => Some(checksum::content_md5_hex(v).ok_or_else(|| {
-                api(
-                    S3ErrorCode::InvalidDigest,
-                    "The Content-MD5 you specified was invalid.",
-                )
-            })?),
-            None => None,
-        };
-        let tmp = self.store.root().join("tmp");
-        let blob = match body {
-            Some(b) => blob::receive(&tmp, b, algorithm).await,
-            None => {
-                let empty: Vec<Result<bytes::Bytes, std::io::Error>> = Vec::new();
-                blob::receive(&tmp, futures::stream::iter(empty), algorithm).await
-            }
-        }
-        .map_err(receive_err)?;
-        if let Some(md5) = expected_md5 {
-            if md5 != blob.md5_hex {
-                blob.discard();
-                return Err(api(
-                    S3ErrorCode::BadDigest,
-                    "The Content-MD5 you specified did not match what we received.",
-                ));
-            }
-        }
-        let computed = blob.checksum.clone();
-        let Some((alg, value)) = computed else {
-            return Ok((blob, None));
-        };
-        let sent = match &requested {
-            Some(r) if r.in_trailer => req
-                .trailing_headers
-                .as_ref()
-                .and_then(|t| t.read(|h| checksum::from_trailers(h, r.algorithm)))
-                .flatten(),
-            Some(r) => r.header_value.clone(),
-            None => None,
-        };
-        if let Some(ctx) = ctx_of(&req.extensions) {
-            if let Some(v) = &sent {
-                let label = format!("{}:{v}", alg.as_str());
-                ctx.note(|r| r.checksum = Some(label));
-            }
-        }
-        if let Some(sent) = sent {
-            if sent != value {
-                blob.discard();
-                return Err(bad_digest(alg));
-            }
-        }
-        Ok((blob, Some(StoredChecksum::full(alg, value))))
     }
 
     fn readable(&self, meta: &ObjectMeta) -> S3Result<()> {
@@ -637,320 +515,42 @@ impl S3 for Service {
         mut req: S3Request<dto::UploadPartInput>,
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
         let body = req.input.body.take();
-        let r = async {
-            let input = &req.input;
-            let bucket = self.bucket(&input.bucket)?;
-            let upload = bucket
-                .upload(&input.upload_id, &input.key)
-                .map_err(s3_err)?;
-            let (blob, sum) = self
-                .receive(
-                    &req,
-                    body,
-                    input.content_md5.as_deref(),
-                    upload.meta.checksum_algorithm,
-                )
-                .await?;
-            let part = bucket
-                .upload_part(&input.upload_id, &input.key, input.part_number, blob, sum)
-                .await
-                .map_err(s3_err)?;
-            let c = checksum_fields(part.checksum.as_ref());
-            Ok(S3Response::new(dto::UploadPartOutput {
-                e_tag: Some(quoted(&part.md5_hex)),
-                server_side_encryption: Some(dto::ServerSideEncryption::from(
-                    upload.meta.attrs.sse.clone(),
-                )),
-                checksum_crc32: c.crc32,
-                checksum_crc32c: c.crc32c,
-                checksum_crc64nvme: c.crc64nvme,
-                checksum_sha1: c.sha1,
-                checksum_sha256: c.sha256,
-                ..Default::default()
-            }))
-        }
-        .await;
+        let r = self.put_part(&req, body).await;
         journaled(&req.extensions, r)
     }
-
     async fn complete_multipart_upload(
         &self,
         req: S3Request<dto::CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CompleteMultipartUploadOutput>> {
-        let r = async {
-            let input = &req.input;
-            let bucket = self.bucket(&input.bucket)?;
-            let listed: Vec<CompletedPart> = input
-                .multipart_upload
-                .as_ref()
-                .and_then(|m| m.parts.as_ref())
-                .map(|parts| {
-                    parts
-                        .iter()
-                        .map(|p| CompletedPart {
-                            number: p.part_number.unwrap_or(0),
-                            etag: p.e_tag.as_ref().map(|e| e.value().to_owned()),
-                            checksum: completed_checksum(p),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let meta = bucket
-                .complete_upload(
-                    &input.upload_id,
-                    &input.key,
-                    &listed,
-                    self.behaviour.min_part_size,
-                    &write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?,
-                )
-                .await
-                .map_err(s3_err)?;
-            let c = checksum_fields(meta.checksum.as_ref());
-            Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
-                bucket: Some(input.bucket.clone()),
-                key: Some(input.key.clone()),
-                e_tag: Some(quoted(&meta.etag)),
-                location: Some(format!("/{}/{}", input.bucket, input.key)),
-                server_side_encryption: Some(dto::ServerSideEncryption::from(
-                    meta.attrs.sse.clone(),
-                )),
-                checksum_crc32: c.crc32,
-                checksum_crc32c: c.crc32c,
-                checksum_crc64nvme: c.crc64nvme,
-                checksum_sha1: c.sha1,
-                checksum_sha256: c.sha256,
-                checksum_type: c.kind,
-                ..Default::default()
-            }))
-        }
-        .await;
+        let r = self.complete(&req).await;
         journaled(&req.extensions, r)
     }
-
     async fn abort_multipart_upload(
         &self,
         req: S3Request<dto::AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::AbortMultipartUploadOutput>> {
-        let r = async {
-            let input = &req.input;
-            let bucket = self.bucket(&input.bucket)?;
-            bucket
-                .abort_upload(&input.upload_id, &input.key)
-                .await
-                .map_err(s3_err)?;
-            Ok(S3Response::new(dto::AbortMultipartUploadOutput::default()))
-        }
-        .await;
+        let r = self.abort(&req).await;
         journaled(&req.extensions, r)
     }
-
     async fn list_multipart_uploads(
         &self,
         req: S3Request<dto::ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
-        let r = async {
-            let input = &req.input;
-            let bucket = self.bucket(&input.bucket)?;
-            let max = match input.max_uploads {
-                Some(n) if n < 0 => {
-                    return Err(api(
-                        S3ErrorCode::InvalidArgument,
-                        "max-uploads must be a non-negative integer",
-                    ))
-                }
-                Some(n) => usize::try_from(n).unwrap_or(1000).min(1000),
-                None => 1000,
-            };
-            let prefix = input.prefix.clone().unwrap_or_default();
-            let delimiter = input.delimiter.as_deref().filter(|d| !d.is_empty());
-            let key_marker = input.key_marker.clone().unwrap_or_default();
-            let id_marker = input.upload_id_marker.clone();
-            let mut uploads = Vec::new();
-            let mut prefixes: Vec<dto::CommonPrefix> = Vec::new();
-            let mut truncated = false;
-            let mut last: Option<(String, String)> = None;
-            for u in bucket.uploads() {
-                if !u.key.starts_with(&prefix) {
-                    continue;
-                }
-                let after_marker = match (&id_marker, key_marker.is_empty()) {
-                    (_, true) => true,
-                    (Some(id), false) => {
-                        (u.key.as_str(), u.upload_id.as_str()) > (key_marker.as_str(), id.as_str())
-                            && u.key >= key_marker
-                    }
-                    (None, false) => u.key > key_marker,
-                };
-                if !after_marker {
-                    continue;
-                }
-                if let Some(d) = delimiter {
-                    if let Some(pos) = u.key[prefix.len()..].find(d) {
-                        let cp = u.key[..prefix.len() + pos + d.len()].to_owned();
-                        if prefixes.last().and_then(|p| p.prefix.as_deref()) == Some(cp.as_str()) {
-                            continue;
-                        }
-                        if uploads.len() + prefixes.len() >= max {
-                            truncated = true;
-                            break;
-                        }
-                        last = Some((cp.clone(), String::new()));
-                        prefixes.push(dto::CommonPrefix { prefix: Some(cp) });
-                        continue;
-                    }
-                }
-                if uploads.len() + prefixes.len() >= max {
-                    truncated = true;
-                    break;
-                }
-                last = Some((u.key.clone(), u.upload_id.clone()));
-                uploads.push(dto::MultipartUpload {
-                    key: Some(u.key.clone()),
-                    upload_id: Some(u.upload_id.clone()),
-                    initiated: Some(ts(u.initiated_ms)),
-                    storage_class: Some(dto::StorageClass::from(u.attrs.storage_class.clone())),
-                    checksum_algorithm: u
-                        .checksum_algorithm
-                        .map(|a| dto::ChecksumAlgorithm::from(a.as_str().to_owned())),
-                    ..Default::default()
-                });
-            }
-            let (next_key, next_id) = match (truncated, last) {
-                (true, Some((k, id))) => (Some(k), (!id.is_empty()).then_some(id)),
-                _ => (None, None),
-            };
-            Ok(S3Response::new(dto::ListMultipartUploadsOutput {
-                bucket: Some(input.bucket.clone()),
-                prefix: Some(prefix),
-                delimiter: input.delimiter.clone(),
-                key_marker: input.key_marker.clone(),
-                upload_id_marker: input.upload_id_marker.clone(),
-                max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
-                is_truncated: Some(truncated),
-                next_key_marker: next_key,
-                next_upload_id_marker: next_id,
-                uploads: Some(uploads),
-                common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
-                ..Default::default()
-            }))
-        }
-        .await;
+        let r = self.list_uploads(&req).await;
         journaled(&req.extensions, r)
     }
-
     async fn list_parts(
         &self,
         req: S3Request<dto::ListPartsInput>,
     ) -> S3Result<S3Response<dto::ListPartsOutput>> {
-        let r = async {
-            let input = &req.input;
-            let bucket = self.bucket(&input.bucket)?;
-            let upload = bucket
-                .upload(&input.upload_id, &input.key)
-                .map_err(s3_err)?;
-            let max =
-                usize::try_from(input.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
-            let marker = u32::try_from(input.part_number_marker.unwrap_or(0)).unwrap_or(0);
-            let mut parts: Vec<dto::Part> = Vec::new();
-            let mut truncated = false;
-            for p in upload.parts.values().filter(|p| p.number > marker) {
-                if parts.len() >= max {
-                    truncated = true;
-                    break;
-                }
-                let c = checksum_fields(p.checksum.as_ref());
-                parts.push(dto::Part {
-                    part_number: i32::try_from(p.number).ok(),
-                    e_tag: Some(quoted(&p.md5_hex)),
-                    size: i64::try_from(p.size).ok(),
-                    last_modified: Some(ts(p.last_modified_ms)),
-                    checksum_crc32: c.crc32,
-                    checksum_crc32c: c.crc32c,
-                    checksum_crc64nvme: c.crc64nvme,
-                    checksum_sha1: c.sha1,
-                    checksum_sha256: c.sha256,
-                });
-            }
-            let next = parts
-                .last()
-                .and_then(|p| p.part_number)
-                .filter(|_| truncated);
-            Ok(S3Response::new(dto::ListPartsOutput {
-                bucket: Some(input.bucket.clone()),
-                key: Some(input.key.clone()),
-                upload_id: Some(input.upload_id.clone()),
-                max_parts: i32::try_from(max).ok(),
-                part_number_marker: input.part_number_marker,
-                next_part_number_marker: next,
-                is_truncated: Some(truncated),
-                storage_class: Some(dto::StorageClass::from(
-                    upload.meta.attrs.storage_class.clone(),
-                )),
-                checksum_algorithm: upload
-                    .meta
-                    .checksum_algorithm
-                    .map(|a| dto::ChecksumAlgorithm::from(a.as_str().to_owned())),
-                checksum_type: upload
-                    .meta
-                    .checksum_type
-                    .clone()
-                    .map(dto::ChecksumType::from),
-                parts: Some(parts),
-                ..Default::default()
-            }))
-        }
-        .await;
+        let r = self.parts(&req).await;
         journaled(&req.extensions, r)
     }
-
     async fn restore_object(
         &self,
         req: S3Request<dto::RestoreObjectInput>,
     ) -> S3Result<S3Response<dto::RestoreObjectOutput>> {
-        let r = async {
-            let input = &req.input;
-            let bucket = self.bucket(&input.bucket)?;
-            let meta = bucket
-                .get(&input.key)
-                .ok_or_else(|| s3_err(StoreError::no_such_key()))?;
-            let days = input
-                .restore_request
-                .as_ref()
-                .and_then(|r| r.days)
-                .unwrap_or(1);
-            let delay_ms =
-                i64::try_from(self.behaviour.restore_delay.as_millis()).unwrap_or(i64::MAX);
-            let answer = restore::answer(
-                &meta.attrs.storage_class,
-                meta.restore.as_ref(),
-                now_ms(),
-                delay_ms,
-                days,
-            );
-            let (state, status) = match answer {
-                RestoreAnswer::NotArchived => {
-                    return Err(api(
-                        S3ErrorCode::InvalidObjectState,
-                        "Restore is not allowed for the object's current storage class",
-                    ))
-                }
-                RestoreAnswer::InProgress => {
-                    return Err(api(
-                        S3ErrorCode::RestoreAlreadyInProgress,
-                        "Object restore is already in progress",
-                    ))
-                }
-                RestoreAnswer::Started(s) => (s, StatusCode::ACCEPTED),
-                RestoreAnswer::AlreadyRestored(s) => (s, StatusCode::OK),
-            };
-            let mut updated = (*meta).clone();
-            updated.restore = Some(state);
-            bucket.commit(updated).await.map_err(s3_err)?;
-            let mut resp = S3Response::new(dto::RestoreObjectOutput::default());
-            resp.extensions.insert(StatusOverride(status));
-            Ok(resp)
-        }
-        .await;
+        let r = self.restore(&req.input).await;
         journaled(&req.extensions, r)
     }
 
@@ -1019,16 +619,4 @@ impl S3 for Service {
             });
         journaled(&req.extensions, r)
     }
-}
-
-fn completed_checksum(p: &dto::CompletedPart) -> Option<(Algorithm, String)> {
-    [
-        (Algorithm::Crc32, &p.checksum_crc32),
-        (Algorithm::Crc32c, &p.checksum_crc32c),
-        (Algorithm::Crc64nvme, &p.checksum_crc64nvme),
-        (Algorithm::Sha1, &p.checksum_sha1),
-        (Algorithm::Sha256, &p.checksum_sha256),
-    ]
-    .into_iter()
-    .find_map(|(a, v)| v.clone().map(|v| (a, v)))
 }
