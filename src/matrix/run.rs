@@ -353,7 +353,21 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also, 
         }
         if current.as_ref().map(|c| c.0.as_str()) != Some(unit.profile) {
             stop(&mut current);
-            match start_vm(&config.join(unit.profile), opts) {
+            // A VM or template that failed is the harness's trouble: one
+            // more try on a new VM before the profile's cases are given up.
+            let profile = config.join(unit.profile);
+            let started = start_vm(&profile, opts).or_else(|e| {
+                if crate::signals::interrupted() {
+                    return Err(e);
+                }
+                eprintln!(
+                    "[matrix vm{w}] profile {}: {e:#}; trying once more on a new VM",
+                    unit.profile
+                );
+                locked(&pool.retried).push(format!("profile {} (vm {w}): {e:#}", unit.profile));
+                start_vm(&profile, opts)
+            });
+            match started {
                 Ok(s) => {
                     locked(&pool.boots).push(s.boot_seconds);
                     current = Some((unit.profile.to_string(), s));
