@@ -4,10 +4,9 @@ use crate::cli::{BootArgs, VmCommand};
 use crate::exit::Outcome;
 use crate::plan::{self, BootOverrides};
 use crate::ssh::{Exec, Ssh};
-use crate::vm::{files, Vm, VmState};
+use crate::vm::{files, supervisor, Vm, VmState};
 use anyhow::{bail, Context, Result};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -135,80 +134,18 @@ pub fn supervise(run_dir: &Path) -> Result<Outcome> {
     );
     let dev = vm.attach_fixture(plan.fixture_size_mib, &plan.fixture_serial)?;
     eprintln!("[vm] fixture disk {} MiB at {dev}", plan.fixture_size_mib);
-    match serve_until_down(&mut vm, run_dir)? {
-        Served::Down(reply_to) => {
+    match supervisor::serve_until_down(&mut vm, run_dir)? {
+        supervisor::Served::Down(reply_to) => {
             vm.shutdown()?;
             let _ = writeln!(&reply_to, "stopped");
             eprintln!("[vm] stopped on request");
         }
-        Served::Ended(reason) => {
+        supervisor::Served::Ended(reason) => {
             eprintln!("[vm] stopping ({reason})");
             vm.shutdown()?;
         }
     }
     Ok(Outcome::Passed)
-}
-
-/// How serving a VM's control socket ended.
-pub(crate) enum Served {
-    /// `vmharness vm down` asked: stop the VM, then answer `stopped` on this stream.
-    Down(UnixStream),
-    /// A signal, the VM's death, or a broken socket (the reason).
-    Ended(String),
-}
-
-/// Make a live VM reachable by the `vm` commands (`vm list`, `vm ssh`,
-/// `vmharness ssh`, `vm down`): write its `vm.json`, serve its control
-/// socket, and return when `down` is asked, a signal comes, or the VM dies.
-/// The caller stops the VM. Used by the supervisor of `vm up` and by a run
-/// kept after a failure (`--keep-on-failure`).
-pub(crate) fn serve_until_down(vm: &mut Vm, run_dir: &Path) -> Result<Served> {
-    let sock_path = run_dir.join(files::CONTROL);
-    let _ = std::fs::remove_file(&sock_path);
-    let listener = UnixListener::bind(&sock_path)
-        .with_context(|| format!("binding {}", sock_path.display()))?;
-    listener.set_nonblocking(true)?;
-    vm.state().write(run_dir)?;
-    let reason = loop {
-        if crate::signals::interrupted() {
-            break "signal".to_string();
-        }
-        if let Err(e) = vm.check_alive("running") {
-            eprintln!("[vm] {e}");
-            break "the VM died".to_string();
-        }
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if let Some(reply_to) = handle_control(stream) {
-                    return Ok(Served::Down(reply_to));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(100))
-            }
-            Err(e) => break format!("control socket: {e}"),
-        }
-    };
-    Ok(Served::Ended(reason))
-}
-
-/// Read one control command; return the stream to answer when it is `down`.
-fn handle_control(stream: UnixStream) -> Option<UnixStream> {
-    stream.set_nonblocking(false).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line).ok()?;
-    match line.trim() {
-        "down" => Some(stream),
-        "ping" => {
-            let _ = writeln!(&stream, "pong");
-            None
-        }
-        other => {
-            let _ = writeln!(&stream, "unknown command {other:?}");
-            None
-        }
-    }
 }
 
 /// Run directories that have a live VM, oldest first.
@@ -270,14 +207,8 @@ fn ssh(run: Option<&str>, timeout: u64, command: &[String]) -> Result<Outcome> {
 fn down(run: Option<&str>) -> Result<Outcome> {
     let run_dir = find_run(run)?;
     let state = VmState::read(&run_dir)?;
-    match UnixStream::connect(run_dir.join(files::CONTROL)) {
-        Ok(stream) => {
-            stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-            writeln!(&stream, "down")?;
-            let mut reply = String::new();
-            BufReader::new(&stream).read_line(&mut reply).ok();
-        }
-        Err(e) => eprintln!("[vm] control socket unreachable ({e}); stopping by signal"),
+    if let Err(e) = supervisor::ask_down(&run_dir) {
+        eprintln!("[vm] {e:#}; stopping by signal");
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while files::pid_alive(state.owner_pid as i32) && Instant::now() < deadline {

@@ -98,9 +98,9 @@ pub fn hold(mut s: Session, failed: &str) -> Result<()> {
         .map(|ep| format!("http://127.0.0.1:{}", ep.port()));
     println!("{}", kept_message(&s.run_id, failed, url.as_deref()));
     let _ = std::io::stdout().flush();
-    let served = crate::commands::vm::serve_until_down(&mut s.vm, &s.run_dir);
+    let served = crate::vm::supervisor::serve_until_down(&mut s.vm, &s.run_dir);
     let finished = s.finish();
-    if let Ok(crate::commands::vm::Served::Down(reply_to)) = &served {
+    if let Ok(crate::vm::supervisor::Served::Down(reply_to)) = &served {
         let _ = writeln!(&*reply_to, "stopped");
     }
     served?;

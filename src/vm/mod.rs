@@ -13,6 +13,7 @@ pub mod relay;
 pub mod resume;
 pub mod saved;
 pub mod seed;
+pub mod supervisor;
 
 pub use error::VmError;
 pub use fixture_layers::FixtureCheckpoint;
