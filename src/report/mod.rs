@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 /// The report files of a run directory.
 pub const RESULTS_JSON: &str = "results.json";
+/// A suite's report (several groups' runs).
+pub const SUITE_JSON: &str = "suite.json";
 pub const JUNIT_XML: &str = "junit.xml";
 pub const BENCHMARK_JSON: &str = "benchmark.json";
 /// The page written beside results.json.
@@ -66,10 +68,7 @@ pub fn find_run(runs: &Path, name: &str) -> Result<PathBuf> {
     if let Some(dir) = candidates.iter().find(|d| d.join(RESULTS_JSON).is_file()) {
         return Ok(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
     }
-    if let Some(dir) = candidates
-        .iter()
-        .find(|d| d.join(crate::runner::suite::SUITE_JSON).is_file())
-    {
+    if let Some(dir) = candidates.iter().find(|d| d.join(SUITE_JSON).is_file()) {
         anyhow::bail!(
             "{} is a suite from before suites wrote a results.json: merge its groups' run directories (suite.json names them) with `vmharness report merge DIR...`",
             dir.display()

@@ -119,8 +119,7 @@ pub fn run_suite(
     Ok((suite, reports))
 }
 
-/// The suite's report.
-pub const SUITE_JSON: &str = "suite.json";
+use crate::report::SUITE_JSON;
 
 /// Where a suite's merged reports go.
 pub fn suite_dir(runs: &Path, suite_id: &str) -> PathBuf {
