@@ -7,6 +7,7 @@
 //! [`Endpoint::start`], give the tool [`Endpoint::tool_env`], read
 //! [`Endpoint::journal`] and steer [`Endpoint::faults`].
 
+mod answer;
 mod blob;
 mod body;
 pub mod checksum;

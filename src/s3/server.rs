@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::answer::RequestId;
 use super::ctx::{RequestCtx, StatusOverride};
 use super::journal::Journal;
 
@@ -106,6 +107,8 @@ async fn request(
         bytes_in: bytes_in.clone(),
         bytes_out: 0,
     };
+    let id = RequestId::next();
+    let resource = req.uri().path().to_owned();
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(ctx.clone());
     let body = s3s::Body::http_body(Counting {
@@ -130,12 +133,16 @@ async fn request(
         *resp.status_mut() = s;
     }
     let status = resp.status().as_u16();
-    let (parts, body) = resp.into_parts();
+    let (mut parts, mut body) = resp.into_parts();
+    id.stamp(&mut parts.headers);
     finish.status = Some(status);
-    finish.code = (status >= 400)
-        .then(|| body.bytes())
-        .flatten()
-        .and_then(|b| error_code(&b));
+    if let Some(sent) = (status >= 400).then(|| body.bytes()).flatten() {
+        finish.code = error_code(&sent);
+        if let Some(stamped) = id.error_body(&sent, &resource) {
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            body = s3s::Body::from(stamped);
+        }
+    }
     Ok(http::Response::from_parts(
         parts,
         JournalBody {

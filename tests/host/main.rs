@@ -16,3 +16,4 @@ mod s3_durability;
 mod s3_faults;
 mod s3_sdk;
 mod s3_sdk_answers;
+mod s3_sdk_auth;
