@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::faults::{FaultError, FaultRule, Faults};
 use super::gate::Gate;
 use super::journal::{Journal, JournalError};
+use super::keys::Keys;
 use super::server::{self, App};
 use super::service::{Behaviour, Service};
 use super::store::{Store, StoreError};
@@ -162,12 +163,8 @@ impl Endpoint {
         // are journaled but never faulted, so a fault schedule meant for the
         // tool neither hits nor is used up by the harness.
         let observer = Credentials::random();
-        let mut auth = s3s::auth::SimpleAuth::new();
-        for c in [&credentials, &observer] {
-            auth.register(c.access_key_id.clone(), c.secret_access_key.clone().into());
-        }
         let mut builder = s3s::service::S3ServiceBuilder::new(service);
-        builder.set_auth(auth);
+        builder.set_auth(Keys::new([&credentials, &observer]));
         builder.set_access(Gate {
             faults: faults.clone(),
             exempt_access_key: observer.access_key_id.clone(),

@@ -15,6 +15,7 @@ mod conditions;
 mod ctx;
 pub mod durable;
 mod gate;
+mod keys;
 mod list_ops;
 pub mod listing;
 mod multipart;

@@ -1,10 +1,14 @@
 //! What the embedded endpoint answers about the request itself, as AWS
-//! does: request ids on every answer and in error bodies.
+//! does: request ids on every answer and in error bodies, 403
+//! InvalidAccessKeyId for an unknown access key.
 
 use aws_sdk_s3::operation::RequestId as _;
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::s3_common::{code, start};
+use vmharness::s3::client::sdk_client;
+use vmharness::s3::Credentials;
+
+use crate::s3_common::{code, start, status};
 
 #[tokio::test]
 async fn every_answer_carries_a_request_id() {
@@ -48,4 +52,23 @@ async fn every_answer_carries_a_request_id() {
         "{body}"
     );
     assert!(raw.headers().get("x-amz-id-2").is_some());
+}
+
+#[tokio::test]
+async fn an_unknown_access_key_is_invalid_access_key_id() {
+    let f = start().await;
+    let stranger = Credentials {
+        access_key_id: "AKIAUNKNOWNKEY000000".to_owned(),
+        secret_access_key: f.ep.credentials().secret_access_key.clone(),
+    };
+    let sdk = sdk_client(&f.ep.url(), &stranger, f.ep.region(), 1);
+    let err = sdk
+        .get_object()
+        .bucket(f.ep.bucket())
+        .key("k")
+        .send()
+        .await
+        .expect_err("unknown key refused");
+    assert_eq!(code(&err), "InvalidAccessKeyId");
+    assert_eq!(status(&err), 403);
 }
