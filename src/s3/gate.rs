@@ -18,7 +18,8 @@ pub(crate) struct Gate {
     pub exempt_access_key: String,
 }
 
-fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
+/// The decoded value of query parameter `name`.
+pub(super) fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
     let q = uri.query()?;
     q.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use super::answer::RequestId;
 use super::ctx::{RequestCtx, StatusOverride};
 use super::journal::Journal;
+use super::keys::presign_refusal;
 
 pub(crate) struct App {
     pub s3: s3s::service::S3Service,
@@ -115,7 +116,12 @@ async fn request(
         inner: body,
         count: bytes_in,
     });
-    let result = app.s3.call(http::Request::from_parts(parts, body)).await;
+    let result = match presign_refusal(&parts.uri) {
+        Some(refused) => refused
+            .to_http_response()
+            .map_err(|e| s3s::HttpError::new(Box::new(e))),
+        None => app.s3.call(http::Request::from_parts(parts, body)).await,
+    };
     if ctx.reset_requested() {
         conn.arm();
         return Err(InjectedReset);

@@ -1,14 +1,18 @@
 //! What the embedded endpoint answers about the request itself, as AWS
 //! does: request ids on every answer and in error bodies, 403
-//! InvalidAccessKeyId for an unknown access key.
+//! InvalidAccessKeyId for an unknown access key, presigned URLs refused
+//! when expired (403) or meant to live over a week (400).
 
 use aws_sdk_s3::operation::RequestId as _;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 
 use vmharness::s3::client::sdk_client;
 use vmharness::s3::Credentials;
 
-use crate::s3_common::{code, start, status};
+use crate::s3_common::{code, start, status, Fixture};
 
 #[tokio::test]
 async fn every_answer_carries_a_request_id() {
@@ -71,4 +75,74 @@ async fn an_unknown_access_key_is_invalid_access_key_id() {
         .expect_err("unknown key refused");
     assert_eq!(code(&err), "InvalidAccessKeyId");
     assert_eq!(status(&err), 403);
+}
+
+/// GET `url` with a plain HTTP client: (status, body).
+fn fetch(url: &str) -> (u16, String) {
+    match ureq::get(url).call() {
+        Ok(r) => (r.status(), r.into_string().expect("body")),
+        Err(ureq::Error::Status(s, r)) => (s, r.into_string().expect("error body")),
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+async fn presigned_get(f: &Fixture, key: &str, cfg: PresigningConfig) -> String {
+    f.sdk
+        .get_object()
+        .bucket(f.ep.bucket())
+        .key(key)
+        .presigned(cfg)
+        .await
+        .expect("presigned")
+        .uri()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn presigned_urls_expire_and_live_at_most_a_week() {
+    let f = start().await;
+    f.sdk
+        .put_object()
+        .bucket(f.ep.bucket())
+        .key("k")
+        .body(ByteStream::from_static(b"presigned"))
+        .send()
+        .await
+        .expect("put");
+    let minute = PresigningConfig::expires_in(Duration::from_secs(60)).expect("config");
+    let url = presigned_get(&f, "k", minute).await;
+    let (s, body) = tokio::task::spawn_blocking(move || fetch(&url))
+        .await
+        .expect("join");
+    assert_eq!((s, body.as_str()), (200, "presigned"));
+
+    // Signed two hours ago for one minute: expired.
+    let old = PresigningConfig::builder()
+        .start_time(SystemTime::now() - Duration::from_secs(7200))
+        .expires_in(Duration::from_secs(60))
+        .build()
+        .expect("config");
+    let url = presigned_get(&f, "k", old).await;
+    let (s, body) = tokio::task::spawn_blocking(move || fetch(&url))
+        .await
+        .expect("join");
+    assert_eq!(s, 403, "{body}");
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    assert!(body.contains("Request has expired"), "{body}");
+
+    // A week is the most; one second more is refused before the signature
+    // (which the edit broke) is looked at.
+    let week = PresigningConfig::expires_in(Duration::from_secs(604_800)).expect("config");
+    let url = presigned_get(&f, "k", week).await;
+    assert!(url.contains("X-Amz-Expires=604800"), "{url}");
+    let url = url.replace("X-Amz-Expires=604800", "X-Amz-Expires=604801");
+    let (s, body) = tokio::task::spawn_blocking(move || fetch(&url))
+        .await
+        .expect("join");
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body.contains("<Code>AuthorizationQueryParametersError</Code>"),
+        "{body}"
+    );
+    assert!(body.contains("<RequestId>"), "{body}");
 }
