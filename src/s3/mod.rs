@@ -20,6 +20,7 @@ mod list_ops;
 pub mod listing;
 mod multipart;
 mod multipart_ops;
+mod part_copy;
 mod receive;
 pub mod restore;
 mod restore_op;

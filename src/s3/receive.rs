@@ -51,7 +51,7 @@ fn bad_digest(alg: Algorithm) -> S3Error {
     )
 }
 
-fn receive_err(e: ReceiveError) -> S3Error {
+pub(super) fn receive_err(e: ReceiveError) -> S3Error {
     match e {
         ReceiveError::Body(msg) => {
             S3Error::with_message(S3ErrorCode::IncompleteBody, format!("request body: {msg}"))

@@ -115,7 +115,7 @@ impl Service {
         self.store.bucket(name).map_err(s3_err)
     }
 
-    fn readable(&self, meta: &ObjectMeta) -> S3Result<()> {
+    pub(super) fn readable(&self, meta: &ObjectMeta) -> S3Result<()> {
         if restore::needs_restore(&meta.attrs.storage_class) {
             let phase = restore::phase_of(meta.restore.as_ref(), now_ms());
             if !matches!(phase, Phase::Restored { .. }) {
@@ -403,21 +403,7 @@ impl S3 for Service {
         let r = async {
             let input = &req.input;
             let dst = self.bucket(&input.bucket)?;
-            let dto::CopySource::Bucket {
-                bucket: src_bucket,
-                key: src_key,
-                ..
-            } = &input.copy_source
-            else {
-                return Err(api(
-                    S3ErrorCode::NotImplemented,
-                    "Access point copy sources are not supported",
-                ));
-            };
-            let src = self.bucket(src_bucket)?;
-            let meta = src
-                .get(src_key)
-                .ok_or_else(|| s3_err(StoreError::no_such_key()))?;
+            let (src, meta, _) = self.copy_source(&input.copy_source)?;
             check_copy(&meta, &ReadConditions::of_copy(input))?;
             self.readable(&meta)?;
             let class = storage_class(input.storage_class.as_ref())?;
@@ -426,8 +412,8 @@ impl S3 for Service {
                 .metadata_directive
                 .as_ref()
                 .is_some_and(|d| d.as_str() == "REPLACE");
-            if src_bucket.as_ref() == input.bucket.as_str()
-                && src_key.as_ref() == input.key.as_str()
+            if src.name == input.bucket.as_str()
+                && meta.key == input.key.as_str()
                 && !replace
                 && input.storage_class.is_none()
                 && input.server_side_encryption.is_none()
@@ -516,6 +502,13 @@ impl S3 for Service {
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
         let body = req.input.body.take();
         let r = self.put_part(&req, body).await;
+        journaled(&req.extensions, r)
+    }
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<dto::UploadPartCopyInput>,
+    ) -> S3Result<S3Response<dto::UploadPartCopyOutput>> {
+        let r = self.part_copy(&req).await;
         journaled(&req.extensions, r)
     }
     async fn complete_multipart_upload(

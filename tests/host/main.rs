@@ -17,3 +17,4 @@ mod s3_faults;
 mod s3_sdk;
 mod s3_sdk_answers;
 mod s3_sdk_auth;
+mod s3_sdk_part_copy;
