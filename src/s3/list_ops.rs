@@ -1,6 +1,7 @@
-//! ListObjects (v1) and ListObjectsV2 over a bucket: the pages come from
-//! [`listing::page`]; this answers them as AWS does (v1's `Marker` and
-//! `NextMarker`, v2's `FetchOwner`, an empty `delimiter=` as none).
+//! ListObjects (v1), ListObjectsV2 and ListObjectVersions over a bucket:
+//! the pages come from [`listing::page`]; this answers them as AWS does
+//! (v1's `Marker` and `NextMarker`, v2's `FetchOwner`, an empty
+//! `delimiter=` as none; versions as of an unversioned bucket).
 
 use s3s::dto;
 use s3s::{S3ErrorCode, S3Result};
@@ -214,6 +215,66 @@ impl Service {
             next_marker,
             encoding_type: input.encoding_type.clone(),
             contents: Some(contents),
+            common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
+            ..Default::default()
+        })
+    }
+
+    /// ListObjectVersions as AWS answers it for a bucket that never had
+    /// versioning: every object is its only version, `VersionId` "null",
+    /// `IsLatest` true; no delete markers. Pages resume after `KeyMarker`.
+    pub(super) fn list_versions(
+        &self,
+        input: &dto::ListObjectVersionsInput,
+    ) -> S3Result<dto::ListObjectVersionsOutput> {
+        let bucket = self.bucket(&input.bucket)?;
+        let max = max_keys(input.max_keys)?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = delimiter(input.delimiter.as_deref());
+        let enc = encoder(input.encoding_type.as_ref());
+        let page = PageOf {
+            prefix: &prefix,
+            delimiter,
+            after: input.key_marker.clone().filter(|m| !m.is_empty()),
+            max,
+            owner: true,
+        };
+        let Listed {
+            contents,
+            prefixes,
+            next,
+        } = list_page(&bucket, page, &enc);
+        let versions = contents
+            .into_iter()
+            .map(|o| dto::ObjectVersion {
+                key: o.key,
+                size: o.size,
+                e_tag: o.e_tag,
+                last_modified: o.last_modified,
+                storage_class: o
+                    .storage_class
+                    .map(|c| dto::ObjectVersionStorageClass::from(c.as_str().to_owned())),
+                checksum_algorithm: o.checksum_algorithm,
+                checksum_type: o.checksum_type,
+                owner: o.owner,
+                is_latest: Some(true),
+                version_id: Some("null".to_owned()),
+                ..Default::default()
+            })
+            .collect();
+        let next_key_marker = next.as_deref().and_then(listing::decode_token);
+        Ok(dto::ListObjectVersionsOutput {
+            name: Some(input.bucket.clone()),
+            prefix: Some(enc(&prefix)),
+            delimiter: delimiter.map(&enc),
+            key_marker: Some(input.key_marker.as_deref().map(&enc).unwrap_or_default()),
+            version_id_marker: Some(input.version_id_marker.clone().unwrap_or_default()),
+            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+            is_truncated: Some(next.is_some()),
+            next_version_id_marker: next_key_marker.as_ref().map(|_| "null".to_owned()),
+            next_key_marker: next_key_marker.map(|m| enc(&m)),
+            encoding_type: input.encoding_type.clone(),
+            versions: Some(versions),
             common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
             ..Default::default()
         })

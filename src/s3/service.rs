@@ -396,6 +396,25 @@ impl S3 for Service {
         journaled(&req.extensions, r)
     }
 
+    async fn list_object_versions(
+        &self,
+        req: S3Request<dto::ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<dto::ListObjectVersionsOutput>> {
+        let r = self.list_versions(&req.input).map(S3Response::new);
+        journaled(&req.extensions, r)
+    }
+
+    /// An unversioned bucket: an empty VersioningConfiguration, as on AWS.
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<dto::GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<dto::GetBucketVersioningOutput>> {
+        let r = self
+            .bucket(&req.input.bucket)
+            .map(|_| S3Response::new(dto::GetBucketVersioningOutput::default()));
+        journaled(&req.extensions, r)
+    }
+
     async fn copy_object(
         &self,
         req: S3Request<dto::CopyObjectInput>,

@@ -17,4 +17,5 @@ mod s3_faults;
 mod s3_sdk;
 mod s3_sdk_answers;
 mod s3_sdk_auth;
+mod s3_sdk_bucket;
 mod s3_sdk_part_copy;
