@@ -10,6 +10,7 @@
 mod answer;
 mod blob;
 mod body;
+mod bucket_ops;
 pub mod checksum;
 mod conditions;
 mod ctx;

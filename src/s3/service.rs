@@ -570,65 +570,34 @@ impl S3 for Service {
         &self,
         req: S3Request<dto::HeadBucketInput>,
     ) -> S3Result<S3Response<dto::HeadBucketOutput>> {
-        let r = self.bucket(&req.input.bucket).map(|_| {
-            S3Response::new(dto::HeadBucketOutput {
-                bucket_region: Some(self.behaviour.region.clone()),
-                ..Default::default()
-            })
-        });
+        let r = self.head(&req.input);
         journaled(&req.extensions, r)
     }
-
     async fn get_bucket_location(
         &self,
         req: S3Request<dto::GetBucketLocationInput>,
     ) -> S3Result<S3Response<dto::GetBucketLocationOutput>> {
-        let r = self.bucket(&req.input.bucket).map(|_| {
-            let region = &self.behaviour.region;
-            S3Response::new(dto::GetBucketLocationOutput {
-                location_constraint: (region != "us-east-1")
-                    .then(|| dto::BucketLocationConstraint::from(region.clone())),
-            })
-        });
+        let r = self.location(&req.input);
         journaled(&req.extensions, r)
     }
-
     async fn list_buckets(
         &self,
         req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
-        let buckets = self
-            .store
-            .buckets()
-            .iter()
-            .map(|b| dto::Bucket {
-                name: Some(b.name.clone()),
-                creation_date: Some(ts(b.created_ms)),
-                bucket_region: Some(self.behaviour.region.clone()),
-            })
-            .collect();
-        journaled(
-            &req.extensions,
-            Ok(S3Response::new(dto::ListBucketsOutput {
-                buckets: Some(buckets),
-                ..Default::default()
-            })),
-        )
+        journaled(&req.extensions, Ok(self.all_buckets()))
     }
-
     async fn create_bucket(
         &self,
         req: S3Request<dto::CreateBucketInput>,
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
-        let r = self
-            .store
-            .create_bucket(&req.input.bucket)
-            .map_err(s3_err)
-            .map(|_| {
-                S3Response::new(dto::CreateBucketOutput {
-                    location: Some(format!("/{}", req.input.bucket)),
-                })
-            });
+        let r = self.create(&req.input);
+        journaled(&req.extensions, r)
+    }
+    async fn delete_bucket(
+        &self,
+        req: S3Request<dto::DeleteBucketInput>,
+    ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
+        let r = self.remove(&req.input).await;
         journaled(&req.extensions, r)
     }
 }

@@ -272,6 +272,28 @@ impl Store {
         buckets.insert(name.to_owned(), bucket.clone());
         Ok(bucket)
     }
+
+    /// Remove an empty bucket (409 BucketNotEmpty while it holds objects).
+    pub async fn delete_bucket(&self, name: &str) -> StoreResult<()> {
+        let bucket = self.bucket(name)?;
+        // No write may be under way while the bucket goes.
+        let _writing = bucket.writes.write().await;
+        let mut buckets = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
+        if !bucket.is_empty() {
+            return Err(StoreError::api(
+                "BucketNotEmpty",
+                "The bucket you tried to delete is not empty",
+            ));
+        }
+        buckets.remove(name);
+        drop(buckets);
+        let dir = bucket.dir.clone();
+        std::fs::remove_dir_all(&dir).map_err(|e| DurableError::io("remove", &dir, e))?;
+        match dir.parent() {
+            Some(parent) => durable::sync_dir(parent).map_err(Into::into),
+            None => Ok(()),
+        }
+    }
 }
 
 type Objects = BTreeMap<String, Arc<ObjectMeta>>;

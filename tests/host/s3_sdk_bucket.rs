@@ -1,9 +1,10 @@
 //! Bucket calls a tool may make, answered as AWS does for a bucket that
-//! never had versioning: GetBucketVersioning and ListObjectVersions.
+//! never had versioning: GetBucketVersioning, ListObjectVersions, and
+//! DeleteBucket (409 BucketNotEmpty while objects exist).
 
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::s3_common::start;
+use crate::s3_common::{code, start, status};
 
 #[tokio::test]
 async fn an_unversioned_bucket_answers_versioning_calls_as_aws() {
@@ -53,4 +54,53 @@ async fn an_unversioned_bucket_answers_versioning_calls_as_aws() {
         assert_eq!(v.size(), Some(1));
     }
     assert!(first.delete_markers().is_empty());
+}
+
+#[tokio::test]
+async fn delete_bucket_refuses_a_bucket_with_objects() {
+    let f = start().await;
+    let sdk = &f.sdk;
+    sdk.create_bucket()
+        .bucket("second")
+        .send()
+        .await
+        .expect("create");
+    sdk.put_object()
+        .bucket("second")
+        .key("k")
+        .body(ByteStream::from_static(b"v"))
+        .send()
+        .await
+        .expect("put");
+    let err = sdk
+        .delete_bucket()
+        .bucket("second")
+        .send()
+        .await
+        .expect_err("not empty");
+    assert_eq!((status(&err), code(&err).as_str()), (409, "BucketNotEmpty"));
+    sdk.delete_object()
+        .bucket("second")
+        .key("k")
+        .send()
+        .await
+        .expect("delete object");
+    sdk.delete_bucket()
+        .bucket("second")
+        .send()
+        .await
+        .expect("empty bucket deleted");
+    let gone = sdk
+        .head_bucket()
+        .bucket("second")
+        .send()
+        .await
+        .expect_err("bucket gone");
+    assert_eq!(status(&gone), 404);
+    // The endpoint's own bucket is untouched.
+    sdk.head_bucket()
+        .bucket(f.ep.bucket())
+        .send()
+        .await
+        .expect("own bucket");
 }
