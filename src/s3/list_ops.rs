@@ -123,13 +123,61 @@ fn list_page(bucket: &Bucket, q: PageOf<'_>, enc: &dyn Fn(&str) -> String) -> Li
     })
 }
 
+/// What every listing asks, read from its input.
+struct Asked<'a> {
+    bucket: &'a str,
+    max_keys: Option<i32>,
+    prefix: Option<&'a str>,
+    delimiter: Option<&'a str>,
+    encoding: Option<&'a dto::EncodingType>,
+    /// The key the page starts after (a marker, token or start-after).
+    after: Option<String>,
+    owner: bool,
+}
+
+/// A listing's page with what its answer repeats of the question.
+struct Answered {
+    max: usize,
+    prefix: String,
+    delimiter: Option<String>,
+    enc: Box<dyn Fn(&str) -> String>,
+    listed: Listed,
+}
+
+/// The `MaxKeys` an answer repeats.
+fn answered_max(max: usize) -> Option<i32> {
+    Some(i32::try_from(max).unwrap_or(1000))
+}
+
 impl Service {
+    /// List the page a listing asks for.
+    fn list(&self, a: Asked<'_>) -> S3Result<Answered> {
+        let bucket = self.bucket(a.bucket)?;
+        let max = max_keys(a.max_keys)?;
+        let prefix = a.prefix.unwrap_or_default().to_owned();
+        let delimiter = delimiter(a.delimiter);
+        let enc = encoder(a.encoding);
+        let page = PageOf {
+            prefix: &prefix,
+            delimiter,
+            after: a.after,
+            max,
+            owner: a.owner,
+        };
+        let listed = list_page(&bucket, page, &enc);
+        Ok(Answered {
+            max,
+            delimiter: delimiter.map(str::to_owned),
+            prefix,
+            enc: Box::new(enc),
+            listed,
+        })
+    }
+
     pub(super) fn list_v2(
         &self,
         input: &dto::ListObjectsV2Input,
     ) -> S3Result<dto::ListObjectsV2Output> {
-        let bucket = self.bucket(&input.bucket)?;
-        let max = max_keys(input.max_keys)?;
         let token_after = match input.continuation_token.as_deref() {
             Some(t) => Some(listing::decode_token(t).ok_or_else(|| {
                 api(
@@ -143,26 +191,32 @@ impl Service {
             (Some(t), Some(s)) => Some(t.max(s)),
             (t, s) => t.or(s),
         };
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = delimiter(input.delimiter.as_deref());
-        let enc = encoder(input.encoding_type.as_ref());
-        let page = PageOf {
-            prefix: &prefix,
-            delimiter,
+        let a = self.list(Asked {
+            bucket: &input.bucket,
+            max_keys: input.max_keys,
+            prefix: input.prefix.as_deref(),
+            delimiter: input.delimiter.as_deref(),
+            encoding: input.encoding_type.as_ref(),
             after,
-            max,
             owner: input.fetch_owner == Some(true),
-        };
-        let Listed {
-            contents,
-            prefixes,
-            next,
-        } = list_page(&bucket, page, &enc);
+        })?;
+        let Answered {
+            max,
+            prefix,
+            delimiter,
+            enc,
+            listed:
+                Listed {
+                    contents,
+                    prefixes,
+                    next,
+                },
+        } = a;
         Ok(dto::ListObjectsV2Output {
             name: Some(input.bucket.clone()),
             prefix: Some(enc(&prefix)),
-            delimiter: delimiter.map(&enc),
-            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+            delimiter: delimiter.as_deref().map(&enc),
+            max_keys: answered_max(max),
             key_count: i32::try_from(contents.len() + prefixes.len()).ok(),
             continuation_token: input.continuation_token.clone(),
             start_after: input.start_after.as_deref().map(&enc),
@@ -183,23 +237,26 @@ impl Service {
         &self,
         input: &dto::ListObjectsInput,
     ) -> S3Result<dto::ListObjectsOutput> {
-        let bucket = self.bucket(&input.bucket)?;
-        let max = max_keys(input.max_keys)?;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = delimiter(input.delimiter.as_deref());
-        let enc = encoder(input.encoding_type.as_ref());
-        let page = PageOf {
-            prefix: &prefix,
-            delimiter,
-            after: input.marker.clone().filter(|m| !m.is_empty()),
+        let Answered {
             max,
+            prefix,
+            delimiter,
+            enc,
+            listed:
+                Listed {
+                    contents,
+                    prefixes,
+                    next,
+                },
+        } = self.list(Asked {
+            bucket: &input.bucket,
+            max_keys: input.max_keys,
+            prefix: input.prefix.as_deref(),
+            delimiter: input.delimiter.as_deref(),
+            encoding: input.encoding_type.as_ref(),
+            after: input.marker.clone().filter(|m| !m.is_empty()),
             owner: true,
-        };
-        let Listed {
-            contents,
-            prefixes,
-            next,
-        } = list_page(&bucket, page, &enc);
+        })?;
         let next_marker = next
             .as_deref()
             .and_then(listing::decode_token)
@@ -208,9 +265,9 @@ impl Service {
         Ok(dto::ListObjectsOutput {
             name: Some(input.bucket.clone()),
             prefix: Some(enc(&prefix)),
-            delimiter: delimiter.map(&enc),
+            delimiter: delimiter.as_deref().map(&enc),
             marker: input.marker.as_deref().map(&enc),
-            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+            max_keys: answered_max(max),
             is_truncated: Some(next.is_some()),
             next_marker,
             encoding_type: input.encoding_type.clone(),
@@ -227,23 +284,26 @@ impl Service {
         &self,
         input: &dto::ListObjectVersionsInput,
     ) -> S3Result<dto::ListObjectVersionsOutput> {
-        let bucket = self.bucket(&input.bucket)?;
-        let max = max_keys(input.max_keys)?;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = delimiter(input.delimiter.as_deref());
-        let enc = encoder(input.encoding_type.as_ref());
-        let page = PageOf {
-            prefix: &prefix,
-            delimiter,
-            after: input.key_marker.clone().filter(|m| !m.is_empty()),
+        let Answered {
             max,
+            prefix,
+            delimiter,
+            enc,
+            listed:
+                Listed {
+                    contents,
+                    prefixes,
+                    next,
+                },
+        } = self.list(Asked {
+            bucket: &input.bucket,
+            max_keys: input.max_keys,
+            prefix: input.prefix.as_deref(),
+            delimiter: input.delimiter.as_deref(),
+            encoding: input.encoding_type.as_ref(),
+            after: input.key_marker.clone().filter(|m| !m.is_empty()),
             owner: true,
-        };
-        let Listed {
-            contents,
-            prefixes,
-            next,
-        } = list_page(&bucket, page, &enc);
+        })?;
         let versions = contents
             .into_iter()
             .map(|o| dto::ObjectVersion {
@@ -266,10 +326,10 @@ impl Service {
         Ok(dto::ListObjectVersionsOutput {
             name: Some(input.bucket.clone()),
             prefix: Some(enc(&prefix)),
-            delimiter: delimiter.map(&enc),
+            delimiter: delimiter.as_deref().map(&enc),
             key_marker: Some(input.key_marker.as_deref().map(&enc).unwrap_or_default()),
             version_id_marker: Some(input.version_id_marker.clone().unwrap_or_default()),
-            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+            max_keys: answered_max(max),
             is_truncated: Some(next.is_some()),
             next_version_id_marker: next_key_marker.as_ref().map(|_| "null".to_owned()),
             next_key_marker: next_key_marker.map(|m| enc(&m)),

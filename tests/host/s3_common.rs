@@ -61,3 +61,14 @@ pub fn status<E>(
 ) -> u16 {
     e.raw_response().map_or(0, |r| r.status().as_u16())
 }
+
+/// Put `data` at `key` through the SDK, or panic saying which key.
+pub async fn put(sdk: &aws_sdk_s3::Client, bucket: &str, key: &str, data: Vec<u8>) {
+    sdk.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(data))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+}

@@ -3,23 +3,13 @@
 
 use std::time::Duration;
 
-use crate::s3_common::{bytes, code, start, status, MIB};
+use crate::s3_common::{bytes, code, put, start, status, MIB};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, RestoreRequest,
     ServerSideEncryption, StorageClass,
 };
 use sha2::Digest as _;
-
-async fn put(sdk: &aws_sdk_s3::Client, bucket: &str, key: &str, data: Vec<u8>) {
-    sdk.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(data))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
-}
 
 #[tokio::test]
 async fn put_get_head_and_ranges() {

@@ -4,17 +4,7 @@
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime, DateTimeFormat};
 
-use crate::s3_common::{bytes, code, start, status};
-
-async fn put(sdk: &aws_sdk_s3::Client, bucket: &str, key: &str, data: Vec<u8>) {
-    sdk.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(data))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
-}
+use crate::s3_common::{bytes, code, put, start, status};
 
 #[tokio::test]
 async fn copy_source_conditions_answer_as_aws() {
