@@ -425,12 +425,7 @@ impl Session {
         }
         // Its logs stay, as `console-unanswered.log` and so on; the relay
         // executable went with its disposable files.
-        for name in files::QEMU_LOGS {
-            let _ = std::fs::rename(
-                self.run_dir.join(name),
-                self.run_dir.join(files::aside(name, "unanswered")),
-            );
-        }
+        files::set_logs_aside(&self.run_dir, "unanswered");
         relay_exe(&self.run_dir)?;
         let (vm, seconds) = boot_vm(&self.plan, &self.secrets, &self.run_id)?;
         self.vm = vm;

@@ -31,17 +31,19 @@ pub(super) struct ReadConditions<'a> {
     pub if_unmodified_since: Option<&'a Timestamp>,
 }
 
-impl<'a> ReadConditions<'a> {
-    /// CopyObject's conditions on its source (`x-amz-copy-source-if-*`).
-    pub fn of_copy(input: &'a dto::CopyObjectInput) -> Self {
-        ReadConditions {
-            if_match: input.copy_source_if_match.as_ref(),
-            if_none_match: input.copy_source_if_none_match.as_ref(),
-            if_modified_since: input.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+/// The conditions on a copy's source (`x-amz-copy-source-if-*`) of a
+/// CopyObject's or an UploadPartCopy's input.
+macro_rules! copy_source_conditions {
+    ($input:expr) => {
+        $crate::s3::conditions::ReadConditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
         }
-    }
+    };
 }
+pub(super) use copy_source_conditions;
 
 /// What the conditions say of an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

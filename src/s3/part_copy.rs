@@ -10,7 +10,7 @@ use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 use super::blob;
 use super::body::FileStream;
 use super::checksum::StoredChecksum;
-use super::conditions::{check_copy, ReadConditions};
+use super::conditions::{check_copy, copy_source_conditions, ReadConditions};
 use super::receive::{checksum_fields, receive_err};
 use super::service::{api, quoted, s3_err, ts, Service};
 use super::store::{Bucket, ObjectMeta, StoreError};
@@ -37,11 +37,13 @@ fn copy_range(spec: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
 }
 
 impl Service {
-    /// The object a copy reads from, with its bytes opened, once it is
-    /// readable (an unrestored archived object is not).
+    /// The object a copy reads from, with its bytes opened, once its
+    /// `conditions` hold and it is readable (an unrestored archived object
+    /// is not).
     pub(super) fn copy_source(
         &self,
         source: &dto::CopySource,
+        conditions: &ReadConditions<'_>,
     ) -> S3Result<(Arc<Bucket>, Arc<ObjectMeta>, std::fs::File)> {
         let dto::CopySource::Bucket { bucket, key, .. } = source else {
             return Err(api(
@@ -51,6 +53,8 @@ impl Service {
         };
         let src = self.bucket(bucket)?;
         let (meta, file) = src.open(key).map_err(s3_err)?;
+        check_copy(&meta, conditions)?;
+        self.readable(&meta)?;
         Ok((src, meta, file))
     }
 
@@ -63,17 +67,8 @@ impl Service {
         let upload = bucket
             .upload(&input.upload_id, &input.key)
             .map_err(s3_err)?;
-        let (_, meta, file) = self.copy_source(&input.copy_source)?;
-        check_copy(
-            &meta,
-            &ReadConditions {
-                if_match: input.copy_source_if_match.as_ref(),
-                if_none_match: input.copy_source_if_none_match.as_ref(),
-                if_modified_since: input.copy_source_if_modified_since.as_ref(),
-                if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-            },
-        )?;
-        self.readable(&meta)?;
+        let (_, meta, file) =
+            self.copy_source(&input.copy_source, &copy_source_conditions!(input))?;
         let range = match &input.copy_source_range {
             Some(spec) => copy_range(spec, meta.size)?,
             None => 0..meta.size,

@@ -12,7 +12,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use time::OffsetDateTime;
 
 use super::checksum::Algorithm;
-use super::conditions::{check_copy, check_read, read_conditions, write_condition, ReadConditions};
+use super::conditions::{check_read, copy_source_conditions, read_conditions, write_condition};
 use super::ctx::RequestCtx;
 use super::receive::checksum_fields;
 use super::restore::{self, Phase};
@@ -422,9 +422,8 @@ impl S3 for Service {
         let r = async {
             let input = &req.input;
             let dst = self.bucket(&input.bucket)?;
-            let (src, meta, _) = self.copy_source(&input.copy_source)?;
-            check_copy(&meta, &ReadConditions::of_copy(input))?;
-            self.readable(&meta)?;
+            let (src, meta, _) =
+                self.copy_source(&input.copy_source, &copy_source_conditions!(input))?;
             let class = storage_class(input.storage_class.as_ref())?;
             let sse = sse(input.server_side_encryption.as_ref())?;
             let replace = input

@@ -106,12 +106,25 @@ pub fn leftovers(run_dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The logs a new QEMU of the run would overwrite.
-pub const QEMU_LOGS: [&str; 3] = [CONSOLE, QEMU_STDERR, QEMU_ARGV];
+const QEMU_LOGS: [&str; 3] = [CONSOLE, QEMU_STDERR, QEMU_ARGV];
 
 /// Where a log `launch` would overwrite (`QEMU_LOGS`) is set aside at
 /// power cut `n`: `console-before-cut-1.log`.
 pub fn before_cut(name: &str, n: u32) -> String {
-    aside(name, &format!("before-cut-{n}"))
+    aside(name, &cut_tag(n))
+}
+
+/// The tag of the logs set aside at power cut `n`.
+pub fn cut_tag(n: u32) -> String {
+    format!("before-cut-{n}")
+}
+
+/// Rename the run's `QEMU_LOGS` with `tag` (those present), so that a new
+/// QEMU of the run starts its own.
+pub fn set_logs_aside(run_dir: &Path, tag: &str) {
+    for name in QEMU_LOGS {
+        let _ = std::fs::rename(run_dir.join(name), run_dir.join(aside(name, tag)));
+    }
 }
 
 /// A log set aside with `tag`: `console.log` -> `console-TAG.log`.

@@ -739,12 +739,7 @@ impl Vm {
         let gone_seconds = sent.elapsed().as_secs_f64();
         self.console.poll();
         let run_dir = self.cfg.run_dir.clone();
-        for name in files::QEMU_LOGS {
-            let _ = std::fs::rename(
-                run_dir.join(name),
-                run_dir.join(files::before_cut(name, self.cuts)),
-            );
-        }
+        files::set_logs_aside(&run_dir, &files::cut_tag(self.cuts));
         stop.context("QMP stop").phase(PHASE)?;
         reaped.context("collecting QEMU").phase(PHASE)?;
         Ok(PowerCut {

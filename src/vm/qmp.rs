@@ -90,7 +90,7 @@ impl Qmp {
     ) -> Result<Value> {
         self.reader.get_ref().set_read_timeout(Some(timeout))?;
         let result = self.execute(command, arguments);
-        if result.is_err() && !self.closed {
+        if result.is_err() {
             self.closed = true;
         }
         let _ = self.reader.get_ref().set_read_timeout(Some(READ_TIMEOUT));
