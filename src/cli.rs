@@ -75,6 +75,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the current directory (your tool's repository) a vmharness workspace.
+    ///
+    /// Writes a commented `vmharness.toml` whose `[tool] source_dir` is this
+    /// directory, and adds the runs directory (`vmharness-runs/`) to
+    /// `.gitignore`. `run-all` and the other commands then find it from here
+    /// or any directory below, the way cargo finds Cargo.toml.
+    ///
+    /// Example: vmharness init   (in ~/src/btrfs_to_s3, then `vmharness run-all`)
+    Init {
+        /// Replace an existing vmharness.toml.
+        #[arg(long)]
+        force: bool,
+    },
     /// Build, list and prune guest images.
     ///
     /// Example: vmharness image list

@@ -1,6 +1,7 @@
 //! vmharness: end-to-end tests of Btrfs-to-S3 backup tools in disposable QEMU VMs.
 
 pub mod accel;
+pub mod assets;
 pub mod cli;
 pub mod commands;
 pub mod digest;
@@ -27,3 +28,4 @@ pub mod toolconfig;
 pub mod util;
 pub mod verify;
 pub mod vm;
+pub mod workspace;

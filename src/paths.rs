@@ -29,15 +29,6 @@ fn cache_dir_from(
     }
 }
 
-/// The directory that holds one subdirectory per run: `VMHARNESS_RUN_DIR`,
-/// else `run/` in the current directory.
-pub fn runs_dir() -> PathBuf {
-    match std::env::var_os("VMHARNESS_RUN_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from("run"),
-    }
-}
-
 /// The saved VM states (the fast path's resume points) in the cache directory.
 pub fn states_dir() -> PathBuf {
     cache_dir().join("states")
@@ -48,18 +39,31 @@ pub fn images_dir() -> PathBuf {
     cache_dir().join("images")
 }
 
-/// The project's source directory (recipes, profiles, cloud-init templates),
-/// found from the current directory upwards, else the directory the binary
-/// was built from.
-pub fn project_dir() -> PathBuf {
-    if let Ok(cwd) = std::env::current_dir() {
-        for dir in cwd.ancestors() {
-            if dir.join("images").is_dir() && dir.join("config").is_dir() {
-                return dir.to_path_buf();
-            }
-        }
+/// The project's files (recipes, profiles, schemas, guest helpers, the
+/// reference tool): a vmharness checkout found from the current directory
+/// upwards (its files override the built-in ones), else the files built
+/// into the binary, unpacked in the cache ([`crate::assets`]).
+pub fn project_dir() -> anyhow::Result<PathBuf> {
+    static FOUND: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    if let Some(dir) = FOUND.get() {
+        return Ok(dir.clone());
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let checkout = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| cwd.ancestors().find(|d| is_checkout(d)).map(PathBuf::from));
+    let dir = match checkout {
+        Some(dir) => dir,
+        None => crate::assets::unpacked()?,
+    };
+    Ok(FOUND.get_or_init(|| dir).clone())
+}
+
+/// A vmharness checkout (or an unpacked copy of its files): a tool's own
+/// repository with an `images/` or `config/` directory is not one.
+fn is_checkout(dir: &std::path::Path) -> bool {
+    dir.join("images").is_dir()
+        && dir.join("config/test.toml").is_file()
+        && dir.join("guest/fixture.py").is_file()
 }
 
 #[cfg(test)]

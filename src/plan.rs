@@ -36,11 +36,7 @@ pub struct BootPlan {
 
 /// Load the profile the overrides name (or the default).
 pub fn load_profile(o: &BootOverrides) -> Result<Profile> {
-    let path = o
-        .profile
-        .clone()
-        .unwrap_or_else(crate::profile::default_path);
-    crate::profile::load(&path)
+    crate::profile::load(&crate::profile::path_or_default(o.profile.as_deref())?)
 }
 
 /// Build the plan; builds the image first when it is not cached.

@@ -45,6 +45,18 @@ pub struct Profile {
     pub scenarios: ScenariosSection,
     #[serde(default)]
     pub layout: LayoutSection,
+    #[serde(default)]
+    pub runs: RunsSection,
+}
+
+/// `[runs]`: where runs go (read by [`crate::workspace`] before the profile
+/// is loaded, since the run directory comes first).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsSection {
+    /// Relative to the profile's directory; default: `run/` in the current
+    /// directory (`vmharness-runs/` beside a `vmharness.toml`).
+    pub dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,18 +159,45 @@ fn is_clean_relative(p: &str) -> bool {
         && p.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
-/// The default profile's path.
-pub fn default_path() -> PathBuf {
-    crate::paths::project_dir().join("config").join("test.toml")
+/// The default profile's path: the `vmharness.toml` found from the current
+/// directory upwards, else the project's `config/test.toml`.
+pub fn default_path() -> Result<PathBuf> {
+    match crate::workspace::find() {
+        Some(file) => Ok(file),
+        None => Ok(crate::paths::project_dir()?
+            .join("config")
+            .join("test.toml")),
+    }
+}
+
+/// The profile given, else [`default_path`].
+pub fn path_or_default(given: Option<&Path>) -> Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p.to_path_buf()),
+        None => default_path(),
+    }
+}
+
+/// The profiles given, else the one [`default_path`].
+pub fn paths_or_default(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    if given.is_empty() {
+        Ok(vec![default_path()?])
+    } else {
+        Ok(given.to_vec())
+    }
 }
 
 /// Read and validate a profile file.
 pub fn load(path: &Path) -> Result<Profile> {
     let text = std::fs::read_to_string(path).with_context(|| {
+        let theirs = match crate::paths::project_dir() {
+            Ok(dir) => format!("the project's are in {}", dir.join("config").display()),
+            Err(e) => format!("the project's could not be found: {e:#}"),
+        };
         format!(
-            "reading profile {} (pass an existing file to --profile; the project's are in {})",
+            "reading profile {} (pass an existing file to --profile, or run `vmharness init` \
+             in your tool's repository; {theirs})",
             path.display(),
-            crate::paths::project_dir().join("config").display()
         )
     })?;
     parse(&text, path)
@@ -172,7 +211,22 @@ pub fn parse(text: &str, path: &Path) -> Result<Profile> {
         .map_err(|e| anyhow::anyhow!(diagnose::explain(&e, text, &file)))?;
     validate(&p, path)
         .map_err(|e| anyhow::anyhow!(diagnose::locate_validation(&e.to_string(), text, &file)))?;
-    Ok(p)
+    Ok(resolve_workspace_paths(p, path))
+}
+
+/// In a `vmharness.toml`, a relative `[tool] source_dir` starts at the
+/// file's directory (the tool's repository); in other profiles, at the
+/// project directory.
+fn resolve_workspace_paths(mut p: Profile, path: &Path) -> Profile {
+    if crate::workspace::is_workspace_profile(path) && Path::new(&p.tool.source_dir).is_relative() {
+        let base = path.parent().unwrap_or(Path::new(""));
+        let dir = base.join(&p.tool.source_dir);
+        p.tool.source_dir = std::path::absolute(&dir)
+            .unwrap_or(dir)
+            .display()
+            .to_string();
+    }
+    p
 }
 
 fn validate(p: &Profile, path: &Path) -> Result<()> {

@@ -71,7 +71,7 @@ fn bench_fixture(boot: &crate::cli::BootArgs, runs: usize, seed: u64) -> Result<
     let overrides = boot.overrides()?;
     let profile = plan::load_profile(&overrides)?;
     let run_id = format!("bench-fixture-{}", files::new_run_id());
-    let run_dir = crate::paths::runs_dir().join(&run_id);
+    let run_dir = crate::workspace::runs_dir()?.join(&run_id);
     let plan = plan::plan_boot(&profile, &overrides, &run_dir, &run_id)?;
     let mut vm = Vm::boot(plan.vm.clone())?;
     let t = Instant::now();
@@ -144,7 +144,7 @@ fn bench_boot(boot: &crate::cli::BootArgs, runs: usize, cold_runs: usize) -> Res
     let profile = plan::load_profile(&overrides)?;
     let new_plan = |o: &BootOverrides, kind: &str| {
         let run_id = format!("bench-{kind}-{}", files::new_run_id());
-        let run_dir = crate::paths::runs_dir().join(&run_id);
+        let run_dir = crate::workspace::runs_dir()?.join(&run_id);
         plan::plan_boot(&profile, o, &run_dir, &run_id)
     };
     let mut accel_line = String::new();
@@ -259,11 +259,7 @@ fn suite_figures(
 fn bench_run_all(boot: &crate::cli::BootArgs, runs: usize, jobs: Option<usize>) -> Result<Outcome> {
     use crate::report::benchmark::{BOOT_PER_START_TARGET_S, OVERHEAD_TARGET};
     crate::signals::install();
-    let profiles = if boot.profile.is_empty() {
-        vec![crate::profile::default_path()]
-    } else {
-        boot.profile.clone()
-    };
+    let profiles = crate::profile::paths_or_default(&boot.profile)?;
     let opts = super::run::suite_options(boot)?;
     let mut memory = 0;
     for p in &profiles {

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use std::path::Path;
 
 pub fn run(profile: Option<&Path>) -> Result<Outcome> {
-    let path = profile.map_or_else(crate::profile::default_path, Path::to_path_buf);
+    let path = crate::profile::path_or_default(profile)?;
     let file = path.display();
     let profile = crate::profile::load(&path)?;
     let s3 = &profile.s3;

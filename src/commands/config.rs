@@ -16,8 +16,8 @@ pub fn run(cmd: ConfigCommand) -> Result<Outcome> {
 /// `ok: <file>` for each valid profile, its problems for the others; a
 /// configuration error is the harness's input failing (exit 2).
 fn check(profiles: &[PathBuf]) -> Result<Outcome> {
-    let profiles = or_default(profiles);
-    let project = crate::paths::project_dir();
+    let profiles = profile::paths_or_default(profiles)?;
+    let project = crate::paths::project_dir()?;
     let env = |name: &str| std::env::var(name).ok();
     let mut failed = 0;
     for path in &profiles {
@@ -36,14 +36,6 @@ fn check(profiles: &[PathBuf]) -> Result<Outcome> {
     } else {
         eprintln!("{failed} of {} profile(s) invalid", profiles.len());
         Ok(Outcome::HarnessFailed)
-    }
-}
-
-fn or_default(profiles: &[PathBuf]) -> Vec<PathBuf> {
-    if profiles.is_empty() {
-        vec![profile::default_path()]
-    } else {
-        profiles.to_vec()
     }
 }
 
@@ -139,7 +131,7 @@ fn s3_problems(p: &Profile, f: &str, env: &dyn Fn(&str) -> Option<String>) -> Ve
 /// The effective profile, secrets masked; the masked keys are named (a
 /// TOML comment, or a line on stderr with --json).
 fn show(path: Option<&Path>, json: bool) -> Result<Outcome> {
-    let path = path.map_or_else(profile::default_path, Path::to_path_buf);
+    let path = profile::path_or_default(path)?;
     let p = profile::load(&path)?;
     let masked_note = |masked: &[String]| format!("masked secret values: {}", masked.join(", "));
     if json {

@@ -129,19 +129,19 @@ fn saved_states() -> Finding {
 }
 
 pub fn findings() -> Vec<Finding> {
-    let profile = crate::profile::load(&crate::profile::default_path()).unwrap_or_default();
-    let image_cached = crate::image::recipe::locate(
-        &crate::paths::project_dir().join("images"),
-        &profile.vm.image,
-    )
-    .and_then(|p| crate::image::recipe::load(&p))
-    .map(|r| {
-        crate::paths::images_dir()
-            .join(r.entry_name())
-            .join("meta.json")
-            .is_file()
-    })
-    .unwrap_or(false);
+    let profile = crate::profile::default_path()
+        .and_then(|p| crate::profile::load(&p))
+        .unwrap_or_default();
+    let image_cached = crate::paths::project_dir()
+        .and_then(|dir| crate::image::recipe::locate(&dir.join("images"), &profile.vm.image))
+        .and_then(|p| crate::image::recipe::load(&p))
+        .map(|r| {
+            crate::paths::images_dir()
+                .join(r.entry_name())
+                .join("meta.json")
+                .is_file()
+        })
+        .unwrap_or(false);
     let root = nix::unistd::geteuid().is_root();
     let mut out = Vec::new();
     for (p, need) in programs::ALL {
@@ -201,7 +201,8 @@ pub fn findings() -> Vec<Finding> {
         &crate::paths::cache_dir(),
         if image_cached { 1 } else { 4 },
     ));
-    out.push(check_space("run space", &crate::paths::runs_dir(), 3));
+    let runs = crate::workspace::runs_dir().unwrap_or_else(|_| "run".into());
+    out.push(check_space("run space", &runs, 3));
     let need = u64::from(profile.vm.memory_mib) + crate::jobs::HOST_OVERHEAD_MIB;
     match crate::jobs::read_available_mib() {
         Some(avail) => {

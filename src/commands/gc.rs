@@ -6,7 +6,7 @@ use anyhow::Result;
 use std::path::Path;
 
 pub fn run() -> Result<Outcome> {
-    let runs = crate::paths::runs_dir();
+    let runs = crate::workspace::runs_dir()?;
     let mut cleaned = 0;
     for entry in std::fs::read_dir(&runs).into_iter().flatten().flatten() {
         let dir = entry.path();

@@ -55,18 +55,21 @@ pub fn run(cmd: ImageCommand) -> Result<Outcome> {
                 println!("removed {}", p.display());
             }
             let generator =
-                crate::fixture::template::generator_sha256(&paths::project_dir().join("guest"))?;
+                crate::fixture::template::generator_sha256(&paths::project_dir()?.join("guest"))?;
             let fixtures =
                 crate::fixture::template::prune(&crate::fixture::template::root(), &generator, all);
-            for p in &fixtures {
+            let assets = crate::assets::prune_others()?;
+            for p in fixtures.iter().chain(&assets) {
                 println!("removed {}", p.display());
             }
             println!(
-                "{} image(s), {} partial build(s), {} saved VM state(s) and {} seeded fixture(s) removed",
+                "{} image(s), {} partial build(s), {} saved VM state(s), {} seeded fixture(s) \
+                 and {} copies of other builds' built-in files removed",
                 pruned.entries.len(),
                 pruned.partial.len(),
                 states.len(),
-                fixtures.len()
+                fixtures.len(),
+                assets.len()
             );
             Ok(Outcome::Passed)
         }
@@ -105,7 +108,7 @@ impl ImageLine {
 
 /// Keys of the recipes in the project's images/ directory as they are now.
 fn current_keys() -> Result<Vec<String>> {
-    let dir = paths::project_dir().join("images");
+    let dir = paths::project_dir()?.join("images");
     recipe::available(&dir)
         .iter()
         .map(|name| {

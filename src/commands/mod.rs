@@ -7,6 +7,7 @@ mod config;
 mod doctor;
 pub(crate) mod gc;
 mod image;
+mod init;
 mod report;
 mod repro;
 mod run;
@@ -28,6 +29,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
         Command::Shell(boot) => shell::shell(&boot),
         Command::Repro { run, debug } => repro::run(run.as_deref(), &debug),
         Command::Defects(a) => run::defects(&a),
+        Command::Init { force } => init::run(force),
         Command::Report(a) => report::run(a),
         Command::Doctor { json } => doctor::run(json),
         Command::Image(c) => image::run(c),

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 pub fn run(a: ReportArgs) -> Result<Outcome> {
-    let runs = crate::paths::runs_dir();
+    let runs = crate::workspace::runs_dir()?;
     match a.command {
         Some(ReportCommand::Merge { dirs, out }) => merge(&runs, &dirs, out),
         None => show(&runs, &a.run),

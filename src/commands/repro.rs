@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 pub fn run(run: Option<&str>, debug: &crate::cli::DebugArgs) -> Result<Outcome> {
     crate::signals::install();
-    let runs = crate::paths::runs_dir();
+    let runs = crate::workspace::runs_dir()?;
     let dir = crate::report::find_run(&runs, run.unwrap_or("latest"))?;
     let results = dir.join(crate::report::RESULTS_JSON);
     let report = crate::report::load(&dir)?;

@@ -18,13 +18,12 @@ pub fn run(boot: &BootArgs, debug: &DebugArgs, names: Option<&[String]>) -> Resu
 pub(crate) fn one_profile(boot: &BootArgs, debug: &DebugArgs) -> Result<(PathBuf, RunOptions)> {
     crate::signals::install();
     let overrides = boot.overrides()?;
-    let profile = overrides
-        .profile
-        .clone()
-        .unwrap_or_else(crate::profile::default_path);
+    let profile = crate::profile::path_or_default(overrides.profile.as_deref())?;
+    let runs_dir = crate::workspace::runs_dir_for(&profile)?;
     let opts = RunOptions {
         keep_on_failure: runner::keep::from_env(debug.keep_on_failure),
-        ..options(overrides)
+        runs_dir,
+        ..options(overrides)?
     };
     Ok((profile, opts))
 }
@@ -33,11 +32,7 @@ pub(crate) fn one_profile(boot: &BootArgs, debug: &DebugArgs) -> Result<(PathBuf
 /// `--shard K/N`, only shard K's groups (a shard of several profiles is a
 /// suite, even of one group).
 pub fn run_all(a: &crate::cli::RunAllArgs) -> Result<Outcome> {
-    let all = if a.boot.profile.is_empty() {
-        vec![crate::profile::default_path()]
-    } else {
-        a.boot.profile.clone()
-    };
+    let all = crate::profile::paths_or_default(&a.boot.profile)?;
     let profiles = match a.shard {
         None => all.clone(),
         Some(shard) => {
@@ -127,17 +122,17 @@ fn run_all_summary(
 pub(crate) fn suite_options(boot: &BootArgs) -> Result<RunOptions> {
     let mut shared = boot.clone();
     shared.profile.clear();
-    Ok(options(shared.overrides()?))
+    options(shared.overrides()?)
 }
 
-pub(crate) fn options(overrides: BootOverrides) -> RunOptions {
-    RunOptions {
+pub(crate) fn options(overrides: BootOverrides) -> Result<RunOptions> {
+    Ok(RunOptions {
         overrides,
         cmd_override: std::env::var(crate::profile::tool::CMD_ENV).ok(),
-        runs_dir: crate::paths::runs_dir(),
+        runs_dir: crate::workspace::runs_dir()?,
         plain_progress: false,
         keep_on_failure: false,
-    }
+    })
 }
 
 /// `vmharness defects`.
@@ -149,30 +144,24 @@ pub fn defects(a: &crate::cli::DefectsArgs) -> Result<Outcome> {
         cold_boot: a.cold_boot,
         ..Default::default()
     };
-    let catalogue = a.catalogue.clone().unwrap_or_else(|| {
-        crate::paths::project_dir()
-            .join("reference-tool")
-            .join("DEFECTS.md")
-    });
+    let project = crate::paths::project_dir()?;
+    let catalogue = a
+        .catalogue
+        .clone()
+        .unwrap_or_else(|| project.join("reference-tool").join("DEFECTS.md"));
     crate::matrix::run(&crate::matrix::MatrixOptions {
         run: RunOptions {
             cmd_override: None,
-            ..options(overrides)
+            ..options(overrides)?
         },
         catalogue,
         only: a.only.clone(),
         jobs: a.jobs,
-        update_readme: a
-            .update_readme
-            .then(|| crate::paths::project_dir().join("README.md")),
+        update_readme: a.update_readme.then(|| project.join("README.md")),
         quirks: match &a.quirks {
             Some(p) => Some(p.clone()),
-            None => Some(
-                crate::paths::project_dir()
-                    .join("reference-tool")
-                    .join("QUIRKS.md"),
-            )
-            .filter(|p| p.is_file() && a.catalogue.is_none()),
+            None => Some(project.join("reference-tool").join("QUIRKS.md"))
+                .filter(|p| p.is_file() && a.catalogue.is_none()),
         },
     })
 }

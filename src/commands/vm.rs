@@ -30,20 +30,16 @@ pub fn run(cmd: VmCommand) -> Result<Outcome> {
 fn up(args: &BootArgs) -> Result<Outcome> {
     crate::signals::install();
     let overrides = args.overrides()?;
-    let profile = plan::load_profile(&overrides)?;
+    let profile_path = crate::profile::path_or_default(overrides.profile.as_deref())?;
+    let profile = crate::profile::load(&profile_path)?;
     // Build the image here, with progress on this terminal, before the supervisor starts.
     crate::image::ensure(&profile.vm.image)?;
     let run_id = files::new_run_id();
-    let run_dir = crate::paths::runs_dir().join(&run_id);
+    let run_dir = crate::workspace::runs_dir_for(&profile_path)?.join(&run_id);
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let run_dir = run_dir.canonicalize()?;
     let mut overrides = overrides;
-    overrides.profile = Some(
-        overrides
-            .profile
-            .unwrap_or_else(crate::profile::default_path)
-            .canonicalize()?,
-    );
+    overrides.profile = Some(profile_path.canonicalize()?);
     std::fs::write(
         run_dir.join(REQUEST),
         serde_json::to_vec_pretty(&overrides)?,
@@ -148,9 +144,9 @@ pub fn supervise(run_dir: &Path) -> Result<Outcome> {
     Ok(Outcome::Passed)
 }
 
-/// Run directories that have a live VM, oldest first.
-pub fn live_runs() -> Vec<PathBuf> {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(crate::paths::runs_dir())
+/// Run directories in `runs_dir` that have a live VM, oldest first.
+pub fn live_runs(runs_dir: &Path) -> Vec<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(runs_dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -164,21 +160,22 @@ pub fn live_runs() -> Vec<PathBuf> {
 }
 
 pub(crate) fn find_run(run: Option<&str>) -> Result<PathBuf> {
+    let runs = crate::workspace::runs_dir()?;
     match run {
         Some(id) => {
-            let p = crate::paths::runs_dir().join(id);
+            let p = runs.join(id);
             if !p.join(files::VM_STATE).is_file() {
                 bail!(
                     "no running VM for run `{id}` in {} (see `vmharness vm list`)",
-                    crate::paths::runs_dir().display()
+                    runs.display()
                 );
             }
             Ok(p)
         }
-        None => live_runs().pop().with_context(|| {
+        None => live_runs(&runs).pop().with_context(|| {
             format!(
                 "no running VM in {}: start one with `vmharness vm up`",
-                crate::paths::runs_dir().display()
+                runs.display()
             )
         }),
     }
@@ -226,9 +223,10 @@ fn down(run: Option<&str>) -> Result<Outcome> {
 }
 
 fn list() -> Result<Outcome> {
-    let runs = live_runs();
+    let dir = crate::workspace::runs_dir()?;
+    let runs = live_runs(&dir);
     if runs.is_empty() {
-        println!("no running VMs in {}", crate::paths::runs_dir().display());
+        println!("no running VMs in {}", dir.display());
     }
     for r in runs {
         if let Ok(s) = VmState::read(&r) {

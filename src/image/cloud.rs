@@ -55,7 +55,7 @@ fn build_into(
     phase("cloud image downloaded and verified", started);
 
     // In the runs directory, where socket paths are known to fit (108 bytes).
-    let run_dir = std::path::absolute(crate::paths::runs_dir())
+    let run_dir = std::path::absolute(crate::workspace::runs_dir()?)
         .context("locating the runs directory")?
         .join(format!("provision-{}-{}", rec.name, std::process::id()));
     let (accel, _) = crate::accel::choose(None);

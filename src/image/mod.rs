@@ -10,7 +10,7 @@ use anyhow::Result;
 
 /// Load the recipe named (or the default) and make sure its image is built.
 pub fn ensure(recipe: &str) -> Result<cache::Entry> {
-    let path = recipe::locate(&crate::paths::project_dir().join("images"), recipe)?;
+    let path = recipe::locate(&crate::paths::project_dir()?.join("images"), recipe)?;
     match recipe::load(&path)? {
         recipe::AnyRecipe::Mmdebstrap(r) => build::build(&r, &crate::paths::images_dir()),
         recipe::AnyRecipe::Cloud(r) => cloud::build(&r, &crate::paths::images_dir()),

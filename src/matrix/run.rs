@@ -153,7 +153,7 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
         boot_seconds: 0.0,
         jobs: 0,
     };
-    let config = crate::paths::project_dir().join("config");
+    let config = crate::paths::project_dir()?.join("config");
     let units = units(&groups);
     let mut vm_memory = 0;
     let with_quirks = opts.quirks.is_some();

@@ -496,7 +496,9 @@ pub fn run_report(
 /// it is a git checkout (the tree's repository: for the reference tool, the
 /// project's own).
 pub fn tool_version(profile: &crate::profile::Profile) -> Option<String> {
-    let dir = crate::paths::project_dir().join(&profile.tool.source_dir);
+    let dir = crate::paths::project_dir()
+        .ok()?
+        .join(&profile.tool.source_dir);
     let out = std::process::Command::new("git")
         .args(["describe", "--always", "--dirty", "--tags"])
         .current_dir(dir)

@@ -3,6 +3,7 @@
 
 mod log;
 pub mod openssh;
+pub mod tree;
 
 pub use log::{CommandLog, CommandRecord};
 
@@ -468,10 +469,29 @@ impl Ssh {
 
     /// Copy a local directory tree to `remote` in one tar stream.
     pub fn upload_dir(&mut self, local: &Path, remote: &str, timeout: Duration) -> Result<()> {
+        self.upload_dir_skipping(local, remote, timeout, &[])
+    }
+
+    /// [`Ssh::upload_dir`] without the directories in `skip` (and never
+    /// what [`tree::SKIPPED_NAMES`] names).
+    pub fn upload_dir_skipping(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        timeout: Duration,
+        skip: &[std::path::PathBuf],
+    ) -> Result<()> {
         let q = shell_quote(remote);
         let cmd = format!("mkdir -p {q} && tar -x --no-same-owner -C {q} -f -");
-        self.send_tar(&cmd, timeout, |b| b.append_dir_all(".", local))
-            .with_context(|| format!("copying {} to {remote} in the guest", local.display()))
+        let entries = tree::entries(local, skip)
+            .with_context(|| format!("listing {} to copy it to the guest", local.display()))?;
+        self.send_tar(&cmd, timeout, |b| {
+            for (path, rel) in &entries {
+                b.append_path_with_name(path, rel)?;
+            }
+            Ok(())
+        })
+        .with_context(|| format!("copying {} to {remote} in the guest", local.display()))
     }
 }
 

@@ -43,12 +43,15 @@ pub fn invocation(
     })
 }
 
-/// Copy the tool's source tree into the guest and write its rendered config.
+/// Copy the tool's source tree into the guest (without the directories in
+/// `skip`: the runs directory, when the tree holds it) and write its
+/// rendered config.
 pub fn install(
     ssh: &mut Ssh,
     p: &Profile,
     project_dir: &Path,
     rendered_config: &str,
+    skip: &[std::path::PathBuf],
 ) -> Result<()> {
     let src = project_dir.join(&p.tool.source_dir);
     if !src.is_dir() {
@@ -58,7 +61,7 @@ pub fn install(
             project_dir.display()
         );
     }
-    ssh.upload_dir(&src, &p.tool.guest_dir, Duration::from_secs(300))
+    ssh.upload_dir_skipping(&src, &p.tool.guest_dir, Duration::from_secs(300), skip)
         .with_context(|| format!("installing the tool from {}", src.display()))?;
     ssh.compile_python(&p.tool.guest_dir)?;
     ssh.write_file(&p.tool.config_path, rendered_config.as_bytes(), 0o644)

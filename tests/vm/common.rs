@@ -83,7 +83,7 @@ pub fn runs_dir() -> RunsDir {
 }
 
 /// Make `dir` the test user's (when VM steps run as one).
-fn give_to_test_user(dir: &Path) {
+pub fn give_to_test_user(dir: &Path) {
     if let Some(user) = test_user() {
         let u = nix::unistd::User::from_name(&user)
             .expect("lookup user")
@@ -192,15 +192,25 @@ pub fn vmharness_env(runs: &Path, env: &[(&str, &str)], args: &[&str]) -> Output
 /// The command `vmharness ARGS` (as the test user when set, with the runs
 /// directory and the extra environment), not started yet.
 pub fn vmharness_command(runs: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
-    let exe = env!("CARGO_BIN_EXE_vmharness");
-    let mut vars: Vec<(String, String)> = vec![
-        (
-            "VMHARNESS_CACHE".into(),
-            vmharness::paths::cache_dir().display().to_string(),
-        ),
-        ("VMHARNESS_RUN_DIR".into(), runs.display().to_string()),
-    ];
-    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut vars = vec![("VMHARNESS_RUN_DIR", runs.display().to_string())];
+    vars.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+    let mut cmd = as_test_user(
+        Path::new(env!("CARGO_BIN_EXE_vmharness")),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &vars,
+    );
+    cmd.args(args);
+    cmd
+}
+
+/// The program `exe` (as the test user when set) in `cwd`, with the shared
+/// cache and the environment given; no arguments yet.
+pub fn as_test_user(exe: &Path, cwd: &Path, env: &[(&str, String)]) -> Command {
+    let mut vars: Vec<(String, String)> = vec![(
+        "VMHARNESS_CACHE".into(),
+        vmharness::paths::cache_dir().display().to_string(),
+    )];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let mut cmd = match test_user() {
         Some(user) => {
             let mut c = Command::new("runuser");
@@ -215,7 +225,7 @@ pub fn vmharness_command(runs: &Path, env: &[(&str, &str)], args: &[&str]) -> Co
             c
         }
     };
-    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.current_dir(cwd);
     cmd
 }
 

@@ -18,6 +18,7 @@ mod debug;
 mod e2e;
 mod fixture;
 mod hang;
+mod installed;
 mod library;
 mod power;
 mod reference_tool;

@@ -63,7 +63,7 @@ fn full_incremental_restore_of_the_chain_equals_the_source() {
 
     let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let rendered = vmharness::toolconfig::render(&profile, "config/test.toml").unwrap();
-    tool::install(ssh, &profile, project, &rendered).expect("install the tool");
+    tool::install(ssh, &profile, project, &rendered, &[]).expect("install the tool");
     let inv: ToolInvocation =
         tool::invocation(&profile, None, ep.tool_env(&relay::guest_s3_url())).unwrap();
     let backup = BackupArgs {

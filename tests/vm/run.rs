@@ -76,7 +76,7 @@ fn run_all_through_a_wrapper_passes_and_writes_every_report() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    let profile = vmharness::profile::load(&vmharness::profile::default_path()).unwrap();
+    let profile = vmharness::profile::load(&vmharness::profile::default_path().unwrap()).unwrap();
     assert_eq!(
         ran, profile.scenarios.run,
         "the default profile's scenarios, in order"

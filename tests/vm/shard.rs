@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 /// The default profile with `[scenarios] run = ["setup"]`, as `<dir>/<name>.toml`.
 fn tiny_profile(dir: &Path, name: &str) -> PathBuf {
-    let base =
-        std::fs::read_to_string(vmharness::profile::default_path()).expect("config/test.toml");
+    let base = std::fs::read_to_string(vmharness::profile::default_path().unwrap())
+        .expect("config/test.toml");
     let text: String = base
         .lines()
         .map(|l| {

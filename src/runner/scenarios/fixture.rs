@@ -5,6 +5,7 @@ use crate::runner::session::Session;
 use crate::verify::Check;
 use anyhow::Result;
 use serde_json::json;
+use std::path::Path;
 
 pub const FIXTURE_READY: &str = "fixture.ready";
 pub const ITEMS_CREATED: &str = "fixture.items_created";
@@ -40,11 +41,18 @@ impl Scenario for Setup {
         s.work.fixture += t.elapsed().as_secs_f64();
         let rendered = crate::toolconfig::render(&s.profile, &s.profile_path.to_string_lossy())?;
         std::fs::write(s.run_dir.join("tool-config.toml"), &rendered)?;
+        let runs: Vec<_> = s
+            .run_dir
+            .parent()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect();
         crate::tool::install(
             s.vm.ssh(),
             &s.profile,
-            &crate::paths::project_dir(),
+            &crate::paths::project_dir()?,
             &rendered,
+            &runs,
         )?;
         s.layout = layout;
         let mut evidence = json!({"device": s.layout.device, "mount": s.layout.mount, "subvolumes": s.layout.subvolumes});

@@ -14,7 +14,7 @@ fn inputs(s: &Session) -> Result<serde_json::Value> {
     let memo = crate::paths::states_dir().join(".hashes");
     let image = crate::vm::saved::content_sha256(&s.plan.vm.base_image, &memo)?;
     let kernel = crate::vm::saved::content_sha256(&s.plan.vm.kernel, &memo)?;
-    let generator = template::generator_sha256(&crate::paths::project_dir().join("guest"))?;
+    let generator = template::generator_sha256(&crate::paths::project_dir()?.join("guest"))?;
     Ok(template::inputs(
         &s.profile.btrfs,
         &s.profile.fixture,

@@ -65,7 +65,7 @@ impl Scenario for Verify {
     }
     fn run(&self, s: &mut Session) -> Result<()> {
         let layout = Layout::from_profile(&s.profile)?;
-        let schemas = Schemas::for_profile(&s.profile, &crate::paths::project_dir())?;
+        let schemas = Schemas::for_profile(&s.profile, &crate::paths::project_dir()?)?;
         let expected = Expected::from_profile(&s.profile);
         let subvolumes = s.profile.btrfs.subvolumes.clone();
         let (state, mut checks) =
