@@ -23,7 +23,7 @@
 //! count = 2
 //! ```
 
-use crate::s3::faults::{FaultRule, Faults};
+use crate::s3::server::faults::{FaultRule, Faults};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 

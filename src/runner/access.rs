@@ -4,7 +4,7 @@
 
 use super::session::endpoint_config;
 use crate::profile::Profile;
-use crate::s3::remote::Remote;
+use crate::s3::client::remote::Remote;
 use crate::s3::{Endpoint, S3Client};
 use crate::vm::relay;
 use anyhow::{Context, Result};

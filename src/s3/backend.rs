@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-use super::endpoint::{Credentials, EndpointConfig, MIN_PART_SIZE};
+use super::server::endpoint::{Credentials, EndpointConfig, MIN_PART_SIZE};
 pub use crate::profile::s3::{Backend, EmbeddedSection, GuestCredentials, S3Section};
 
 #[derive(Debug, thiserror::Error, PartialEq)]

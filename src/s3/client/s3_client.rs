@@ -11,8 +11,8 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use sha2::Digest as _;
 
-use super::backend::{Backend, S3Section};
-use super::endpoint::{Credentials, Endpoint};
+use crate::s3::backend::{Backend, S3Section};
+use crate::s3::server::{Credentials, Endpoint};
 
 #[derive(Debug, thiserror::Error)]
 pub enum S3ClientError {

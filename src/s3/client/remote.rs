@@ -2,9 +2,9 @@
 //! the credentials the profile names, what the guest's relay connects to,
 //! and the tool's environment.
 
-use super::backend::{tool_env, Backend, BackendError, S3Section};
-use super::client::{S3Client, S3ClientError};
-use super::endpoint::Credentials;
+use super::s3_client::{S3Client, S3ClientError};
+use crate::s3::backend::{tool_env, Backend, BackendError, S3Section};
+use crate::s3::server::Credentials;
 
 /// An S3 the harness does not serve itself.
 pub struct Remote {

@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 
 use super::faults::{FaultError, FaultRule, Faults};
 use super::gate::Gate;
+use super::http::{self, App};
 use super::journal::{Journal, JournalError};
 use super::keys::Keys;
-use super::server::{self, App};
 use super::service::{Behaviour, Service};
 use super::store::{Store, StoreError};
 
@@ -182,7 +182,7 @@ impl Endpoint {
             .local_addr()
             .map_err(|source| EndpointError::Bind { addr: want, source })?;
         let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(server::serve(listener, app, rx));
+        let task = tokio::spawn(http::serve(listener, app, rx));
         Ok(Endpoint {
             addr,
             credentials,
@@ -311,7 +311,7 @@ impl Endpoint {
     /// Environment for a boto3 tool talking to this endpoint through
     /// `url` (the address the guest sees; pass `self.url()` on the host).
     pub fn tool_env(&self, url: &str) -> Vec<(String, String)> {
-        super::backend::tool_env(url, &self.credentials, None, &self.region)
+        crate::s3::backend::tool_env(url, &self.credentials, None, &self.region)
     }
 
     /// Stop accepting, drop open connections and wait for the server task.
