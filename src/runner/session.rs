@@ -472,7 +472,7 @@ fn boot_vm(plan: &BootPlan, secrets: &[String], run_id: &str) -> Result<(Vm, f64
 
 /// The embedded endpoint of a profile, its store and journal in `dir`.
 pub(crate) fn endpoint_config(profile: &Profile, dir: &Path) -> crate::s3::EndpointConfig {
-    let mut cfg = profile.s3.endpoint_config(&dir.join("s3-store"));
+    let mut cfg = plan::s3::endpoint_config(&profile.s3, &dir.join("s3-store"));
     cfg.journal_file = Some(dir.join(crate::s3::server::journal::JOURNAL_FILE));
     cfg
 }

@@ -1,10 +1,37 @@
 //! A non-embedded backend (`aws` or `endpoint`) as a run uses it: its URL,
 //! the credentials the profile names, what the guest's relay connects to,
-//! and the tool's environment.
+//! and the tool's environment. `crate::plan::s3` builds one from the
+//! profile's `[s3]`.
 
-use super::s3_client::{S3Client, S3ClientError};
-use crate::s3::backend::{tool_env, Backend, BackendError, S3Section};
-use crate::s3::server::Credentials;
+use crate::s3::server::{tool_env, Credentials};
+use crate::s3::Backend;
+
+/// Why a remote backend cannot be used as the profile names it.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BackendError {
+    #[error("[s3.guest_credentials] environment variable {0} is not set on the host")]
+    GuestEnv(String),
+    #[error("[s3] {key} {url:?}: {why}")]
+    Unreachable {
+        key: &'static str,
+        url: String,
+        why: String,
+    },
+}
+
+/// How the host's SDK client reaches a remote backend.
+#[derive(Debug, Clone)]
+pub struct RemoteConfig {
+    pub backend: Backend,
+    pub bucket: String,
+    pub region: String,
+    /// The S3-compatible URL (`backend = "endpoint"`); AWS's is the SDK's.
+    pub endpoint_url: Option<String>,
+    /// The aws-config profile of the host's credentials.
+    pub aws_profile: Option<String>,
+    /// None: path-style on an endpoint, virtual-hosted on AWS.
+    pub force_path_style: Option<bool>,
+}
 
 /// An S3 the harness does not serve itself.
 pub struct Remote {
@@ -17,24 +44,6 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// The profile's remote backend with its credentials looked up (`lookup`
-    /// reads a host variable); None for the embedded backend.
-    pub fn from_section(
-        s: &S3Section,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Remote>, BackendError> {
-        let Some(url) = remote_url(s)? else {
-            return Ok(None);
-        };
-        let (credentials, session_token) = named_credentials(s, lookup)?;
-        Ok(Some(Remote {
-            backend: s.backend,
-            url,
-            credentials,
-            session_token,
-        }))
-    }
-
     /// HOST:PORT the guest's relay connects to. The guest speaks plain HTTP
     /// to a fixed address, so only an `http://` URL without a path can be
     /// relayed: TLS would need the real host name, which the guest cannot
@@ -68,72 +77,6 @@ impl Remote {
         out.extend(self.session_token.clone());
         out
     }
-
-    /// The host-side client (see [`host_uses_named_credentials`]).
-    pub async fn client(&self, s: &S3Section) -> Result<S3Client, S3ClientError> {
-        let credentials = host_uses_named_credentials(s).then_some(&self.credentials);
-        S3Client::for_remote(s, credentials).await
-    }
-}
-
-/// The profile's S3 URL on a remote backend (`endpoint_url`, or AWS's from
-/// the region); None for the embedded backend.
-pub fn remote_url(s: &S3Section) -> Result<Option<String>, BackendError> {
-    match (s.backend, &s.endpoint_url) {
-        (Backend::Embedded, _) => Ok(None),
-        (Backend::Endpoint, Some(u)) => Ok(Some(u.clone())),
-        (Backend::Endpoint, None) => Err(BackendError::Unreachable {
-            key: "endpoint_url",
-            url: String::new(),
-            why: "required when backend = \"endpoint\"".to_owned(),
-        }),
-        (Backend::Aws, _) => Ok(Some(aws_url(&s.region))),
-    }
-}
-
-/// The credentials (and session token) `[s3.guest_credentials]` names.
-fn named_credentials(
-    s: &S3Section,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<(Credentials, Option<String>), BackendError> {
-    let Some(g) = &s.guest_credentials else {
-        return Err(BackendError::GuestEnv(
-            "(none named: [s3.guest_credentials] is missing)".to_owned(),
-        ));
-    };
-    let get = |name: &str| lookup(name).ok_or_else(|| BackendError::GuestEnv(name.to_owned()));
-    let credentials = Credentials {
-        access_key_id: get(&g.access_key_id_env)?,
-        secret_access_key: get(&g.secret_access_key_env)?,
-    };
-    Ok((
-        credentials,
-        g.session_token_env.as_deref().map(get).transpose()?,
-    ))
-}
-
-/// The host's own client uses the named credentials on an endpoint without
-/// `aws_profile`; otherwise aws-config's (the profile `aws_profile` names,
-/// or on AWS the default chain).
-fn host_uses_named_credentials(s: &S3Section) -> bool {
-    s.aws_profile.is_none() && s.backend == Backend::Endpoint
-}
-
-/// The host-side client of a remote backend and its URL, for work without a
-/// guest (`vmharness cleanup`): the named credentials are read only when the
-/// host uses them. None on the embedded backend.
-pub async fn host_client(
-    s: &S3Section,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<Option<(String, S3Client)>> {
-    let Some(url) = remote_url(s)? else {
-        return Ok(None);
-    };
-    let named = match host_uses_named_credentials(s) {
-        true => Some(named_credentials(s, lookup)?.0),
-        false => None,
-    };
-    Ok(Some((url, S3Client::for_remote(s, named.as_ref()).await?)))
 }
 
 /// AWS's S3 URL for `region`.
@@ -186,83 +129,5 @@ mod tests {
             .unwrap_err()
             .contains("path"));
         assert!(relay_upstream("ftp://h").unwrap_err().contains("scheme"));
-    }
-
-    fn section(toml_text: &str) -> S3Section {
-        toml::from_str(toml_text).expect("valid toml")
-    }
-
-    const ENDPOINT: &str = r#"
-        backend = "endpoint"
-        endpoint_url = "http://127.0.0.1:9000"
-        [guest_credentials]
-        access_key_id_env = "K"
-        secret_access_key_env = "S"
-    "#;
-
-    #[test]
-    fn credentials_come_from_the_named_variables() {
-        let r = Remote::from_section(&section(ENDPOINT), |n| Some(format!("v-{n}")))
-            .expect("ok")
-            .expect("remote");
-        assert_eq!(r.credentials.access_key_id, "v-K");
-        assert_eq!(r.relay_upstream().as_deref(), Ok("127.0.0.1:9000"));
-        let env = r.tool_env("http://10.0.2.100:9000", "us-east-1");
-        assert_eq!(env.len(), 4, "{env:?}");
-        assert!(env.contains(&(
-            "AWS_ENDPOINT_URL_S3".into(),
-            "http://10.0.2.100:9000".into()
-        )));
-        assert!(env.contains(&("AWS_SECRET_ACCESS_KEY".into(), "v-S".into())));
-        assert_eq!(r.secrets(), ["v-S"]);
-        assert_eq!(
-            Remote::from_section(&section(ENDPOINT), |_| None).err(),
-            Some(BackendError::GuestEnv("K".into()))
-        );
-        assert!(Remote::from_section(&S3Section::default(), |_| None)
-            .expect("ok")
-            .is_none());
-    }
-
-    #[test]
-    fn aws_is_refused_for_the_guest_with_the_reason() {
-        let aws = section(
-            r#"
-            backend = "aws"
-            region = "eu-west-1"
-            [guest_credentials]
-            access_key_id_env = "K"
-            secret_access_key_env = "S"
-            "#,
-        );
-        let r = Remote::from_section(&aws, |_| Some("x".into()))
-            .expect("ok")
-            .expect("remote");
-        assert_eq!(r.url, "https://s3.eu-west-1.amazonaws.com");
-        let e = r.relay_upstream().unwrap_err().to_string();
-        assert!(e.contains("backend = \"aws\"") && e.contains("TLS"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn the_host_client_reads_the_named_variables_only_when_it_uses_them() {
-        let aws = section(
-            r#"
-            backend = "aws"
-            [guest_credentials]
-            access_key_id_env = "K"
-            secret_access_key_env = "S"
-            "#,
-        );
-        let (url, _) = host_client(&aws, |_| None)
-            .await
-            .expect("aws: aws-config's chain")
-            .expect("remote");
-        assert_eq!(url, "https://s3.us-east-1.amazonaws.com");
-        let e = host_client(&section(ENDPOINT), |_| None).await.err();
-        assert!(e.is_some_and(|e| e.to_string().contains("variable K")));
-        assert!(host_client(&S3Section::default(), |_| None)
-            .await
-            .expect("ok")
-            .is_none());
     }
 }
