@@ -186,7 +186,7 @@ pub enum S3Command {
     /// Serve a bucket from a directory; prints the URL and credentials; Ctrl-C stops it.
     ///
     /// Example: vmharness s3 serve --dir /tmp/s3 --port 9000
-    Serve(crate::s3::cli::ServeArgs),
+    Serve(crate::s3::server::cli::ServeArgs),
 }
 
 #[derive(Subcommand, Debug)]

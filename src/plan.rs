@@ -1,5 +1,5 @@
 //! From a validated profile and command-line overrides to the immutable
-//! plan of one VM.
+//! plan of one VM, and ([`s3`]) from the profile's `[s3]` to the run's S3.
 
 use crate::accel::Accel;
 use crate::profile::Profile;
@@ -8,6 +8,8 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub mod s3;
 
 /// What the command line may override (serialisable: `vm up` hands it to
 /// its supervisor).

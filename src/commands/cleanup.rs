@@ -12,9 +12,7 @@ pub fn run(profile: Option<&Path>) -> Result<Outcome> {
     let prefix = s3.normalized_prefix();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let client = rt
-        .block_on(crate::s3::remote::host_client(s3, |n| {
-            std::env::var(n).ok()
-        }))
+        .block_on(crate::plan::s3::host_client(s3, |n| std::env::var(n).ok()))
         .with_context(|| format!("profile {file}: the host's S3 client"))?;
     let Some((url, client)) = client else {
         println!(

@@ -37,7 +37,7 @@ pub fn dispatch(cmd: Command) -> anyhow::Result<Outcome> {
         Command::Gc => gc::run(),
         Command::Cleanup { profile } => cleanup::run(profile.as_deref()),
         Command::S3(crate::cli::S3Command::Serve(args)) => {
-            Ok(Outcome::Code(crate::s3::cli::run_serve(args)))
+            Ok(Outcome::Code(crate::s3::server::cli::run_serve(args)))
         }
         Command::Bench(c) => bench::run(c),
         Command::Config(c) => config::run(c),

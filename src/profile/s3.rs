@@ -23,7 +23,8 @@
 //! count = 2
 //! ```
 
-use crate::s3::faults::{FaultRule, Faults};
+use crate::s3::server::faults::{FaultRule, Faults};
+pub use crate::s3::Backend;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -41,27 +42,6 @@ pub const STORAGE_CLASSES: &[&str] = &[
 
 /// Classes whose objects need a RestoreObject before GetObject.
 pub const ARCHIVE_CLASSES: &[&str] = &["GLACIER", "DEEP_ARCHIVE"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// The in-process endpoint (journal, faults, archive simulation).
-    Embedded,
-    /// Real AWS S3 through the default credential chain.
-    Aws,
-    /// Any S3-compatible URL (`endpoint_url`).
-    Endpoint,
-}
-
-impl Backend {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Embedded => "embedded",
-            Backend::Aws => "aws",
-            Backend::Endpoint => "endpoint",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

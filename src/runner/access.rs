@@ -3,8 +3,8 @@
 //! relay connects to, the tool's environment and the secrets to redact.
 
 use super::session::endpoint_config;
+use crate::plan;
 use crate::profile::Profile;
-use crate::s3::remote::Remote;
 use crate::s3::{Endpoint, S3Client};
 use crate::vm::relay;
 use anyhow::{Context, Result};
@@ -30,7 +30,7 @@ pub(crate) fn open(
 ) -> Result<S3Access> {
     let file = profile_path.display();
     let guest_url = relay::guest_s3_url();
-    let remote = Remote::from_section(&profile.s3, |n| std::env::var(n).ok())
+    let remote = plan::s3::remote(&profile.s3, |n| std::env::var(n).ok())
         .with_context(|| format!("profile {file}"))?;
     let Some(remote) = remote else {
         let endpoint = rt
@@ -48,7 +48,7 @@ pub(crate) fn open(
         .relay_upstream()
         .with_context(|| format!("profile {file}: the guest cannot reach this S3"))?;
     let client = rt
-        .block_on(remote.client(&profile.s3))
+        .block_on(plan::s3::remote_client(&remote, &profile.s3))
         .with_context(|| format!("profile {file}: building the S3 client for {}", remote.url))?;
     rt.block_on(probe(&client, &profile.s3.normalized_prefix()))
         .with_context(|| {

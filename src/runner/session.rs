@@ -408,7 +408,7 @@ impl Session {
         if let Some(why) = self.profile.s3.journal_missing() {
             anyhow::bail!("no journal to read: {why}");
         }
-        let path = self.run_dir.join(crate::s3::journal::JOURNAL_FILE);
+        let path = self.run_dir.join(crate::s3::server::journal::JOURNAL_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         Ok(crate::verify::journal::Journal::parse_jsonl(&text)?
@@ -472,8 +472,8 @@ fn boot_vm(plan: &BootPlan, secrets: &[String], run_id: &str) -> Result<(Vm, f64
 
 /// The embedded endpoint of a profile, its store and journal in `dir`.
 pub(crate) fn endpoint_config(profile: &Profile, dir: &Path) -> crate::s3::EndpointConfig {
-    let mut cfg = profile.s3.endpoint_config(&dir.join("s3-store"));
-    cfg.journal_file = Some(dir.join(crate::s3::journal::JOURNAL_FILE));
+    let mut cfg = plan::s3::endpoint_config(&profile.s3, &dir.join("s3-store"));
+    cfg.journal_file = Some(dir.join(crate::s3::server::journal::JOURNAL_FILE));
     cfg
 }
 

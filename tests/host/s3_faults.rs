@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::s3_common::{bytes, code, start, start_with, status, MIB};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
-use vmharness::s3::journal::read_file;
+use vmharness::s3::server::journal::read_file;
 use vmharness::s3::{FaultKind, FaultRule};
 
 const WAIT: Duration = Duration::from_secs(20);

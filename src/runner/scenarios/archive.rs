@@ -20,7 +20,7 @@ use super::restore::{
 };
 use super::{for_subvolume, per_subvolume, Scenario};
 use crate::runner::session::Session;
-use crate::s3::journal::Record;
+use crate::s3::server::journal::Record;
 use crate::verify::{names, Check};
 use anyhow::Result;
 use serde_json::json;

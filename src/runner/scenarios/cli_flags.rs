@@ -9,7 +9,7 @@ use super::hold;
 use super::Scenario;
 use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
-use crate::s3::journal::Record;
+use crate::s3::server::journal::Record;
 use crate::tool::{BackupArgs, RestoreArgs};
 use crate::verify::layout::Layout;
 use crate::verify::retention::parse_snapshot_name;

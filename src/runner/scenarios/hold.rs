@@ -4,8 +4,8 @@
 use crate::runner::background::BackgroundRun;
 use crate::runner::blame::tool_broke;
 use crate::runner::session::Session;
-use crate::s3::faults::{FaultKind, FaultRule, RuleId};
-use crate::s3::journal::{Journal, Record};
+use crate::s3::server::faults::{FaultKind, FaultRule, RuleId};
+use crate::s3::server::journal::{Journal, Record};
 use crate::verify::layout::{key_regex, KeyClass, Layout};
 use anyhow::{anyhow, Context, Result};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub const WRITE_OPS: &[&str] = &[
 /// A stall rule that is released when dropped, so an error on the way can
 /// never leave the endpoint holding requests for later scenarios.
 pub struct Stall {
-    faults: Arc<crate::s3::faults::Faults>,
+    faults: Arc<crate::s3::server::faults::Faults>,
     id: Option<RuleId>,
     /// The key pattern it holds.
     pub key_regex: String,
@@ -126,7 +126,7 @@ pub fn chunk_data_op(chunk_size: u64) -> &'static str {
 /// stalls released) when dropped, so no error on the way leaves them in
 /// place for later scenarios.
 pub struct Rules {
-    faults: Arc<crate::s3::faults::Faults>,
+    faults: Arc<crate::s3::server::faults::Faults>,
     ids: Vec<RuleId>,
 }
 

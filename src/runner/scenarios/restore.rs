@@ -151,7 +151,7 @@ pub(super) fn restore_latest(
 }
 
 /// The journal's records after sequence number `seq`.
-pub(super) fn records_since(s: &Session, seq: u64) -> Vec<crate::s3::journal::Record> {
+pub(super) fn records_since(s: &Session, seq: u64) -> Vec<crate::s3::server::journal::Record> {
     s.endpoint
         .as_ref()
         .map(|e| e.journal().records())
@@ -162,7 +162,7 @@ pub(super) fn records_since(s: &Session, seq: u64) -> Vec<crate::s3::journal::Re
 }
 
 /// The keys `records` read successfully (GetObject 2xx).
-pub(super) fn fetched(records: &[crate::s3::journal::Record]) -> BTreeSet<String> {
+pub(super) fn fetched(records: &[crate::s3::server::journal::Record]) -> BTreeSet<String> {
     records
         .iter()
         .filter(|r| r.op == "GetObject" && r.status.is_some_and(|c| c < 300))

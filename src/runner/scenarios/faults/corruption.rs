@@ -12,7 +12,7 @@
 use super::super::{first_subvolume, guest, hold, leftovers, record_variant, Scenario};
 use crate::runner::blame::tool_broke;
 use crate::runner::session::Session;
-use crate::s3::store::ObjectMeta;
+use crate::s3::server::store::ObjectMeta;
 use crate::verify::layout::Layout;
 use crate::verify::manifest::Documents;
 use crate::verify::{names, Check, Verdict};

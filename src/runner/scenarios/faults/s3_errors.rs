@@ -17,7 +17,7 @@
 use super::super::{first_subvolume, guest, hold, record_variant, Scenario};
 use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
-use crate::s3::faults::{FaultKind, FaultRule};
+use crate::s3::server::faults::{FaultKind, FaultRule};
 use crate::verify::layout::{key_regex, Layout};
 use crate::verify::Check;
 use anyhow::{bail, Result};

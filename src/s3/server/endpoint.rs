@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 
 use super::faults::{FaultError, FaultRule, Faults};
 use super::gate::Gate;
+use super::http::{self, App};
 use super::journal::{Journal, JournalError};
 use super::keys::Keys;
-use super::server::{self, App};
 use super::service::{Behaviour, Service};
 use super::store::{Store, StoreError};
 
@@ -48,6 +48,32 @@ impl Credentials {
             secret_access_key: Alphanumeric.sample_string(&mut rng, 40),
         }
     }
+}
+
+/// The environment a boto3 tool needs to reach S3 at `url` (as the tool
+/// sees it) with `credentials`, and nothing else.
+pub fn tool_env(
+    url: &str,
+    credentials: &Credentials,
+    session_token: Option<&str>,
+    region: &str,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL_S3".to_owned(), url.to_owned()),
+        (
+            "AWS_ACCESS_KEY_ID".to_owned(),
+            credentials.access_key_id.clone(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
+            credentials.secret_access_key.clone(),
+        ),
+    ];
+    if let Some(t) = session_token {
+        env.push(("AWS_SESSION_TOKEN".to_owned(), t.to_owned()));
+    }
+    env.push(("AWS_DEFAULT_REGION".to_owned(), region.to_owned()));
+    env
 }
 
 /// How to start an endpoint. `EndpointConfig::new(dir)` gives defaults.
@@ -182,7 +208,7 @@ impl Endpoint {
             .local_addr()
             .map_err(|source| EndpointError::Bind { addr: want, source })?;
         let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(server::serve(listener, app, rx));
+        let task = tokio::spawn(http::serve(listener, app, rx));
         Ok(Endpoint {
             addr,
             credentials,
@@ -311,7 +337,7 @@ impl Endpoint {
     /// Environment for a boto3 tool talking to this endpoint through
     /// `url` (the address the guest sees; pass `self.url()` on the host).
     pub fn tool_env(&self, url: &str) -> Vec<(String, String)> {
-        super::backend::tool_env(url, &self.credentials, None, &self.region)
+        tool_env(url, &self.credentials, None, &self.region)
     }
 
     /// Stop accepting, drop open connections and wait for the server task.
@@ -326,5 +352,33 @@ impl Endpoint {
 impl Drop for Endpoint {
     fn drop(&mut self) {
         self.shutdown.send_replace(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_env_is_the_url_the_keys_and_the_region() {
+        let creds = Credentials {
+            access_key_id: "AK".into(),
+            secret_access_key: "SK".into(),
+        };
+        let names = |env: Vec<(String, String)>| -> Vec<String> {
+            env.into_iter().map(|(k, _)| k).collect()
+        };
+        assert_eq!(
+            names(tool_env("http://10.0.2.100:9000", &creds, None, "r-1")),
+            [
+                "AWS_ENDPOINT_URL_S3",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION"
+            ]
+        );
+        let env = tool_env("http://x", &creds, Some("T"), "r-1");
+        assert!(env.contains(&("AWS_SESSION_TOKEN".into(), "T".into())));
+        assert!(env.contains(&("AWS_SECRET_ACCESS_KEY".into(), "SK".into())));
     }
 }

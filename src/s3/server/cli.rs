@@ -79,7 +79,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<EndpointConfig> {
     cfg.journal_file = Some(
         args.journal
             .clone()
-            .unwrap_or_else(|| args.dir.join(crate::s3::journal::JOURNAL_FILE)),
+            .unwrap_or_else(|| args.dir.join(super::journal::JOURNAL_FILE)),
     );
     if let Some(path) = &args.faults {
         let text =

@@ -1,5 +1,5 @@
-//! The host-side S3 client every verifier uses, built once from the
-//! profile's backend: list with paging, head, ranged and streaming gets
+//! The host-side S3 client every verifier uses, built once for the run's
+//! backend: list with paging, head, ranged and streaming gets
 //! (with SHA-256), multipart upload cleanup, prefix deletion in batches.
 
 use std::ops::Range;
@@ -11,8 +11,9 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use sha2::Digest as _;
 
-use super::backend::{Backend, S3Section};
-use super::endpoint::{Credentials, Endpoint};
+use super::remote::RemoteConfig;
+use crate::s3::server::{Credentials, Endpoint};
+use crate::s3::Backend;
 
 #[derive(Debug, thiserror::Error)]
 pub enum S3ClientError {
@@ -180,19 +181,19 @@ impl S3Client {
         }
     }
 
-    /// A client for a remote backend (aws or endpoint) of the profile:
+    /// A client for a remote backend (aws or endpoint):
     /// `static_credentials` when given, else aws-config's chain (with
-    /// `aws_profile` when the profile names one).
+    /// `aws_profile` when the configuration names one).
     pub async fn for_remote(
-        section: &S3Section,
+        cfg: &RemoteConfig,
         static_credentials: Option<&Credentials>,
     ) -> Result<S3Client, S3ClientError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
-        loader = loader.region(Region::new(section.region.clone()));
-        if let Some(p) = &section.aws_profile {
+        loader = loader.region(Region::new(cfg.region.clone()));
+        if let Some(p) = &cfg.aws_profile {
             loader = loader.profile_name(p);
         }
-        if let Some(u) = &section.endpoint_url {
+        if let Some(u) = &cfg.endpoint_url {
             loader = loader.endpoint_url(u);
         }
         if let Some(c) = static_credentials {
@@ -205,15 +206,15 @@ impl S3Client {
             ));
         }
         let shared = loader.load().await;
-        let path_style = section
+        let path_style = cfg
             .force_path_style
-            .unwrap_or(section.backend == Backend::Endpoint);
+            .unwrap_or(cfg.backend == Backend::Endpoint);
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(path_style)
             .build();
         Ok(S3Client {
             sdk: aws_sdk_s3::Client::from_conf(config),
-            bucket: section.bucket.clone(),
+            bucket: cfg.bucket.clone(),
             has_journal: false,
         })
     }

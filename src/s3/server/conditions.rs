@@ -13,7 +13,7 @@ use super::store::{ObjectMeta, StoreError, WriteCondition};
 /// The conditional headers of a GET's or HEAD's input.
 macro_rules! read_conditions {
     ($input:expr) => {
-        $crate::s3::conditions::ReadConditions {
+        $crate::s3::server::conditions::ReadConditions {
             if_match: $input.if_match.as_ref(),
             if_none_match: $input.if_none_match.as_ref(),
             if_modified_since: $input.if_modified_since.as_ref(),
@@ -35,7 +35,7 @@ pub(super) struct ReadConditions<'a> {
 /// CopyObject's or an UploadPartCopy's input.
 macro_rules! copy_source_conditions {
     ($input:expr) => {
-        $crate::s3::conditions::ReadConditions {
+        $crate::s3::server::conditions::ReadConditions {
             if_match: $input.copy_source_if_match.as_ref(),
             if_none_match: $input.copy_source_if_none_match.as_ref(),
             if_modified_since: $input.copy_source_if_modified_since.as_ref(),

@@ -1,0 +1,227 @@
+//! From the profile's `[s3]` section to what `crate::s3` runs: the embedded
+//! endpoint's [`EndpointConfig`], or a [`Remote`] backend with the
+//! credentials the profile names and the host's client of it. The profile
+//! is read here, above `s3/`, so that nothing in `s3/` knows the profile.
+//! (The section itself, its keys and their checks: `crate::profile::s3`.)
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::profile::s3::S3Section;
+use crate::s3::client::remote::{aws_url, BackendError, Remote, RemoteConfig};
+use crate::s3::server::endpoint::{Credentials, EndpointConfig, MIN_PART_SIZE};
+use crate::s3::{Backend, S3Client, S3ClientError};
+
+/// Endpoint configuration for the embedded backend; store in `dir`.
+pub fn endpoint_config(s: &S3Section, dir: &Path) -> EndpointConfig {
+    let mut cfg = EndpointConfig::new(dir);
+    cfg.bucket = s.bucket.clone();
+    cfg.region = s.region.clone();
+    cfg.port = s.embedded.port.unwrap_or(0);
+    cfg.min_part_size = s.embedded.min_part_size.unwrap_or(MIN_PART_SIZE);
+    cfg.restore_delay = Duration::from_secs(s.restore_delay_secs);
+    cfg.faults = s.faults.clone();
+    cfg
+}
+
+/// The profile's remote backend with its credentials looked up (`lookup`
+/// reads a host variable); None for the embedded backend.
+pub fn remote(
+    s: &S3Section,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Remote>, BackendError> {
+    let Some(url) = remote_url(s)? else {
+        return Ok(None);
+    };
+    let (credentials, session_token) = named_credentials(s, lookup)?;
+    Ok(Some(Remote {
+        backend: s.backend,
+        url,
+        credentials,
+        session_token,
+    }))
+}
+
+/// The host-side client of `remote` (see [`host_uses_named_credentials`]).
+pub async fn remote_client(remote: &Remote, s: &S3Section) -> Result<S3Client, S3ClientError> {
+    let credentials = host_uses_named_credentials(s).then_some(&remote.credentials);
+    S3Client::for_remote(&remote_config(s), credentials).await
+}
+
+/// How the host's SDK client reaches the profile's remote backend.
+fn remote_config(s: &S3Section) -> RemoteConfig {
+    RemoteConfig {
+        backend: s.backend,
+        bucket: s.bucket.clone(),
+        region: s.region.clone(),
+        endpoint_url: s.endpoint_url.clone(),
+        aws_profile: s.aws_profile.clone(),
+        force_path_style: s.force_path_style,
+    }
+}
+
+/// The profile's S3 URL on a remote backend (`endpoint_url`, or AWS's from
+/// the region); None for the embedded backend.
+pub fn remote_url(s: &S3Section) -> Result<Option<String>, BackendError> {
+    match (s.backend, &s.endpoint_url) {
+        (Backend::Embedded, _) => Ok(None),
+        (Backend::Endpoint, Some(u)) => Ok(Some(u.clone())),
+        (Backend::Endpoint, None) => Err(BackendError::Unreachable {
+            key: "endpoint_url",
+            url: String::new(),
+            why: "required when backend = \"endpoint\"".to_owned(),
+        }),
+        (Backend::Aws, _) => Ok(Some(aws_url(&s.region))),
+    }
+}
+
+/// The credentials (and session token) `[s3.guest_credentials]` names.
+fn named_credentials(
+    s: &S3Section,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(Credentials, Option<String>), BackendError> {
+    let Some(g) = &s.guest_credentials else {
+        return Err(BackendError::GuestEnv(
+            "(none named: [s3.guest_credentials] is missing)".to_owned(),
+        ));
+    };
+    let get = |name: &str| lookup(name).ok_or_else(|| BackendError::GuestEnv(name.to_owned()));
+    let credentials = Credentials {
+        access_key_id: get(&g.access_key_id_env)?,
+        secret_access_key: get(&g.secret_access_key_env)?,
+    };
+    Ok((
+        credentials,
+        g.session_token_env.as_deref().map(get).transpose()?,
+    ))
+}
+
+/// The host's own client uses the named credentials on an endpoint without
+/// `aws_profile`; otherwise aws-config's (the profile `aws_profile` names,
+/// or on AWS the default chain).
+fn host_uses_named_credentials(s: &S3Section) -> bool {
+    s.aws_profile.is_none() && s.backend == Backend::Endpoint
+}
+
+/// The host-side client of a remote backend and its URL, for work without a
+/// guest (`vmharness cleanup`): the named credentials are read only when the
+/// host uses them. None on the embedded backend.
+pub async fn host_client(
+    s: &S3Section,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<(String, S3Client)>> {
+    let Some(url) = remote_url(s)? else {
+        return Ok(None);
+    };
+    let named = match host_uses_named_credentials(s) {
+        true => Some(named_credentials(s, lookup)?.0),
+        false => None,
+    };
+    Ok(Some((
+        url,
+        S3Client::for_remote(&remote_config(s), named.as_ref()).await?,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_config_carries_delay_and_faults() {
+        let s = section(
+            r#"
+            restore_delay_secs = 2
+            [embedded]
+            min_part_size = 1024
+            [[faults]]
+            op = "UploadPart"
+            action = "slow_down"
+            count = 2
+            "#,
+        );
+        let cfg = endpoint_config(&s, Path::new("/tmp/x"));
+        assert_eq!(cfg.restore_delay, Duration::from_secs(2));
+        assert_eq!(cfg.min_part_size, 1024);
+        assert_eq!(cfg.faults.len(), 1);
+        assert_eq!(cfg.bucket, "vmharness");
+    }
+
+    fn section(toml_text: &str) -> S3Section {
+        toml::from_str(toml_text).expect("valid toml")
+    }
+
+    const ENDPOINT: &str = r#"
+        backend = "endpoint"
+        endpoint_url = "http://127.0.0.1:9000"
+        [guest_credentials]
+        access_key_id_env = "K"
+        secret_access_key_env = "S"
+    "#;
+
+    #[test]
+    fn credentials_come_from_the_named_variables() {
+        let r = remote(&section(ENDPOINT), |n| Some(format!("v-{n}")))
+            .expect("ok")
+            .expect("remote");
+        assert_eq!(r.credentials.access_key_id, "v-K");
+        assert_eq!(r.relay_upstream().as_deref(), Ok("127.0.0.1:9000"));
+        let env = r.tool_env("http://10.0.2.100:9000", "us-east-1");
+        assert_eq!(env.len(), 4, "{env:?}");
+        assert!(env.contains(&(
+            "AWS_ENDPOINT_URL_S3".into(),
+            "http://10.0.2.100:9000".into()
+        )));
+        assert!(env.contains(&("AWS_SECRET_ACCESS_KEY".into(), "v-S".into())));
+        assert_eq!(r.secrets(), ["v-S"]);
+        assert_eq!(
+            remote(&section(ENDPOINT), |_| None).err(),
+            Some(BackendError::GuestEnv("K".into()))
+        );
+        assert!(remote(&S3Section::default(), |_| None)
+            .expect("ok")
+            .is_none());
+    }
+
+    #[test]
+    fn aws_is_refused_for_the_guest_with_the_reason() {
+        let aws = section(
+            r#"
+            backend = "aws"
+            region = "eu-west-1"
+            [guest_credentials]
+            access_key_id_env = "K"
+            secret_access_key_env = "S"
+            "#,
+        );
+        let r = remote(&aws, |_| Some("x".into()))
+            .expect("ok")
+            .expect("remote");
+        assert_eq!(r.url, "https://s3.eu-west-1.amazonaws.com");
+        let e = r.relay_upstream().unwrap_err().to_string();
+        assert!(e.contains("backend = \"aws\"") && e.contains("TLS"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_host_client_reads_the_named_variables_only_when_it_uses_them() {
+        let aws = section(
+            r#"
+            backend = "aws"
+            [guest_credentials]
+            access_key_id_env = "K"
+            secret_access_key_env = "S"
+            "#,
+        );
+        let (url, _) = host_client(&aws, |_| None)
+            .await
+            .expect("aws: aws-config's chain")
+            .expect("remote");
+        assert_eq!(url, "https://s3.us-east-1.amazonaws.com");
+        let e = host_client(&section(ENDPOINT), |_| None).await.err();
+        assert!(e.is_some_and(|e| e.to_string().contains("variable K")));
+        assert!(host_client(&S3Section::default(), |_| None)
+            .await
+            .expect("ok")
+            .is_none());
+    }
+}
