@@ -189,6 +189,12 @@ impl Session {
         let exe = relay_exe(&run_dir)?;
         plan.vm.guestfwd = vec![relay::s3_forward(&exe, &s3.upstream)];
         eprintln!("[run {run_id}] profile {}", profile_path.display());
+        let project = crate::paths::project_dir()?;
+        eprintln!(
+            "[run {run_id}] tool from {}; recipes, schemas and guest helpers from {}",
+            project.join(&profile.tool.source_dir).display(),
+            project.display()
+        );
         eprintln!("[run {run_id}] accelerator: {}", plan.accel_reason);
         eprintln!(
             "[run {run_id}] image {} kernel {}",

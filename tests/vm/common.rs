@@ -248,8 +248,9 @@ pub fn only_run(runs: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(runs)
         .unwrap()
         .flatten()
+        // Not `latest`, a symlink to the run.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
-        .filter(|p| p.is_dir())
         .collect();
     assert_eq!(
         dirs.len(),

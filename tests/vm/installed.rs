@@ -5,7 +5,8 @@
 //! subdirectory of it. The run finds `vmharness.toml` upwards, uses the
 //! recipes, profiles and guest helpers built into the binary (unpacked in
 //! the cache), copies the repository's tool into the guest, and leaves its
-//! run in the repository's `vmharness-runs/`, which git ignores.
+//! run in the repository's `vmharness-runs/`, which git ignores (init added
+//! it to the tool's own `.gitignore`).
 
 use crate::common::*;
 use std::path::Path;
@@ -44,7 +45,6 @@ fn an_installed_binary_runs_a_tools_repository_from_a_subdirectory() {
     ] {
         git(&repo, args);
     }
-    let head = git(&repo, &["rev-parse", "--short", "HEAD"]);
     chown_tree(&repo);
 
     // Unset: the runs go where the workspace says.
@@ -65,6 +65,22 @@ fn an_installed_binary_runs_a_tools_repository_from_a_subdirectory() {
         ),
     )
     .unwrap();
+    // As its developer would: the workspace files are committed.
+    git(&repo, &["add", "vmharness.toml", ".gitignore"]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "vmharness",
+        ],
+    );
+    let head = git(&repo, &["rev-parse", "--short", "HEAD"]);
+    chown_tree(&repo);
 
     let started = std::time::Instant::now();
     let run = as_test_user(&exe, &repo.join("btrfs_to_s3"), &env)
@@ -93,18 +109,35 @@ fn an_installed_binary_runs_a_tools_repository_from_a_subdirectory() {
         head.as_str(),
         "the tool is the repository's"
     );
-    // The built-in files were unpacked: no checkout was found from there.
+    // `report` (no arguments) finds the same run from the workspace.
+    let report = as_test_user(&exe, &repo.join("btrfs_to_s3"), &env)
+        .arg("report")
+        .output()
+        .expect("running vmharness report");
+    let printed = String::from_utf8_lossy(&report.stdout);
+    let id = run_dir.file_name().unwrap().to_string_lossy();
+    assert_eq!(report.status.code(), Some(0), "report: {report:?}");
+    assert!(
+        printed.contains(&*id),
+        "report names the run {id}: {printed}"
+    );
+    // The built-in files, unpacked, served: no checkout was found from there.
     let assets = vmharness::assets::root().join(vmharness::assets::digest());
     assert!(
         assets.join("images/debian-13.toml").is_file(),
         "{}",
         assets.display()
     );
-    // git sees the profile and .gitignore, never the runs.
+    let said = String::from_utf8_lossy(&run.stderr);
+    let from = format!(
+        "tool from {}; recipes, schemas and guest helpers from {}",
+        repo.display(),
+        assets.display()
+    );
+    assert!(said.contains(&from), "expected `{from}` in: {said}");
+    // git never sees the runs: the tree is as committed.
     let status = git(&repo, &["status", "--porcelain", "--untracked-files=all"]);
-    let mut lines: Vec<&str> = status.lines().collect();
-    lines.sort();
-    assert_eq!(lines, ["?? .gitignore", "?? vmharness.toml"], "{status}");
+    assert_eq!(status, "", "the run left files git sees");
 }
 
 /// `git ARGS` in `dir` (as the invoking user; any owner is trusted), its stdout trimmed.
