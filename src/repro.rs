@@ -3,8 +3,8 @@
 
 use crate::accel::Accel;
 use crate::image::cache::Entry;
+use crate::plan::BootOverrides;
 use crate::profile::Profile;
-use crate::runner::RunOptions;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -54,14 +54,17 @@ pub struct Inputs<'a> {
     pub profile_file: &'a Path,
     pub image: &'a Entry,
     pub scenarios: &'a [String],
-    pub opts: &'a RunOptions,
+    /// The command line's kernel, initrd and boot choices.
+    pub overrides: &'a BootOverrides,
+    /// `BTRFS_TO_S3_CMD`, when set.
+    pub cmd_override: Option<&'a str>,
     pub accel: Accel,
 }
 
 impl Repro {
     /// The record of `inputs` (files are hashed now).
     pub fn of_run(inputs: &Inputs, tool_version: Option<String>) -> Repro {
-        let o = &inputs.opts.overrides;
+        let o = inputs.overrides;
         Repro {
             vmharness_version: env!("CARGO_PKG_VERSION").into(),
             profile_sha256: sha256_file(inputs.profile_file).ok(),
@@ -72,7 +75,7 @@ impl Repro {
             initrd_file: o.initrd.as_deref().map(file_hash),
             seed: inputs.profile.fixture.seed,
             tool_version,
-            tool_cmd_override: inputs.opts.cmd_override.clone(),
+            tool_cmd_override: inputs.cmd_override.map(str::to_string),
             scenarios: inputs.scenarios.to_vec(),
             accel: inputs.accel,
             cold_boot: o.cold_boot,
