@@ -12,8 +12,30 @@ const KEY_ENV: &str = "VMH_TEST_ENDPOINT_KEY";
 const SECRET_ENV: &str = "VMH_TEST_ENDPOINT_SECRET";
 const PREFIX: &str = "ext-tests/";
 
-/// A profile using `ep` as backend = "endpoint", running `scenarios`.
-fn endpoint_profile(dir: &Path, ep: &vmharness::s3::Endpoint, scenarios: &[&str]) -> PathBuf {
+/// An S3 the run does not serve: where it is and the keys it takes.
+struct Target {
+    url: String,
+    bucket: String,
+    region: String,
+    key: String,
+    secret: String,
+}
+
+impl Target {
+    fn of(ep: &vmharness::s3::Endpoint) -> Target {
+        let c = ep.credentials();
+        Target {
+            url: ep.url(),
+            bucket: ep.bucket().to_string(),
+            region: ep.region().to_string(),
+            key: c.access_key_id.clone(),
+            secret: c.secret_access_key.clone(),
+        }
+    }
+}
+
+/// A profile using `t` as backend = "endpoint", running `scenarios`.
+fn endpoint_profile(dir: &Path, t: &Target, scenarios: &[&str]) -> PathBuf {
     let list: Vec<String> = scenarios.iter().map(|s| format!("{s:?}")).collect();
     let text = format!(
         r#"[s3]
@@ -36,9 +58,9 @@ scale = "tiny"
 [scenarios]
 run = [{list}]
 "#,
-        url = ep.url(),
-        bucket = ep.bucket(),
-        region = ep.region(),
+        url = t.url,
+        bucket = t.bucket,
+        region = t.region,
         list = list.join(", "),
     );
     let path = dir.join("endpoint.toml");
@@ -46,108 +68,31 @@ run = [{list}]
     path
 }
 
-fn credentials_env(ep: &vmharness::s3::Endpoint) -> [(&'static str, String); 2] {
-    let c = ep.credentials();
-    [
-        (KEY_ENV, c.access_key_id.clone()),
-        (SECRET_ENV, c.secret_access_key.clone()),
-    ]
+fn run_with(runs: &Path, t: &Target, args: &[&str]) -> std::process::Output {
+    vmharness_env(
+        runs,
+        &[(KEY_ENV, t.key.as_str()), (SECRET_ENV, t.secret.as_str())],
+        args,
+    )
 }
 
-fn run_with(runs: &Path, ep: &vmharness::s3::Endpoint, args: &[&str]) -> std::process::Output {
-    let env = credentials_env(ep);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    vmharness_env(runs, &env, args)
-}
+/// The backup cycle every external-endpoint run makes.
+const CYCLE: &[&str] = &[
+    "setup",
+    "seed",
+    "full",
+    "mutate",
+    "incremental",
+    "restore",
+    "verify",
+    "cleanup",
+];
 
-#[test]
-fn embedded_only_scenarios_are_refused_before_booting() {
-    let runs = runs_dir();
-    let ep = TestEndpoint::start();
-    let profile = endpoint_profile(runs.path(), &ep.ep, &["setup", "interrupt", "full"]);
-    let p = profile.display().to_string();
-    let out = run_with(runs.path(), &ep.ep, &["run-all", "--profile", &p]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&p) && err.contains("interrupt (needs the stall fault"),
-        "{err}"
-    );
-    assert!(
-        err.contains("backend = \"embedded\"") && err.contains("[scenarios] run"),
-        "{err}"
-    );
-    assert!(
-        !runs.path().join("latest").exists(),
-        "no run started: {:?}",
-        std::fs::read_dir(runs.path()).map(|d| d.count())
-    );
-    ep.shutdown();
-}
-
-#[test]
-fn an_endpoint_the_guest_or_host_cannot_reach_is_refused_before_booting() {
-    let runs = runs_dir();
-    let ep = TestEndpoint::start();
-    let profile = endpoint_profile(runs.path(), &ep.ep, &["setup"]);
-    let p = profile.display().to_string();
-    let text = std::fs::read_to_string(&profile).unwrap();
-    let url = ep.ep.url();
-    for (bad_url, expected) in [
-        (url.replace("http://", "https://"), "TLS"),
-        (
-            "http://127.0.0.1:9".to_owned(),
-            "not reachable from the host",
-        ),
-    ] {
-        std::fs::write(&profile, text.replace(&url, &bad_url)).unwrap();
-        let out = run_with(runs.path(), &ep.ep, &["run-all", "--profile", &p]);
-        assert_eq!(out.status.code(), Some(2));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&p) && err.contains(expected), "{err}");
-        assert!(!err.contains("VM ready"), "{err}");
-        let left: Vec<_> = std::fs::read_dir(runs.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .filter(|n| n != "endpoint.toml")
-            .collect();
-        assert!(left.is_empty(), "no run directory left: {left:?}");
-    }
-    ep.shutdown();
-}
-
-#[test]
-fn run_all_on_an_external_endpoint_then_cleanup() {
-    if !vm_tests_enabled() {
-        return;
-    }
-    ensure_image();
-    let runs = runs_dir();
-    let ep = TestEndpoint::start();
-    let profile = endpoint_profile(
-        runs.path(),
-        &ep.ep,
-        &[
-            "setup",
-            "seed",
-            "full",
-            "mutate",
-            "incremental",
-            "restore",
-            "verify",
-            "cleanup",
-        ],
-    );
-    let p = profile.display().to_string();
-    let out = run_with(runs.path(), &ep.ep, &["run-all", "--profile", &p]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "every check passed or was skipped"
-    );
-
-    let run = std::fs::canonicalize(runs.path().join("latest")).expect("run/latest");
+/// The cycle's run under `runs` passed: what needs the embedded endpoint's
+/// journal is SKIP with that reason, what S3 itself shows passed. Returns
+/// the run directory.
+fn judged_without_a_journal(runs: &Path) -> PathBuf {
+    let run = std::fs::canonicalize(runs.join("latest")).expect("run/latest");
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
     assert_eq!(v["backend"], "endpoint");
@@ -189,6 +134,86 @@ fn run_all_on_an_external_endpoint_then_cleanup() {
         !run.join("s3-journal.jsonl").exists(),
         "no embedded endpoint ran for the run"
     );
+    run
+}
+
+#[test]
+fn embedded_only_scenarios_are_refused_before_booting() {
+    let runs = runs_dir();
+    let ep = TestEndpoint::start();
+    let target = Target::of(&ep.ep);
+    let profile = endpoint_profile(runs.path(), &target, &["setup", "interrupt", "full"]);
+    let p = profile.display().to_string();
+    let out = run_with(runs.path(), &target, &["run-all", "--profile", &p]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&p) && err.contains("interrupt (needs the stall fault"),
+        "{err}"
+    );
+    assert!(
+        err.contains("backend = \"embedded\"") && err.contains("[scenarios] run"),
+        "{err}"
+    );
+    assert!(
+        !runs.path().join("latest").exists(),
+        "no run started: {:?}",
+        std::fs::read_dir(runs.path()).map(|d| d.count())
+    );
+    ep.shutdown();
+}
+
+#[test]
+fn an_endpoint_the_guest_or_host_cannot_reach_is_refused_before_booting() {
+    let runs = runs_dir();
+    let ep = TestEndpoint::start();
+    let target = Target::of(&ep.ep);
+    let profile = endpoint_profile(runs.path(), &target, &["setup"]);
+    let p = profile.display().to_string();
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let url = ep.ep.url();
+    for (bad_url, expected) in [
+        (url.replace("http://", "https://"), "TLS"),
+        (
+            "http://127.0.0.1:9".to_owned(),
+            "not reachable from the host",
+        ),
+    ] {
+        std::fs::write(&profile, text.replace(&url, &bad_url)).unwrap();
+        let out = run_with(runs.path(), &target, &["run-all", "--profile", &p]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&p) && err.contains(expected), "{err}");
+        assert!(!err.contains("VM ready"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(runs.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "endpoint.toml")
+            .collect();
+        assert!(left.is_empty(), "no run directory left: {left:?}");
+    }
+    ep.shutdown();
+}
+
+#[test]
+fn run_all_on_an_external_endpoint_then_cleanup() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let ep = TestEndpoint::start();
+    let target = Target::of(&ep.ep);
+    let profile = endpoint_profile(runs.path(), &target, CYCLE);
+    let p = profile.display().to_string();
+    let out = run_with(runs.path(), &target, &["run-all", "--profile", &p]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "every check passed or was skipped"
+    );
+    judged_without_a_journal(runs.path());
 
     // The tool's objects landed in the external endpoint (its own journal).
     let stored: Vec<String> = ep
@@ -229,7 +254,7 @@ fn run_all_on_an_external_endpoint_then_cleanup() {
             .await
             .expect("create upload");
     });
-    let out = run_with(runs.path(), &ep.ep, &["cleanup", "--profile", &p]);
+    let out = run_with(runs.path(), &target, &["cleanup", "--profile", &p]);
     assert_eq!(out.status.code(), Some(0));
     let printed = stdout(&out);
     assert!(
@@ -259,4 +284,134 @@ fn cleanup_on_the_embedded_backend_has_nothing_to_do() {
         "{}",
         stdout(&out)
     );
+}
+
+/// moto's S3 server (a Python S3 implementation this project did not
+/// write), run from the Python of `VMHARNESS_TEST_PYTHON`; stopped on drop.
+struct Moto {
+    child: std::process::Child,
+    python: String,
+    url: String,
+    log: PathBuf,
+}
+
+impl Moto {
+    /// None (the test is skipped) when that Python has no moto, outside CI;
+    /// under CI a missing moto fails the test.
+    fn start(dir: &Path) -> Option<Moto> {
+        let python = std::env::var("VMHARNESS_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let has_moto = std::process::Command::new(&python)
+            .args(["-c", "import moto.server, boto3"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !has_moto {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but {python} cannot import moto.server: \
+                 pip install 'moto[server]==5.*' into it (.ci/run does)"
+            );
+            eprintln!("SKIPPED: {python} has no moto (pip install 'moto[server]==5.*')");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = dir.join("moto.log");
+        let child = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("moto.log"))
+            .spawn()
+            .expect("starting moto.server");
+        Some(Moto {
+            child,
+            python,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        })
+    }
+
+    /// Create the target's bucket, waiting for the server to answer.
+    fn create_bucket(&self, t: &Target) {
+        const SCRIPT: &str = r#"
+import sys, time, boto3
+url, region, bucket, key, secret = sys.argv[1:6]
+s3 = boto3.client("s3", endpoint_url=url, region_name=region,
+                  aws_access_key_id=key, aws_secret_access_key=secret)
+deadline = time.time() + 60
+while True:
+    try:
+        s3.create_bucket(Bucket=bucket)
+        break
+    except Exception:
+        if time.time() > deadline:
+            raise
+        time.sleep(0.3)
+"#;
+        let out = std::process::Command::new(&self.python)
+            .args([
+                "-c", SCRIPT, &t.url, &t.region, &t.bucket, &t.key, &t.secret,
+            ])
+            .output()
+            .expect("running the bucket script");
+        assert!(
+            out.status.success(),
+            "creating the bucket on moto: {out:?}\n{}",
+            self.log_tail()
+        );
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The backup cycle against moto's S3 server over http: what vmharness
+/// cannot judge without its journal is SKIP with the reason, everything
+/// else passes, as on the project's own endpoint.
+#[test]
+fn the_backup_cycle_on_moto_an_s3_server_the_project_did_not_write() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    let runs = runs_dir();
+    let Some(moto) = Moto::start(runs.path()) else {
+        return;
+    };
+    ensure_image();
+    let target = Target {
+        url: moto.url.clone(),
+        bucket: "vmh-moto".into(),
+        region: "us-east-1".into(),
+        key: "moto-key".into(),
+        secret: "moto-secret".into(),
+    };
+    moto.create_bucket(&target);
+    let profile = endpoint_profile(runs.path(), &target, CYCLE);
+    let p = profile.display().to_string();
+    let out = run_with(runs.path(), &target, &["run-all", "--profile", &p]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "every check passed or was skipped; moto said:\n{}",
+        moto.log_tail()
+    );
+    judged_without_a_journal(runs.path());
 }
