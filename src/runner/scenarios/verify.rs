@@ -15,30 +15,8 @@ use std::time::Duration;
 
 pub struct Verify;
 
-/// Every check `s3_checks` and `journal_checks` produce, plus ours.
-const CHECKS: &[&str] = &[
-    names::LAYOUT,
-    names::MANIFEST_SCHEMA,
-    names::MANIFEST_KIND,
-    names::CHUNK_ORDER,
-    names::CHUNKS_STORED,
-    names::TOTAL_BYTES,
-    names::PARENT_CHAIN,
-    names::POINTER,
-    names::SHA256,
-    names::STREAM_COMPLETE,
-    names::STREAM_HAS_PARENT,
-    names::STORAGE_CLASS,
-    names::CONTENT_TYPE,
-    names::SSE_STORED,
-    names::ORPHAN_UPLOADS,
-    names::ORPHAN_OBJECTS,
-    names::SSE_REQUESTED,
-    names::PUBLISH_ORDER,
-    names::NO_OVERWRITE,
-    names::RETENTION,
-    names::STATE_COHERENT,
-];
+/// The checks this scenario makes itself, after the suite's.
+const OURS: [&str; 2] = [names::RETENTION, names::STATE_COHERENT];
 
 fn basename(p: &str) -> String {
     p.rsplit('/').next().unwrap_or(p).to_string()
@@ -51,8 +29,10 @@ impl Scenario for Verify {
     fn expected_checks(&self, s: &Session) -> Vec<String> {
         // The parent-stream check exists only where there are incrementals.
         let incrementals = s.backups.iter().any(|b| b.kind == "inc");
-        CHECKS
+        suite::S3_CHECKS
             .iter()
+            .chain(&suite::JOURNAL_CHECKS)
+            .chain(&OURS)
             .filter(|c| incrementals || **c != names::STREAM_HAS_PARENT)
             .map(|c| c.to_string())
             .collect()
