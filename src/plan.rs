@@ -41,14 +41,17 @@ pub fn load_profile(o: &BootOverrides) -> Result<Profile> {
     crate::profile::load(&crate::profile::path_or_default(o.profile.as_deref())?)
 }
 
-/// Build the plan; builds the image first when it is not cached.
+/// Build the plan of one VM booted from `image` (the profile's, made sure
+/// of by [`crate::image::ensure`]), with the guest's forwards to the host
+/// (`guestfwd` rules: the run's S3); nothing changes it afterwards.
 pub fn plan_boot(
     profile: &Profile,
+    image: &crate::image::cache::Entry,
     o: &BootOverrides,
     run_dir: &Path,
     run_id: &str,
+    guestfwd: Vec<String>,
 ) -> Result<BootPlan> {
-    let image = crate::image::ensure(&profile.vm.image)?;
     let (kernel, initrd, kernel_release) = match (&o.kernel, &o.initrd) {
         (Some(k), Some(i)) => {
             for p in [k, i] {
@@ -85,7 +88,7 @@ pub fn plan_boot(
             command_timeout: Duration::from_secs(profile.vm.command_timeout_secs),
             disk_timeout: Duration::from_secs(profile.vm.disk_timeout_secs * u64::from(factor)),
             keep_disks: o.keep,
-            guestfwd: Vec::new(),
+            guestfwd,
             extra_append: String::new(),
             root_device: image.meta.root.clone(),
             internet: false,

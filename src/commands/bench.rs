@@ -70,9 +70,10 @@ fn bench_fixture(boot: &crate::cli::BootArgs, runs: usize, seed: u64) -> Result<
     use crate::fixture;
     let overrides = boot.overrides()?;
     let profile = plan::load_profile(&overrides)?;
+    let image = crate::image::ensure(&profile.vm.image)?;
     let run_id = format!("bench-fixture-{}", files::new_run_id());
     let run_dir = crate::workspace::runs_dir()?.join(&run_id);
-    let plan = plan::plan_boot(&profile, &overrides, &run_dir, &run_id)?;
+    let plan = plan::plan_boot(&profile, &image, &overrides, &run_dir, &run_id, Vec::new())?;
     let mut vm = Vm::boot(plan.vm.clone())?;
     let t = Instant::now();
     let layout = fixture::prepare(&mut vm, &plan, &profile)?;
@@ -142,10 +143,11 @@ const RESUME_TARGET_S: f64 = 1.0;
 fn bench_boot(boot: &crate::cli::BootArgs, runs: usize, cold_runs: usize) -> Result<Outcome> {
     let mut overrides = boot.overrides()?;
     let profile = plan::load_profile(&overrides)?;
+    let image = crate::image::ensure(&profile.vm.image)?;
     let new_plan = |o: &BootOverrides, kind: &str| {
         let run_id = format!("bench-{kind}-{}", files::new_run_id());
         let run_dir = crate::workspace::runs_dir()?.join(&run_id);
-        plan::plan_boot(&profile, o, &run_dir, &run_id)
+        plan::plan_boot(&profile, &image, o, &run_dir, &run_id, Vec::new())
     };
     let mut accel_line = String::new();
     let (mut resumes, mut ready, mut with_fixture) = (Vec::new(), Vec::new(), Vec::new());

@@ -40,7 +40,7 @@ pub fn shell(boot: &BootArgs) -> Result<Outcome> {
     }
     let exe = crate::programs::require(crate::programs::OPENSSH)?;
     let (profile, opts) = super::run::one_profile(boot, &crate::cli::DebugArgs::default())?;
-    let mut s = Session::start(&profile, &opts)?;
+    let mut s = Session::open(&profile, &opts)?;
     // Every error after the boot still reaches the teardown below.
     let status = prepare(&mut s).and_then(|()| {
         let target = s.vm.state().target()?;

@@ -117,7 +117,8 @@ pub fn supervise(run_dir: &Path) -> Result<Outcome> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(files::new_run_id);
-    let plan = plan::plan_boot(&profile, &overrides, run_dir, &run_id)?;
+    let image = crate::image::ensure(&profile.vm.image)?;
+    let plan = plan::plan_boot(&profile, &image, &overrides, run_dir, &run_id, Vec::new())?;
     eprintln!("[vm] accelerator: {}", plan.accel_reason);
     eprintln!(
         "[vm] image {} kernel {}",

@@ -445,9 +445,7 @@ fn after_case<'a>(unit: Unit<'a>, result: Result<CaseResult>, interrupted: bool)
 
 /// A VM for a profile, with its seeded fixture kept as the cases' template.
 fn start_vm(profile: &Path, opts: &RunOptions) -> Result<Session> {
-    let p = crate::profile::load(profile)?;
-    crate::image::ensure(&p.vm.image)?;
-    let mut s = Session::start(profile, opts)?;
+    let mut s = Session::open(profile, opts)?;
     match make_template(&mut s, profile) {
         Ok(()) => Ok(s),
         Err(e) => {

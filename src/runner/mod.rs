@@ -57,7 +57,7 @@ pub fn run_group(
     let t = Instant::now();
     let image = crate::image::ensure(&profile.vm.image)?;
     let image_seconds = t.elapsed().as_secs_f64();
-    let mut s = Session::start(profile_path, opts)?;
+    let mut s = Session::start(profile_path, profile, &image, opts)?;
     crate::repro::save_profile(profile_path, &s.run_dir)?;
     let _ = report::update_latest(&opts.runs_dir, &s.run_id);
     let mut phases = vec![

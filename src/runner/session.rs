@@ -170,10 +170,22 @@ pub struct Invocation {
 }
 
 impl Session {
-    /// Reach the profile's S3 (starting the embedded endpoint) and boot the
-    /// VM the profile describes.
-    pub fn start(profile_path: &Path, opts: &RunOptions) -> Result<Session> {
+    /// Read the profile, make sure of its image, then [`Session::start`].
+    pub fn open(profile_path: &Path, opts: &RunOptions) -> Result<Session> {
         let profile = crate::profile::load(profile_path)?;
+        let image = crate::image::ensure(&profile.vm.image)?;
+        Session::start(profile_path, profile, &image, opts)
+    }
+
+    /// Reach the profile's S3 (starting the embedded endpoint) and boot the
+    /// VM the profile describes from `image` (the profile's, read and made
+    /// sure of once by the caller).
+    pub fn start(
+        profile_path: &Path,
+        profile: crate::profile::Profile,
+        image: &crate::image::cache::Entry,
+        opts: &RunOptions,
+    ) -> Result<Session> {
         let run_id = files::new_run_id();
         let run_dir = opts.runs_dir.join(&run_id);
         std::fs::create_dir_all(&run_dir)
@@ -185,9 +197,15 @@ impl Session {
             let _ = std::fs::remove_dir(&run_dir);
         })?;
         let tool = tool::invocation(&profile, opts.cmd_override.as_deref(), s3.tool_env)?;
-        let mut plan = plan::plan_boot(&profile, &opts.overrides, &run_dir, &run_id)?;
         let exe = relay_exe(&run_dir)?;
-        plan.vm.guestfwd = vec![relay::s3_forward(&exe, &s3.upstream)];
+        let plan = plan::plan_boot(
+            &profile,
+            image,
+            &opts.overrides,
+            &run_dir,
+            &run_id,
+            vec![relay::s3_forward(&exe, &s3.upstream)],
+        )?;
         eprintln!("[run {run_id}] profile {}", profile_path.display());
         let project = crate::paths::project_dir()?;
         eprintln!(

@@ -295,6 +295,24 @@ pub fn boot_library_vm(name: &str) -> LibraryVm {
     boot_library_vm_with(name, |_| {})
 }
 
+/// The plan of a VM for `profile` with the default overrides and no forwards.
+pub fn default_plan(
+    profile: &vmharness::profile::Profile,
+    run_dir: &Path,
+    name: &str,
+) -> vmharness::plan::BootPlan {
+    let image = vmharness::image::ensure(&profile.vm.image).expect("the image");
+    vmharness::plan::plan_boot(
+        profile,
+        &image,
+        &Default::default(),
+        run_dir,
+        name,
+        Vec::new(),
+    )
+    .expect("plan")
+}
+
 /// Like `boot_library_vm`, with a change to the VM's configuration first.
 pub fn boot_library_vm_with(
     name: &str,
@@ -304,8 +322,7 @@ pub fn boot_library_vm_with(
     let runs = runs_dir();
     let run_dir = runs.path().join(name);
     let profile = vmharness::profile::Profile::default();
-    let mut plan =
-        vmharness::plan::plan_boot(&profile, &Default::default(), &run_dir, name).expect("plan");
+    let mut plan = default_plan(&profile, &run_dir, name);
     adjust(&mut plan.vm);
     let vm = vmharness::vm::Vm::boot(plan.vm.clone()).expect("boot");
     LibraryVm {

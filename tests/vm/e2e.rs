@@ -163,8 +163,7 @@ fn a_guest_that_cannot_boot_fails_fast_with_the_console_tail() {
     let runs = runs_dir();
     let profile = vmharness::profile::Profile::default();
     let run_dir = runs.path().join("broken");
-    let mut plan =
-        vmharness::plan::plan_boot(&profile, &Default::default(), &run_dir, "broken").unwrap();
+    let mut plan = default_plan(&profile, &run_dir, "broken");
     // PID 1 exits at once: the kernel panics (and with panic=-1, -no-reboot, QEMU exits).
     plan.vm.extra_append = "init=/bin/false".into();
     let start = Instant::now();
