@@ -361,9 +361,11 @@ pub struct DefectsArgs {
     #[arg(short, long)]
     pub jobs: Option<usize>,
     /// Write the detection table (defect -> the check that caught it) into
-    /// the project's README.md, between its detection-table markers.
-    #[arg(long)]
-    pub update_readme: bool,
+    /// the book's reference-tool chapter (docs/src/reference-tool.md),
+    /// between its detection-table markers. `--update-readme` (from when
+    /// the table was in README.md) still works.
+    #[arg(long, alias = "update-readme")]
+    pub update_docs: bool,
 }
 
 #[derive(Subcommand, Debug)]
