@@ -567,4 +567,23 @@ mod tests {
         ));
         assert!(Cli::try_parse_from(["vmharness", "completions", "tcsh"]).is_err());
     }
+
+    /// The detection table moved from README.md into the book: the flag's
+    /// old name still works.
+    #[test]
+    fn update_docs_and_its_old_name_parse() {
+        for flag in ["--update-docs", "--update-readme"] {
+            let cli = Cli::try_parse_from(["vmharness", "defects", flag]).unwrap();
+            assert!(
+                matches!(
+                    cli.command,
+                    Command::Defects(DefectsArgs {
+                        update_docs: true,
+                        ..
+                    })
+                ),
+                "{flag}"
+            );
+        }
+    }
 }
