@@ -361,9 +361,11 @@ pub struct DefectsArgs {
     #[arg(short, long)]
     pub jobs: Option<usize>,
     /// Write the detection table (defect -> the check that caught it) into
-    /// the project's README.md, between its detection-table markers.
-    #[arg(long)]
-    pub update_readme: bool,
+    /// the book's reference-tool chapter (docs/src/reference-tool.md),
+    /// between its detection-table markers. `--update-readme` (from when
+    /// the table was in README.md) still works.
+    #[arg(long, alias = "update-readme")]
+    pub update_docs: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -564,5 +566,24 @@ mod tests {
             }
         ));
         assert!(Cli::try_parse_from(["vmharness", "completions", "tcsh"]).is_err());
+    }
+
+    /// The detection table moved from README.md into the book: the flag's
+    /// old name still works.
+    #[test]
+    fn update_docs_and_its_old_name_parse() {
+        for flag in ["--update-docs", "--update-readme"] {
+            let cli = Cli::try_parse_from(["vmharness", "defects", flag]).unwrap();
+            assert!(
+                matches!(
+                    cli.command,
+                    Command::Defects(DefectsArgs {
+                        update_docs: true,
+                        ..
+                    })
+                ),
+                "{flag}"
+            );
+        }
     }
 }

@@ -92,8 +92,8 @@ pub const INIT_PROFILE: &str = r#"# vmharness profile of this repository (writte
 # `vmharness run-all` finds this file from this directory or any below it,
 # the way cargo finds Cargo.toml. Every key is optional: the unset ones take
 # the defaults (`vmharness config show` prints them all, with comments in
-# the vmharness README's configuration table). Relative paths start at this
-# file's directory.
+# the configuration chapter of the vmharness book, docs/src/configuration.md).
+# Relative paths start at this file's directory.
 
 [tool]
 # The tool's source tree: this repository. It is copied into the guest

@@ -39,9 +39,10 @@ fn every_covered_defect_is_caught_by_its_named_check() {
     let runs = runs_dir();
     let out = vmharness(runs.path(), &["defects"]);
     let m = matrix_json(runs.path());
-    // CI prints the detection table (README: "What the matrix caught") and
-    // keeps the matrix's reports and logs (not its disks or stores): the
-    // runs directory goes with the test, and a failure must be readable.
+    // CI prints the detection table (docs/src/reference-tool.md: "What the
+    // matrix caught") and keeps the matrix's reports and logs (not its
+    // disks or stores): the runs directory goes with the test, and a
+    // failure must be readable.
     if let Some(out) = std::env::var_os("VMHARNESS_TEST_OUTPUT") {
         let dir = matrix_dir(runs.path());
         let _ = std::fs::copy(

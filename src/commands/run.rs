@@ -157,7 +157,9 @@ pub fn defects(a: &crate::cli::DefectsArgs) -> Result<Outcome> {
         catalogue,
         only: a.only.clone(),
         jobs: a.jobs,
-        update_readme: a.update_readme.then(|| project.join("README.md")),
+        update_docs: a
+            .update_docs
+            .then(|| project.join(crate::matrix::detection::DOCS_PAGE)),
         quirks: match &a.quirks {
             Some(p) => Some(p.clone()),
             None => Some(project.join("reference-tool").join("QUIRKS.md"))

@@ -24,8 +24,9 @@ pub struct MatrixOptions {
     pub only: Vec<String>,
     /// VMs at once (None: from cores and memory).
     pub jobs: Option<usize>,
-    /// Write the detection table into this README (between its markers).
-    pub update_readme: Option<PathBuf>,
+    /// Write the detection table into this page of the book (between its
+    /// markers).
+    pub update_docs: Option<PathBuf>,
     /// The quirk catalogue (QUIRKS.md): each quirk a case, and every
     /// baseline runs with all of them on. None: no quirks.
     pub quirks: Option<PathBuf>,
@@ -217,9 +218,9 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     std::fs::write(dir.join("matrix.json"), json)?;
     let table = super::detection::render(&report, &crate::util::now_rfc3339()[..10]);
     std::fs::write(dir.join("detection.md"), &table)?;
-    if let Some(readme) = &opts.update_readme {
-        super::detection::update_readme(readme, &table)?;
-        eprintln!("[matrix] detection table written to {}", readme.display());
+    if let Some(page) = &opts.update_docs {
+        super::detection::update_page(page, &table)?;
+        eprintln!("[matrix] detection table written to {}", page.display());
     }
     println!("{}", render(&report));
     println!("reports: {}", dir.display());

@@ -1,11 +1,13 @@
 //! The tests that boot no VM: the embedded S3 endpoint's conformance (Rust
 //! SDK, boto3), its fault injection, checkpoints and durability, the relay,
-//! the machine-readable CLI output, the HTML report in a browser and the
-//! reference tool's Python unit tests. One binary: one link instead of nine.
+//! the machine-readable CLI output, the HTML report in a browser, the
+//! reference tool's Python unit tests and the links of the README and the
+//! book. One binary: one link instead of nine.
 
 mod s3_common;
 
 mod cli_json;
+mod docs_links;
 mod install_deps;
 mod python_units;
 mod relay;
