@@ -148,10 +148,18 @@ class Backup:
                        reason="no_s3" if self.opts.no_s3 else "dry_run", path=snap_path)
             return
 
+        guard = None
+        if defects.enabled("pointer-stale-if-match"):
+            # Publish only over the pointer our last run left (another host
+            # may share the prefix), and remember the pointer for the next
+            # run: the one found now, before our own write replaces it.
+            guard = _PointerGuard(remembered=(entry or {}).get("pointer_etag"),
+                                  found=self._pointer_etag(name))
         started = self.monotonic()
-        doc = self._send_and_upload(name, plan, ts, snap_name, snap_path, manifest_key)
+        doc = self._send_and_upload(name, plan, ts, snap_name, snap_path, manifest_key, guard)
         elapsed = self.monotonic() - started
-        self._record(state, name, plan.kind, ts, manifest_key, snap_path)
+        self._record(state, name, plan.kind, ts, manifest_key, snap_path,
+                     pointer_etag=guard.found if guard else None)
         logs.event(log, "backup_metrics", **logs.metrics_fields(name, doc["total_bytes"], elapsed))
         uploaded = "upload_done" if defects.enabled("log-event-renamed") else "backup_uploaded"
         logs.event(log, uploaded, subvolume=name, manifest_key=manifest_key,
@@ -193,10 +201,16 @@ class Backup:
             for kind in naming.KINDS for stem in ("chunk", "manifest")
         )
 
-    def _record(self, state, name, kind, ts, manifest_key, snap_path):
+    def _pointer_etag(self, name):
+        head = self.store().head(naming.pointer_key(self.p, name))
+        return head.get("ETag") if head else None
+
+    def _record(self, state, name, kind, ts, manifest_key, snap_path, pointer_etag=None):
         statefile.record_backup(state, name, kind=kind, created_at=iso(parse_ts(ts)),
                                 manifest_key=manifest_key, snapshot_path=snap_path,
                                 run_at=iso(self.clock()))
+        if pointer_etag:
+            state["subvolumes"][name]["pointer_etag"] = pointer_etag
         if quirks.enabled("extra-fields"):
             state["written_by"] = {"tool": "btrfs_to_s3", "version": __version__, "run": logs.RUN_ID}
         statefile.save(self.cfg.global_.state_path, state)
@@ -211,7 +225,7 @@ class Backup:
         except ToolError:
             return None
 
-    def _send_and_upload(self, name, plan, ts, snap_name, snap_path, manifest_key):
+    def _send_and_upload(self, name, plan, ts, snap_name, snap_path, manifest_key, guard=None):
         cfg = self.cfg.s3
         store = self.store()
         parent = plan.parent_snapshot if plan.kind == naming.INCREMENTAL else None
@@ -277,9 +291,30 @@ class Backup:
         logs.event(log, "manifest_uploaded", subvolume=name, key=manifest_key)
         if extra and quirks.on("extra-fields", "pointer"):
             pointer_doc = dict(pointer_doc, written_by=f"btrfs_to_s3 {__version__}")
-        store.put_json(pointer_key, pointer_doc, cfg.storage_class_manifest, content_type=json_type)
+        if guard is None:
+            store.put_json(pointer_key, pointer_doc, cfg.storage_class_manifest, content_type=json_type)
+        elif not self._publish_guarded(store, name, pointer_key, pointer_doc, json_type, guard.remembered):
+            return doc
         logs.event(log, "pointer_updated", subvolume=name, key=pointer_key, manifest_key=manifest_key)
         return doc
+
+    def _publish_guarded(self, store, name, key, document, content_type, etag):
+        """The pointer-stale-if-match defect's publish: If-Match on the ETag
+        remembered (If-None-Match: * when none: the first publish); a 412
+        (or 404: If-Match on a pointer that is gone) is taken for another
+        writer having published, and the backup carries on. False then."""
+        condition = {"if_match": etag} if etag else {"if_none_match": "*"}
+        try:
+            store.put_json(key, document, self.cfg.s3.storage_class_manifest,
+                           content_type=content_type, **condition)
+        except Exception as exc:
+            if retry.error_code(exc) not in ("PreconditionFailed", "NoSuchKey") \
+                    and retry.http_status(exc) != 412:
+                raise
+            logs.event(log, "pointer_not_updated", level=logging.WARNING, subvolume=name, key=key,
+                       reason="another_writer_published", error=retry.describe(exc))
+            return False
+        return True
 
     def _chunk_done(self, name, index, result, hasher, md5s):
         logs.event(log, "chunk_uploaded", subvolume=name, key=result.key, index=index,
@@ -389,6 +424,15 @@ class Backup:
                 logs.event(log, "snapshot_delete_failed", level=logging.WARNING, path=path, error=exc)
                 continue
             logs.event(log, "snapshot_deleted", subvolume=name, path=path)
+
+
+@dataclasses.dataclass(frozen=True)
+class _PointerGuard:
+    """The pointer-stale-if-match defect: the ETag the state file remembers
+    (the condition of this run's publish) and the one found when the run
+    began (what the state will remember)."""
+    remembered: object
+    found: object
 
 
 class _WithMd5:

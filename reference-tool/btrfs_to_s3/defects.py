@@ -19,6 +19,7 @@ CATALOGUE = {
     "pointer-before-last-chunk": "current.json written once the stream is read, before the last chunk and the manifest are stored",
     "state-before-upload": "state file records the new snapshot and manifest before the upload",
     "last-chunk-missing": "manifest omits the last chunk",
+    "pointer-stale-if-match": "current.json PUT conditional on the ETag the pointer had before the previous run's own publish; the 412 is ignored",
     # promise 3: encryption, storage class, object metadata
     "manifest-without-sse": "manifest uploaded without ServerSideEncryption",
     "multipart-without-sse": "multipart chunk uploads created without ServerSideEncryption",

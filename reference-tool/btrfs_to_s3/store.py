@@ -30,14 +30,20 @@ class Store:
             args["ServerSideEncryption"] = SSE
         return args
 
-    def put(self, key, body, storage_class, content_type=None, sse=True):
+    def put(self, key, body, storage_class, content_type=None, sse=True, if_match=None, if_none_match=None):
+        """PutObject; `if_match` / `if_none_match` make it conditional (412 on a mismatch)."""
+        conditions = {}
+        if if_match:
+            conditions["IfMatch"] = if_match
+        if if_none_match:
+            conditions["IfNoneMatch"] = if_none_match
         response = self._call("put_object", Key=key, Body=body,
-                              **self._object_args(storage_class, content_type, sse))
+                              **self._object_args(storage_class, content_type, sse), **conditions)
         return response.get("ETag")
 
-    def put_json(self, key, document, storage_class, sse=True, content_type="application/json"):
+    def put_json(self, key, document, storage_class, sse=True, content_type="application/json", **conditions):
         body = (json.dumps(document, indent=2) + "\n").encode()
-        return self.put(key, body, storage_class, content_type=content_type, sse=sse)
+        return self.put(key, body, storage_class, content_type=content_type, sse=sse, **conditions)
 
     def head(self, key):
         """HeadObject's response, or None when the object does not exist."""

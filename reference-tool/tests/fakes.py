@@ -97,10 +97,33 @@ class FakeS3:
         etag = f'"{hashlib.md5(body).hexdigest()}"'
         meta = self._meta(kwargs)
         with self._lock:
+            self._check_conditions(key, kwargs)
             overwrite = key in self.objects
             self.objects[key] = dict(meta, body=body, etag=etag)
-        self._log("PutObject", key, size=len(body), overwrite=overwrite, **meta)
+        self._log("PutObject", key, size=len(body), overwrite=overwrite, **meta, **self._conditions(kwargs))
         return {"ETag": etag}
+
+    @staticmethod
+    def _conditions(kwargs):
+        return {name: kwargs[arg] for name, arg in (("if_match", "IfMatch"), ("if_none_match", "IfNoneMatch"))
+                if kwargs.get(arg) is not None}
+
+    def _check_conditions(self, key, kwargs):
+        """If-Match / If-None-Match as S3 judges a write (the lock held)."""
+        current = self.objects.get(key)
+        if kwargs.get("IfNoneMatch") is not None:
+            assert kwargs["IfNoneMatch"] == "*", "If-None-Match takes only *"
+            if current is not None:
+                self._refuse(key, kwargs, "PreconditionFailed", 412)
+        if kwargs.get("IfMatch") is not None:
+            if current is None:
+                self._refuse(key, kwargs, "NoSuchKey", 404)
+            if kwargs["IfMatch"].strip('"') != current["etag"].strip('"'):
+                self._refuse(key, kwargs, "PreconditionFailed", 412)
+
+    def _refuse(self, key, kwargs, code, status):
+        self.journal.append(dict({"op": "PutObject", "key": key, "refused": code}, **self._conditions(kwargs)))
+        raise FakeClientError(code, status)
 
     def create_multipart_upload(self, **kwargs):
         key = self._enter("CreateMultipartUpload", kwargs)

@@ -373,6 +373,80 @@ class FailureTest(BackupTestCase):
         self.assertTrue(os.path.exists(w.cfg.global_.state_path))
 
 
+class PointerConditionTest(BackupTestCase):
+    """pointer-stale-if-match: the publish is conditional on a stale ETag and
+    the 412 is ignored (exit 0), which only a server honouring If-Match /
+    If-None-Match shows; the correct tool's pointer PUT has no condition."""
+
+    POINTER = f"{P}current.json"
+
+    def publish(self, defect=(), seed=""):
+        w = self.world
+        w.clock.advance(hours=1)
+        w.write("data", payload(3000, f"change-{seed}"))
+        code, logs = w.backup("data", defect=defect)
+        self.assertEqual(code, 0, logs.text)
+        return logs
+
+    def pointer_writes(self):
+        return [e for e in self.world.s3.journal if e["op"] == "PutObject" and e["key"] == self.POINTER]
+
+    def uploaded(self, logs):
+        line = logs.events("backup_uploaded")[0]
+        return line.split("manifest_key=")[1].split()[0]
+
+    def test_correct_tool_publishes_unconditionally(self):
+        for n in range(3):
+            logs = self.publish(seed=n)
+            self.assertEqual(self.world.s3.json(self.POINTER)["manifest_key"], self.uploaded(logs))
+        for write in self.pointer_writes():
+            self.assertNotIn("if_match", write)
+            self.assertNotIn("if_none_match", write)
+            self.assertNotIn("refused", write)
+        self.assertNotIn("pointer_etag", self.state()["subvolumes"]["data"])
+
+    def test_defect_pointer_stale_if_match(self):
+        s3 = self.world.s3
+        defect = ["pointer-stale-if-match"]
+        # The first publish: no pointer yet, If-None-Match: * holds.
+        first = self.publish(defect, "a")
+        full = self.uploaded(first)
+        self.assertEqual(s3.json(self.POINTER)["manifest_key"], full)
+        self.assertEqual(self.pointer_writes()[-1]["if_none_match"], "*")
+        etag_full = s3.objects[self.POINTER]["etag"]
+        # The second: the state remembers the pointer as it was before the
+        # first run's own write (none), so If-None-Match: * is refused (412);
+        # the tool says another writer published and exits 0 anyway.
+        second = self.publish(defect, "b")
+        self.assertIn("/incremental/", self.uploaded(second))
+        self.assertEqual(self.pointer_writes()[-1],
+                         {"op": "PutObject", "key": self.POINTER, "refused": "PreconditionFailed",
+                          "if_none_match": "*"})
+        self.assertEqual(len(second.events("pointer_not_updated")), 1)
+        self.assertIn("WARNING", second.events("pointer_not_updated")[0])
+        self.assertEqual(second.events("pointer_updated"), [])
+        self.assertEqual(s3.json(self.POINTER)["manifest_key"], full)
+        self.assertEqual(self.state()["subvolumes"]["data"]["last_manifest"], self.uploaded(second))
+        self.assertEqual(self.state()["subvolumes"]["data"]["pointer_etag"], etag_full)
+        # The third matches the unchanged pointer; the fourth sends If-Match
+        # on the ETag the third run's own write replaced: refused again.
+        third = self.publish(defect, "c")
+        self.assertEqual(s3.json(self.POINTER)["manifest_key"], self.uploaded(third))
+        fourth = self.publish(defect, "d")
+        self.assertEqual(self.pointer_writes()[-1],
+                         {"op": "PutObject", "key": self.POINTER, "refused": "PreconditionFailed",
+                          "if_match": etag_full})
+        self.assertEqual(s3.json(self.POINTER)["manifest_key"], self.uploaded(third))
+        self.assertEqual(len(fourth.events("backup_uploaded")), 1)
+
+    def test_defect_other_s3_errors_still_fail(self):
+        w = self.world
+        w.s3.fail_next("PutObject", FakeClientError("AccessDenied", 403), key_contains="current.json")
+        code, logs = w.backup("data", defect=["pointer-stale-if-match"])
+        self.assertEqual(code, 1, logs.text)
+        self.assertEqual(len(logs.events("backup_failed")), 1)
+
+
 class ObjectDefectsTest(BackupTestCase):
     overrides = {"s3__chunk_size_bytes": 6 * MIB}
 

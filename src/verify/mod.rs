@@ -20,7 +20,7 @@ pub mod stream;
 pub mod stream_edit;
 pub mod suite;
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 pub mod tool_output;
 
 use serde::{Deserialize, Serialize};

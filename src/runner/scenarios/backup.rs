@@ -1,4 +1,5 @@
-//! full and incremental: one backup per subvolume, and the kind it produced.
+//! full and incremental: one backup per subvolume, the kind it produced,
+//! and that it was published (the subvolume's pointer names it).
 
 use super::{for_subvolume, per_subvolume, Scenario};
 use crate::runner::session::Session;
@@ -25,7 +26,12 @@ impl Scenario for Backup {
     fn expected_checks(&self, s: &Session) -> Vec<String> {
         per_subvolume(
             s,
-            &[BACKUP_EXIT, names::INCREMENTAL_KIND, names::LOG_EVENTS],
+            &[
+                BACKUP_EXIT,
+                names::INCREMENTAL_KIND,
+                names::POINTER,
+                names::LOG_EVENTS,
+            ],
         )
     }
     fn needs(&self) -> &'static [&'static str] {
@@ -68,7 +74,13 @@ impl Scenario for Backup {
                 &sv,
             ));
             let fact = s.note_backup(self.name, &sv, &run)?;
-            produced.push((sv, fact, previous));
+            let published = run
+                .log
+                .events("backup_uploaded")
+                .find(|r| r.get("subvolume") == Some(sv.as_str()))
+                .and_then(|r| r.get("manifest_key"))
+                .map(str::to_string);
+            produced.push((sv, fact, previous, run.succeeded(), published));
         }
         let state = S3State::collect(&s.objects(), &layout)
             .map_err(|e| anyhow::anyhow!("reading S3 after the backups: {e}"))?;
@@ -78,7 +90,18 @@ impl Scenario for Backup {
         } else {
             s.profile.layout.incremental_kind.clone()
         };
-        for (sv, fact, previous) in produced {
+        for (sv, fact, previous, succeeded, published) in produced {
+            s.record(for_subvolume(
+                pointer_names_published(
+                    succeeded,
+                    published.as_deref(),
+                    &sv,
+                    &docs,
+                    &state,
+                    &layout,
+                ),
+                &sv,
+            ));
             let c = match &fact {
                 None => Check::fail(
                     names::INCREMENTAL_KIND,
@@ -110,6 +133,80 @@ impl Scenario for Backup {
     }
 }
 
+/// `verify.pointer.target` right after a backup: one that exited 0 has
+/// published, so the subvolume's pointer names the manifest it reported
+/// (`backup_uploaded`), and every chunk of it is stored. A backup that
+/// failed, or reported no manifest, leaves nothing to judge here (its exit
+/// or kind check fails).
+fn pointer_names_published(
+    succeeded: bool,
+    published: Option<&str>,
+    sv: &str,
+    docs: &Documents,
+    state: &S3State,
+    layout: &Layout,
+) -> Check {
+    if !succeeded {
+        return Check::blocked(names::POINTER, BACKUP_EXIT, "the backup failed");
+    }
+    let Some(key) = published else {
+        return Check::blocked(
+            names::POINTER,
+            names::INCREMENTAL_KIND,
+            "no backup_uploaded event of this subvolume names a manifest",
+        );
+    };
+    let pointer = super::guest::pointer_of(docs, layout, sv);
+    let mut evidence = json!({"manifest_key": key, "pointer_names": pointer});
+    if pointer.as_deref() != Some(key) {
+        return Check::fail(
+            names::POINTER,
+            evidence,
+            format!(
+                "the backup exited 0 but current.json of {sv} names {}, not the manifest it published ({key})",
+                pointer.as_deref().unwrap_or("nothing (no readable pointer)")
+            ),
+        );
+    }
+    let manifest = match docs.manifests.get(key) {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => {
+            return Check::fail(
+                names::POINTER,
+                evidence,
+                format!("current.json names {key}, which is unreadable: {e}"),
+            )
+        }
+        None => {
+            return Check::fail(
+                names::POINTER,
+                evidence,
+                format!("current.json names {key}, which is not stored"),
+            )
+        }
+    };
+    let missing = super::guest::missing_chunks(manifest, state);
+    evidence["chunks"] = json!(manifest.chunks.len());
+    evidence["missing_or_wrong_size"] = json!(missing);
+    if missing.is_empty() {
+        Check::pass(
+            names::POINTER,
+            evidence,
+            "current.json names the manifest the backup published, every chunk stored",
+        )
+    } else {
+        Check::fail(
+            names::POINTER,
+            evidence,
+            format!(
+                "current.json names {key}, but {} of its {} chunk(s) are missing or the wrong size",
+                missing.len(),
+                manifest.chunks.len()
+            ),
+        )
+    }
+}
+
 /// An incremental's parent must be the subvolume's previous backup.
 fn parent_is_previous(
     c: Check,
@@ -134,5 +231,68 @@ fn parent_is_previous(
             json!({"manifest_key": key, "parent_manifest": parent, "previous_backup": previous}),
             "the incremental's parent is not the subvolume's previous backup",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::testdata::{fixture, put_json, FULL_TS};
+    use crate::verify::Verdict;
+
+    fn judge(f: &crate::verify::testdata::Fixture, ok: bool, published: Option<&str>) -> Check {
+        let state = f.state();
+        let docs = Documents::from_state(&state, &f.layout);
+        pointer_names_published(ok, published, "data", &docs, &state, &f.layout)
+    }
+
+    #[test]
+    fn the_pointer_must_name_what_the_backup_published() {
+        let mut f = fixture();
+        let inc = f.inc.clone();
+        assert_eq!(judge(&f, true, Some(&inc)).verdict, Verdict::Pass);
+        // A publish the endpoint refused (412) and the tool ignored: the
+        // pointer still names the full.
+        let (p, full) = (f.pointer.clone(), f.full.clone());
+        put_json(
+            &mut f.store,
+            &p,
+            &json!({"manifest_key": full, "kind": "full", "created_at": FULL_TS}),
+        );
+        let c = judge(&f, true, Some(&inc));
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert!(
+            c.diagnosis.contains("not the manifest it published"),
+            "{c:?}"
+        );
+        assert_eq!(c.evidence["pointer_names"], json!(full));
+        // No pointer at all.
+        f.store.objects.remove(&p);
+        assert_eq!(judge(&f, true, Some(&inc)).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_named_manifest_with_a_missing_chunk_fails() {
+        let mut f = fixture();
+        let inc = f.inc.clone();
+        let chunk = f.manifest(&inc)["chunks"][1]["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        f.store.objects.remove(&chunk);
+        let c = judge(&f, true, Some(&inc));
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert_eq!(c.evidence["missing_or_wrong_size"], json!([chunk]));
+    }
+
+    #[test]
+    fn a_failed_or_silent_backup_is_judged_elsewhere() {
+        let f = fixture();
+        let inc = f.inc.clone();
+        let c = judge(&f, false, Some(&inc));
+        assert!(c.is_blocked_skip());
+        assert_eq!(c.blocked_by.as_deref(), Some(BACKUP_EXIT));
+        let c = judge(&f, true, None);
+        assert_eq!(c.blocked_by.as_deref(), Some(names::INCREMENTAL_KIND));
     }
 }
