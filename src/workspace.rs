@@ -32,38 +32,51 @@ pub fn is_workspace_profile(path: &Path) -> bool {
 /// (when a `vmharness.toml` is found upwards), else `run/` in the current
 /// directory.
 pub fn runs_dir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("VMHARNESS_RUN_DIR").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
+    if let Some(dir) = from_env() {
+        return Ok(dir);
     }
     match find() {
-        Some(file) => runs_dir_of(&file),
+        Some(file) => workspace_runs_dir(&file),
         None => Ok(PathBuf::from("run")),
     }
 }
 
 /// The runs directory a profile names (`[runs] dir`, relative to the
 /// profile's directory); a workspace profile that names none gets
-/// [`DEFAULT_RUNS_DIR`] beside it; `VMHARNESS_RUN_DIR` overrides both.
+/// [`DEFAULT_RUNS_DIR`] beside it, another profile [`runs_dir`];
+/// `VMHARNESS_RUN_DIR` overrides all.
 pub fn runs_dir_for(profile: &Path) -> Result<PathBuf> {
-    if std::env::var_os("VMHARNESS_RUN_DIR").is_some_and(|d| !d.is_empty())
-        || !(is_workspace_profile(profile) || names_runs_dir(profile)?)
-    {
-        return runs_dir();
+    if let Some(dir) = from_env() {
+        return Ok(dir);
     }
-    runs_dir_of(profile)
+    if is_workspace_profile(profile) {
+        return workspace_runs_dir(profile);
+    }
+    match named_runs_dir(profile)? {
+        Some(dir) => Ok(dir),
+        None => runs_dir(),
+    }
 }
 
-fn names_runs_dir(profile: &Path) -> Result<bool> {
-    Ok(runs_section(profile)?.dir.is_some())
+fn from_env() -> Option<PathBuf> {
+    std::env::var_os("VMHARNESS_RUN_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+}
+
+/// A workspace profile's runs directory: the one it names, else
+/// [`DEFAULT_RUNS_DIR`] beside it.
+fn workspace_runs_dir(file: &Path) -> Result<PathBuf> {
+    Ok(named_runs_dir(file)?.unwrap_or_else(|| base_of(file).join(DEFAULT_RUNS_DIR)))
 }
 
 /// `[runs] dir` of the profile at `file`, resolved against its directory.
-fn runs_dir_of(file: &Path) -> Result<PathBuf> {
-    let base = file.parent().unwrap_or(Path::new("."));
-    let dir = runs_section(file)?
-        .dir
-        .unwrap_or_else(|| DEFAULT_RUNS_DIR.to_string());
-    Ok(base.join(dir))
+fn named_runs_dir(file: &Path) -> Result<Option<PathBuf>> {
+    Ok(runs_section(file)?.dir.map(|dir| base_of(file).join(dir)))
+}
+
+fn base_of(file: &Path) -> &Path {
+    file.parent().unwrap_or(Path::new("."))
 }
 
 /// Only the `[runs]` table of a profile (the rest is the profile loader's).
@@ -194,13 +207,16 @@ mod tests {
         let file = repo.path().join(FILE);
         std::fs::write(&file, "[tool]\nsource_dir = \".\"\n").unwrap();
         assert_eq!(
-            runs_dir_of(&file).unwrap(),
+            workspace_runs_dir(&file).unwrap(),
             repo.path().join(DEFAULT_RUNS_DIR)
         );
         std::fs::write(&file, "[runs]\ndir = \"out/runs\"\n").unwrap();
-        assert_eq!(runs_dir_of(&file).unwrap(), repo.path().join("out/runs"));
+        assert_eq!(
+            workspace_runs_dir(&file).unwrap(),
+            repo.path().join("out/runs")
+        );
         std::fs::write(&file, "[runs]\ndir = 3\n").unwrap();
-        let e = runs_dir_of(&file).unwrap_err().to_string();
+        let e = workspace_runs_dir(&file).unwrap_err().to_string();
         assert!(
             e.contains("vmharness.toml") && e.contains("config check"),
             "{e}"

@@ -22,8 +22,7 @@ pub(crate) fn one_profile(boot: &BootArgs, debug: &DebugArgs) -> Result<(PathBuf
     let runs_dir = crate::workspace::runs_dir_for(&profile)?;
     let opts = RunOptions {
         keep_on_failure: runner::keep::from_env(debug.keep_on_failure),
-        runs_dir,
-        ..options(overrides)?
+        ..options(overrides, runs_dir)
     };
     Ok((profile, opts))
 }
@@ -122,17 +121,17 @@ fn run_all_summary(
 pub(crate) fn suite_options(boot: &BootArgs) -> Result<RunOptions> {
     let mut shared = boot.clone();
     shared.profile.clear();
-    options(shared.overrides()?)
+    Ok(options(shared.overrides()?, crate::workspace::runs_dir()?))
 }
 
-pub(crate) fn options(overrides: BootOverrides) -> Result<RunOptions> {
-    Ok(RunOptions {
+pub(crate) fn options(overrides: BootOverrides, runs_dir: PathBuf) -> RunOptions {
+    RunOptions {
         overrides,
         cmd_override: std::env::var(crate::profile::tool::CMD_ENV).ok(),
-        runs_dir: crate::workspace::runs_dir()?,
+        runs_dir,
         plain_progress: false,
         keep_on_failure: false,
-    })
+    }
 }
 
 /// `vmharness defects`.
@@ -152,7 +151,7 @@ pub fn defects(a: &crate::cli::DefectsArgs) -> Result<Outcome> {
     crate::matrix::run(&crate::matrix::MatrixOptions {
         run: RunOptions {
             cmd_override: None,
-            ..options(overrides)?
+            ..options(overrides, crate::workspace::runs_dir()?)
         },
         catalogue,
         only: a.only.clone(),

@@ -30,21 +30,9 @@ fn an_installed_binary_runs_a_tools_repository_from_a_subdirectory() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("reference-tool"),
         &repo,
     );
-    for args in [
-        &["init", "-q"][..],
-        &["add", "."],
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "tool",
-        ],
-    ] {
-        git(&repo, args);
-    }
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "."]);
+    commit(&repo, "tool");
     chown_tree(&repo);
 
     // Unset: the runs go where the workspace says.
@@ -67,18 +55,7 @@ fn an_installed_binary_runs_a_tools_repository_from_a_subdirectory() {
     .unwrap();
     // As its developer would: the workspace files are committed.
     git(&repo, &["add", "vmharness.toml", ".gitignore"]);
-    git(
-        &repo,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "vmharness",
-        ],
-    );
+    commit(&repo, "vmharness");
     let head = git(&repo, &["rev-parse", "--short", "HEAD"]);
     chown_tree(&repo);
 
@@ -150,6 +127,22 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .expect("running git (install it: apt-get install git)");
     assert!(out.status.success(), "git {args:?}: {out:?}");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Commit what is staged, as a throwaway author.
+fn commit(dir: &Path, message: &str) {
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            message,
+        ],
+    );
 }
 
 fn copy_tree(from: &Path, to: &Path) {
