@@ -36,6 +36,25 @@ const FAULTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The kind of [`GuestFault`] a cold boot reports when the guest kernel
+/// keeps saying a CPU made no progress ([`ConsoleWatch::stalls`]): seen
+/// under TCG on a loaded host, a vCPU whose timer interrupt was lost sleeps
+/// until the boot's deadline. Booting again is the cure.
+pub const BOOT_STALL: &str = "kernel stalled during boot (RCU stall reports)";
+
+/// How many RCU stall reports make a booting guest hung: the kernel repeats
+/// them every ~21 s of a stall (the first can be a false positive of a
+/// loaded host), so three are a minute of no progress.
+pub const BOOT_STALL_REPORTS: u32 = 3;
+
+const STALL_REPORT: &str = "detected stalls on CPUs";
+
+/// How many RCU stall reports a console line holds (the kernel prints one
+/// per line; a line that quotes it more often counts more).
+pub fn stall_reports(line: &str) -> u32 {
+    line.matches(STALL_REPORT).count() as u32
+}
+
 /// Classify one console line.
 pub fn detect_fault(line: &str) -> Option<GuestFault> {
     FAULTS
@@ -64,6 +83,9 @@ pub struct ConsoleWatch {
     partial: String,
     tail: Vec<String>,
     pub milestones: Milestones,
+    /// RCU stall reports seen (not a fault on their own: under TCG a loaded
+    /// host makes the kernel report stalls that pass).
+    pub stalls: u32,
     /// Faults are only fatal while enabled (a scenario that provokes a
     /// Btrfs error on purpose turns Btrfs errors off).
     pub fatal: bool,
@@ -79,6 +101,7 @@ impl ConsoleWatch {
             partial: String::new(),
             tail: Vec::new(),
             milestones: Milestones::default(),
+            stalls: 0,
             fatal: true,
         }
     }
@@ -117,6 +140,7 @@ impl ConsoleWatch {
             if self.milestones.cloud_init.is_none() && line.contains("cloud-init") {
                 self.milestones.cloud_init = Some(now);
             }
+            self.stalls += stall_reports(&line);
             if fault.is_none() && self.fatal {
                 fault = detect_fault(&line);
             }
@@ -212,5 +236,25 @@ mod tests {
         assert_eq!(fault.kind, "kernel panic");
         assert!(w.tail().contains("partial line"));
         assert!(w.tail().starts_with("hello\n"));
+    }
+
+    #[test]
+    fn counts_rcu_stall_reports_without_calling_them_faults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("console.log");
+        // What a cold boot printed under TCG when a vCPU's timer was lost.
+        let report = "[   85.501411] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:\n\
+                      [   85.502359] rcu: \t1-....: (0 ticks this GP) idle=55b8/0/0x0 softirq=9/9 fqs=2 (false positive?)\n\
+                      [   85.508203] rcu: rcu_preempt kthread timer wakeup didn't happen for 15751 jiffies!\n";
+        std::fs::write(&p, report.repeat(2)).unwrap();
+        let mut w = ConsoleWatch::new(&p);
+        assert_eq!(w.poll(), None);
+        assert_eq!(w.stalls, 2);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        use std::io::Write;
+        f.write_all(report.as_bytes()).unwrap();
+        assert_eq!(w.poll(), None);
+        assert_eq!(w.stalls, BOOT_STALL_REPORTS);
+        assert_eq!(stall_reports("[  OK  ] Started rcu-something.service"), 0);
     }
 }

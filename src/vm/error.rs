@@ -64,6 +64,19 @@ impl<T, E: Into<anyhow::Error>> PhaseContext<T> for Result<T, E> {
 }
 
 impl VmError {
+    /// Whether a cold boot failed because the guest kernel stalled: it said
+    /// so often enough ([`super::console::BOOT_STALL`]), or it reported a
+    /// stall and never answered before the deadline.
+    pub fn is_boot_stall(&self) -> bool {
+        match self {
+            VmError::GuestFault { kind, .. } => *kind == super::console::BOOT_STALL,
+            VmError::Timeout { console_tail, .. } => {
+                super::console::stall_reports(console_tail) > 0
+            }
+            _ => false,
+        }
+    }
+
     /// Whether `e` (or an error it wraps) says the guest stopped answering.
     pub fn is_unresponsive(e: &anyhow::Error) -> bool {
         e.chain().any(|c| {
@@ -72,5 +85,34 @@ impl VmError {
                 Some(VmError::Unresponsive { .. })
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_boot_stall_is_the_stall_fault_or_a_timeout_after_a_stall_report() {
+        let timeout = |tail: &str| VmError::Timeout {
+            phase: "booting the guest (waiting for the SSH banner)",
+            waited: Duration::from_secs(300),
+            last_error: "no SSH banner yet".into(),
+            console_tail: tail.into(),
+        };
+        assert!(
+            timeout("[ 22.4] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:")
+                .is_boot_stall()
+        );
+        assert!(!timeout("[ 22.4] Run /init as init process").is_boot_stall());
+        let fault = |kind| VmError::GuestFault {
+            phase: "booting the guest (waiting for the SSH banner)",
+            waited: Duration::from_secs(90),
+            kind,
+            line: String::new(),
+            console_tail: String::new(),
+        };
+        assert!(fault(super::super::console::BOOT_STALL).is_boot_stall());
+        assert!(!fault("kernel panic").is_boot_stall());
     }
 }

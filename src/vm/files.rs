@@ -21,6 +21,8 @@ pub const OWNER_PID: &str = "owner.pid";
 pub const CONTROL: &str = "control.sock";
 pub const VM_STATE: &str = "vm.json";
 pub const CONSOLE: &str = "console.log";
+/// The console of a cold boot whose kernel stalled (booted again after).
+pub const STALLED_CONSOLE: &str = "console.stalled.log";
 pub const QEMU_ARGV: &str = "qemu.argv";
 pub const QEMU_STDERR: &str = "qemu.stderr";
 /// The run's own copy of the executable QEMU runs to relay guest connections.

@@ -2,7 +2,7 @@
 //! QEMU in its own process group that dies with us, readiness that fails
 //! fast, fixture disk hot-plug, teardown that leaves nothing behind.
 
-use super::console::ConsoleWatch;
+use super::console::{ConsoleWatch, BOOT_STALL, BOOT_STALL_REPORTS};
 use super::error::{PhaseContext, VmError};
 use super::files;
 use super::fixture_layers::{fixture_create_args, flatten_args, FixtureDisk, FixtureStack};
@@ -290,7 +290,32 @@ impl Vm {
         Self::boot_seeded(cfg, user_data_extra, firmware)
     }
 
+    /// A cold boot, once more when the guest kernel stalled (see
+    /// [`BOOT_STALL`]): the second boot starts from a fresh overlay.
     fn boot_seeded(cfg: VmConfig, user_data_extra: &str, firmware: bool) -> Result<Vm, VmError> {
+        match Self::boot_seeded_once(cfg.clone(), user_data_extra, firmware) {
+            Err(e) if e.is_boot_stall() => {
+                eprintln!(
+                    "[vm {}] the guest kernel stalled while booting (a lost timer interrupt under \
+                     emulation; the console is kept in {}): booting again",
+                    cfg.run_id,
+                    cfg.run_dir.join(files::STALLED_CONSOLE).display()
+                );
+                let _ = std::fs::rename(
+                    cfg.run_dir.join(files::CONSOLE),
+                    cfg.run_dir.join(files::STALLED_CONSOLE),
+                );
+                Self::boot_seeded_once(cfg, user_data_extra, firmware)
+            }
+            other => other,
+        }
+    }
+
+    fn boot_seeded_once(
+        cfg: VmConfig,
+        user_data_extra: &str,
+        firmware: bool,
+    ) -> Result<Vm, VmError> {
         Self::cleaning_up(cfg, |cfg| {
             let host_key = KeyPair::generate("vmharness-host").phase("generating keys")?;
             let user_key = Self::prepare_run(cfg, &cfg.base_image)?;
@@ -506,6 +531,16 @@ impl Vm {
                     waited: started.elapsed(),
                     kind: fault.kind,
                     line: fault.line,
+                    console_tail: console.tail(),
+                });
+            }
+            if incoming.is_none() && console.stalls >= BOOT_STALL_REPORTS {
+                kill(&mut child);
+                return Err(VmError::GuestFault {
+                    phase,
+                    waited: started.elapsed(),
+                    kind: BOOT_STALL,
+                    line: format!("{} RCU stall reports before SSH answered", console.stalls),
                     console_tail: console.tail(),
                 });
             }

@@ -199,6 +199,53 @@ fn a_guest_that_cannot_boot_fails_fast_with_the_console_tail() {
 }
 
 #[test]
+fn a_cold_boot_whose_kernel_stalls_is_booted_again_once() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let profile = vmharness::profile::Profile::default();
+    let run_dir = runs.path().join("stalled");
+    let mut plan = default_plan(&profile, &run_dir, "stalled");
+    // The kernel prints its command line twice early in the boot (notices:
+    // shown at loglevel 7, the later `loglevel=` wins): with the RCU stall
+    // report quoted twice in it, the console holds four reports within
+    // seconds, as a guest whose vCPU lost its timer does in a minute.
+    plan.vm.extra_append =
+        "loglevel=7 vmh.a=\"detected stalls on CPUs\" vmh.b=\"detected stalls on CPUs\"".into();
+    let start = Instant::now();
+    let err = match vmharness::vm::Vm::boot_cold(plan.vm.clone()) {
+        Ok(_) => panic!("a guest reporting stalls was taken as booted"),
+        Err(e) => e,
+    };
+    let text = err.to_string();
+    eprintln!("{text}");
+    assert!(err.is_boot_stall(), "{text}");
+    assert!(text.contains("kernel stalled during boot"), "{text}");
+    assert!(
+        start.elapsed() < plan.vm.boot_timeout / 2,
+        "took {:?}: the stall was not seen",
+        start.elapsed()
+    );
+    // Booted twice: the first boot's console was set aside, the second's
+    // is the run's console.log; both show the reports.
+    for name in ["console.stalled.log", "console.log"] {
+        let console = std::fs::read_to_string(run_dir.join(name)).unwrap_or_default();
+        assert!(
+            console.contains("detected stalls on CPUs"),
+            "{name}: {console}"
+        );
+    }
+    assert!(qemu_processes_mentioning(&run_dir.to_string_lossy()).is_empty());
+    assert!(
+        files::leftovers(&run_dir).is_empty(),
+        "{:?}",
+        files::leftovers(&run_dir)
+    );
+}
+
+#[test]
 fn sigterm_to_the_supervisor_stops_the_vm_and_removes_its_files() {
     if !vm_tests_enabled() {
         return;
