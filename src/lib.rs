@@ -20,6 +20,7 @@ pub mod report;
 pub mod repro;
 pub mod runner;
 pub mod s3;
+pub mod scenario_id;
 pub mod signals;
 pub mod ssh;
 pub mod stats;

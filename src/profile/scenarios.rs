@@ -1,40 +1,10 @@
 //! `[scenarios]`: which scenarios `run-all` runs, in order, and whether
 //! warnings fail the run.
 
+use crate::scenario_id::known_names;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-
-/// Every scenario name the harness knows: the runner's registry
-/// (`runner::scenarios::registered`, which this layer may not import) and
-/// `faults`, the group of the fault scenarios. A unit test of the registry
-/// keeps the two equal.
-pub const KNOWN: &[&str] = &[
-    "setup",
-    "seed",
-    "full",
-    "mutate",
-    "incremental",
-    "interrupt",
-    "restore",
-    "verify",
-    "cli-flags",
-    "lock-contention",
-    "large",
-    "spool",
-    "archive-restore",
-    "instant-restore",
-    "power-loss",
-    "network-cut",
-    "s3-errors",
-    "corruption",
-    "missing-parent",
-    "rapid-runs",
-    "ordering",
-    "no-credentials",
-    "faults",
-    "cleanup",
-];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -75,10 +45,10 @@ impl ScenariosSection {
         }
         let mut seen = BTreeSet::new();
         for name in &self.run {
-            if !KNOWN.contains(&name.as_str()) {
+            if !known_names().any(|k| k == name) {
                 bail!(
                     "profile {f}: [scenarios] run: unknown scenario {name:?}; known: {}",
-                    KNOWN.join(", ")
+                    known_names().collect::<Vec<_>>().join(", ")
                 );
             }
             if !seen.insert(name) {

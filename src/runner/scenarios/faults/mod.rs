@@ -5,41 +5,27 @@
 //! perturbation landed mid-operation (else the harness failed, never the
 //! tool), and names the broken promise in its checks.
 
-mod corruption;
-mod missing_parent;
-mod network_cut;
-mod no_credentials;
-mod ordering;
-mod power_loss;
-mod rapid_runs;
-mod s3_errors;
+pub(super) mod corruption;
+pub(super) mod missing_parent;
+pub(super) mod network_cut;
+pub(super) mod no_credentials;
+pub(super) mod ordering;
+pub(super) mod power_loss;
+pub(super) mod rapid_runs;
+pub(super) mod s3_errors;
 
 use super::guest::note_backups;
-use super::Registered;
 use crate::runner::blame::tool_broke;
 use crate::runner::session::{Session, ToolRun};
+use crate::scenario_id::{group_members, ScenarioId, FAULTS_GROUP};
 use anyhow::Result;
 
 /// The group's name in a run list (`vmharness run faults`).
-pub const GROUP: &str = "faults";
-
-/// The group's scenarios, in the order the group runs them (cheap first,
-/// the VM-level faults last): the one list of them, which the group's
-/// expansion, the matrix's order and the scenario lookup all read.
-pub const SCENARIOS: &[Registered] = &[
-    ("ordering", || Box::new(ordering::Ordering)),
-    ("no-credentials", || Box::new(no_credentials::NoCredentials)),
-    ("rapid-runs", || Box::new(rapid_runs::RapidRuns)),
-    ("missing-parent", || Box::new(missing_parent::MissingParent)),
-    ("corruption", || Box::new(corruption::Corruption)),
-    ("s3-errors", || Box::new(s3_errors::S3Errors)),
-    ("network-cut", || Box::new(network_cut::NetworkCut)),
-    ("power-loss", || Box::new(power_loss::PowerLoss)),
-];
+pub const GROUP: &str = FAULTS_GROUP;
 
 /// The group's scenario names, in the group's order.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    SCENARIOS.iter().map(|(name, _)| *name)
+    group_members(GROUP).map(ScenarioId::name)
 }
 
 /// One backup of `sv` now, recorded for later scenarios.
