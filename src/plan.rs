@@ -25,8 +25,9 @@ pub struct BootOverrides {
     pub cold_boot: bool,
 }
 
-/// Everything needed to boot one VM and give it its fixture disk.
-#[derive(Debug, Clone)]
+/// Everything needed to boot one VM and give it its fixture disk
+/// (serialisable: `vm up` hands it to its supervisor).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BootPlan {
     pub vm: VmConfig,
     pub accel_reason: String,

@@ -2,7 +2,7 @@
 
 use crate::cli::{BootArgs, VmCommand};
 use crate::exit::Outcome;
-use crate::plan::{self, BootOverrides};
+use crate::plan::{self, BootPlan};
 use crate::ssh::{Exec, Ssh};
 use crate::vm::{files, supervisor, Vm, VmState};
 use anyhow::{bail, Context, Result};
@@ -11,7 +11,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const REQUEST: &str = "request.json";
+/// The plan `vm up` made, for its supervisor.
+const PLAN_FILE: &str = "plan.json";
 const SUPERVISOR_LOG: &str = "supervisor.log";
 
 pub fn run(cmd: VmCommand) -> Result<Outcome> {
@@ -33,17 +34,15 @@ fn up(args: &BootArgs) -> Result<Outcome> {
     let profile_path = crate::profile::path_or_default(overrides.profile.as_deref())?;
     let profile = crate::profile::load(&profile_path)?;
     // Build the image here, with progress on this terminal, before the supervisor starts.
-    crate::image::ensure(&profile.vm.image)?;
+    let image = crate::image::ensure(&profile.vm.image)?;
     let run_id = files::new_run_id();
     let run_dir = crate::workspace::runs_dir_for(&profile_path)?.join(&run_id);
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let run_dir = run_dir.canonicalize()?;
-    let mut overrides = overrides;
-    overrides.profile = Some(profile_path.canonicalize()?);
-    std::fs::write(
-        run_dir.join(REQUEST),
-        serde_json::to_vec_pretty(&overrides)?,
-    )?;
+    // The plan is made once, here; the supervisor boots what it says.
+    let plan = plan::plan_boot(&profile, &image, &overrides, &run_dir, &run_id, Vec::new())?;
+    std::fs::write(run_dir.join(PLAN_FILE), serde_json::to_vec_pretty(&plan)?)
+        .with_context(|| format!("writing {}", run_dir.join(PLAN_FILE).display()))?;
     let log = std::fs::File::create(run_dir.join(SUPERVISOR_LOG))?;
     let exe = std::env::current_exe().context("finding the vmharness executable")?;
     let mut cmd = std::process::Command::new(exe);
@@ -111,14 +110,11 @@ fn echo_new_lines(path: &Path, shown: usize) -> usize {
 /// takes QEMU with it however it ends.
 pub fn supervise(run_dir: &Path) -> Result<Outcome> {
     crate::signals::install();
-    let overrides: BootOverrides = serde_json::from_slice(&std::fs::read(run_dir.join(REQUEST))?)?;
-    let profile = plan::load_profile(&overrides)?;
-    let run_id = run_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(files::new_run_id);
-    let image = crate::image::ensure(&profile.vm.image)?;
-    let plan = plan::plan_boot(&profile, &image, &overrides, run_dir, &run_id, Vec::new())?;
+    let request = run_dir.join(PLAN_FILE);
+    let plan: BootPlan = serde_json::from_slice(
+        &std::fs::read(&request).with_context(|| format!("reading {}", request.display()))?,
+    )
+    .with_context(|| format!("reading the VM's plan from {}", request.display()))?;
     eprintln!("[vm] accelerator: {}", plan.accel_reason);
     eprintln!(
         "[vm] image {} kernel {}",

@@ -27,8 +27,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod checkpoint;
 
-/// The immutable description of one VM (built from a validated profile).
-#[derive(Debug, Clone)]
+/// The immutable description of one VM (built from a validated profile;
+/// serialisable: `vm up` hands it to its supervisor).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VmConfig {
     pub run_dir: PathBuf,
     pub run_id: String,
