@@ -481,6 +481,9 @@ pub enum ConfigCommand {
 
 pub fn main() -> i32 {
     crate::logging::init();
+    crate::events::set_sink(std::sync::Arc::new(
+        crate::commands::terminal::Terminal::detect(),
+    ));
     let cli = Cli::parse();
     let bisect = cli.command.bisect();
     let code = exit::report(crate::commands::dispatch(cli.command));

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod cli;
 pub mod commands;
 pub mod digest;
+pub mod events;
 pub mod exit;
 pub mod fixture;
 pub mod image;

@@ -12,6 +12,7 @@ mod report;
 mod repro;
 mod run;
 mod shell;
+pub(crate) mod terminal;
 pub(crate) mod vm;
 
 use crate::cli::Command;

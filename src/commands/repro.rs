@@ -80,7 +80,6 @@ fn options(r: &Repro, profile: PathBuf, runs_dir: PathBuf) -> RunOptions {
         },
         cmd_override: r.tool_cmd_override.clone(),
         runs_dir,
-        plain_progress: false,
         keep_on_failure: false,
     }
 }

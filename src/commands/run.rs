@@ -129,7 +129,6 @@ pub(crate) fn options(overrides: BootOverrides, runs_dir: PathBuf) -> RunOptions
         overrides,
         cmd_override: std::env::var(crate::profile::tool::CMD_ENV).ok(),
         runs_dir,
-        plain_progress: false,
         keep_on_failure: false,
     }
 }

@@ -3,6 +3,7 @@
 
 use super::cache::{Entry, EntryMeta};
 use super::recipe::ResolvedRecipe;
+use crate::events::{self, Scope};
 use crate::programs::{self, run_checked};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
@@ -143,7 +144,10 @@ impl Drop for TmpGuard {
 }
 
 pub(super) fn phase(name: &str, started: Instant) {
-    eprintln!("[image] {name} ({:.1}s)", started.elapsed().as_secs_f64());
+    events::progress(
+        Scope::Image,
+        format!("{name} ({:.1}s)", started.elapsed().as_secs_f64()),
+    );
 }
 
 /// Build the entry for `r` in `images_dir`, or return the existing one at once.
@@ -213,17 +217,20 @@ fn build_into(r: &ResolvedRecipe, tmp: &Path, started: Instant) -> Result<EntryM
         programs::require(programs::NEWUIDMAP)?;
         check_unshare_works()?;
     }
-    eprintln!(
-        "[image] building {} (key {}) from {} {} as {}",
-        r.recipe.name,
-        r.key,
-        r.recipe.mirror,
-        r.recipe.suite,
-        if mode == BuildMode::Root {
-            "root"
-        } else {
-            "a normal user (user namespaces)"
-        }
+    events::progress(
+        Scope::Image,
+        format!(
+            "building {} (key {}) from {} {} as {}",
+            r.recipe.name,
+            r.key,
+            r.recipe.mirror,
+            r.recipe.suite,
+            if mode == BuildMode::Root {
+                "root"
+            } else {
+                "a normal user (user namespaces)"
+            }
+        ),
     );
 
     let tarball = tmp.join("rootfs.tar");
@@ -312,7 +319,7 @@ fn run_streaming(cmd: &mut Command, what: &str) -> Result<()> {
     if let Some(err) = child.stderr.take() {
         for line in BufReader::new(err).lines() {
             let line = line.unwrap_or_default();
-            eprintln!("[{what}] {line}");
+            events::progress(Scope::Program(what.to_string()), line.clone());
             last.push(line);
             if last.len() > 30 {
                 last.remove(0);

@@ -8,6 +8,7 @@ use super::build::{make_entry, phase, write_lock};
 use super::cache::EntryMeta;
 use super::download;
 use super::recipe::{beside, CloudRecipe, ResolvedRecipe};
+use crate::events::{self, Scope};
 use crate::programs::{self, run_checked};
 use crate::ssh::{shell_quote, Ssh};
 use crate::vm::{Vm, VmConfig};
@@ -46,9 +47,9 @@ fn build_into(
         }
         (None, None) => bail!("{}: no `sha512`", r.path.display()),
     };
-    eprintln!(
-        "[image] provisioning {} (key {}) from {}",
-        rec.name, r.key, rec.url
+    events::progress(
+        Scope::Image,
+        format!("provisioning {} (key {}) from {}", rec.name, r.key, rec.url),
     );
     let image = download::fetch(&rec.url, &sha512, &downloads)?;
     check_qcow2(&image, &rec.url)?;
@@ -244,9 +245,12 @@ fn wait_cloud_init(ssh: &mut Ssh) -> Result<()> {
         // 2: done with recoverable errors (e.g. a deprecated key): the
         // package check that follows is what matters.
         2 => {
-            eprintln!(
-                "[image] cloud-init finished with warnings:\n{}",
-                out.stdout_text().trim()
+            events::progress(
+                Scope::Image,
+                format!(
+                    "cloud-init finished with warnings:\n{}",
+                    out.stdout_text().trim()
+                ),
             );
             Ok(())
         }

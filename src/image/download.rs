@@ -2,6 +2,7 @@
 //! with a Range request when a part exists, SHA-512 verified over the whole
 //! file before it is moved into place, cached by its hash.
 
+use crate::events::{self, Scope};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha512};
 use std::io::{Read, Write};
@@ -132,7 +133,10 @@ pub fn fetch(url: &str, sha512: &str, dir: &Path) -> Result<PathBuf> {
         );
     }
     std::fs::rename(&part, &done).with_context(|| format!("moving into {}", done.display()))?;
-    eprintln!("[download] {url}: verified (SHA-512 {}...)", &sha512[..16]);
+    events::progress(
+        Scope::Download,
+        format!("{url}: verified (SHA-512 {}...)", &sha512[..16]),
+    );
     Ok(done)
 }
 
@@ -145,7 +149,10 @@ fn receive(url: &str, part: &Path) -> Result<()> {
                 && e.downcast_ref::<StatusError>()
                     .is_some_and(|s| s.code == 416) =>
         {
-            eprintln!("[download] {url}: the server refused to resume ({e:#}); starting over");
+            events::progress(
+                Scope::Download,
+                format!("{url}: the server refused to resume ({e:#}); starting over"),
+            );
             std::fs::remove_file(part).ok();
             get(url, 0)?
         }
@@ -153,7 +160,10 @@ fn receive(url: &str, part: &Path) -> Result<()> {
     };
     let resumed = resp.status() == 206;
     if have > 0 && !resumed {
-        eprintln!("[download] {url}: the server ignored the range request; starting over");
+        events::progress(
+            Scope::Download,
+            format!("{url}: the server ignored the range request; starting over"),
+        );
     }
     let offset = if resumed {
         let from = resp.header("Content-Range").and_then(range_start);
@@ -163,7 +173,10 @@ fn receive(url: &str, part: &Path) -> Result<()> {
                 resp.header("Content-Range")
             );
         }
-        eprintln!("[download] {url}: resuming after {have} bytes");
+        events::progress(
+            Scope::Download,
+            format!("{url}: resuming after {have} bytes"),
+        );
         have
     } else {
         0
@@ -241,17 +254,23 @@ fn progress(url: &str, at: u64, total: Option<u64>, shown: &mut Option<u64>) {
     }
     *shown = Some(step);
     match total {
-        Some(t) if t > 0 => eprintln!(
-            "[download] {}: {}% ({} of {} MiB)",
-            file_name_of(url).unwrap_or_default(),
-            at * 100 / t,
-            at >> 20,
-            t >> 20
+        Some(t) if t > 0 => events::progress(
+            Scope::Download,
+            format!(
+                "{}: {}% ({} of {} MiB)",
+                file_name_of(url).unwrap_or_default(),
+                at * 100 / t,
+                at >> 20,
+                t >> 20
+            ),
         ),
-        _ => eprintln!(
-            "[download] {}: {} MiB",
-            file_name_of(url).unwrap_or_default(),
-            at >> 20
+        _ => events::progress(
+            Scope::Download,
+            format!(
+                "{}: {} MiB",
+                file_name_of(url).unwrap_or_default(),
+                at >> 20
+            ),
         ),
     }
 }

@@ -5,6 +5,7 @@ use super::judge::{judge, CaseResult, Expect};
 use super::quirks::{self, QuirkRow};
 use super::recipe::{self, Recipe};
 use super::table::{self, DefectRow};
+use crate::events::{self, Scope};
 use crate::exit::Outcome;
 use crate::runner::{self, RunOptions, Session};
 use anyhow::{bail, Context, Result};
@@ -163,10 +164,13 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     }
     let jobs = crate::jobs::here(opts.jobs, vm_memory);
     let workers = jobs.n.min(units.len()).max(1);
-    eprintln!(
-        "[matrix] {} case(s) on {workers} VM(s) at once: {}",
-        units.len(),
-        jobs.reason
+    events::progress(
+        Scope::Matrix(None),
+        format!(
+            "{} case(s) on {workers} VM(s) at once: {}",
+            units.len(),
+            jobs.reason
+        ),
     );
     let mut run_opts = opts.run.clone();
     run_opts.runs_dir = dir.clone();
@@ -220,10 +224,14 @@ pub fn run(opts: &MatrixOptions) -> Result<Outcome> {
     std::fs::write(dir.join("detection.md"), &table)?;
     if let Some(page) = &opts.update_docs {
         super::detection::update_page(page, &table)?;
-        eprintln!("[matrix] detection table written to {}", page.display());
+        events::progress(
+            Scope::Matrix(None),
+            format!("detection table written to {}", page.display()),
+        );
     }
-    println!("{}", render(&report));
-    println!("reports: {}", dir.display());
+    events::emit(events::Event::Report {
+        text: format!("{}\nreports: {}", render(&report), dir.display()),
+    });
     Ok(report.outcome())
 }
 
@@ -361,9 +369,12 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also, 
                 if crate::signals::interrupted() {
                     return Err(e);
                 }
-                eprintln!(
-                    "[matrix vm{w}] profile {}: {e:#}; trying once more on a new VM",
-                    unit.profile
+                events::progress(
+                    Scope::Matrix(Some(w)),
+                    format!(
+                        "profile {}: {e:#}; trying once more on a new VM",
+                        unit.profile
+                    ),
                 );
                 locked(&pool.retried).push(format!("profile {} (vm {w}): {e:#}", unit.profile));
                 start_vm(&profile, opts)
@@ -390,7 +401,10 @@ fn worker(w: usize, pool: &Pool, opts: &RunOptions, config: &Path, also: &Also, 
             Next::Record(r) => locked(&pool.results).push((order, r)),
             Next::Again(unit) => {
                 let error = unit.retry_of.clone().unwrap_or_default();
-                eprintln!("[matrix vm{w}] case {name}: harness error, running it again: {error}");
+                events::progress(
+                    Scope::Matrix(Some(w)),
+                    format!("case {name}: harness error, running it again: {error}"),
+                );
                 locked(&pool.retried).push(format!("case {name} (vm {w}): {error}"));
                 locked(&pool.queue).push_front(unit);
                 // The VM may be in any state: the next case gets a new one.
@@ -502,7 +516,10 @@ fn run_case(
         (None, None) if quirks => quirks::ALL.to_string(),
         _ => String::new(),
     };
-    eprintln!("[matrix vm{w}] case {name}: {}", unit.scenarios.join(" "));
+    events::progress(
+        Scope::Matrix(Some(w)),
+        format!("case {name}: {}", unit.scenarios.join(" ")),
+    );
     let started_at = crate::util::now_rfc3339();
     let t = Instant::now();
     let env = [
@@ -533,10 +550,9 @@ fn run_case(
             .filter(|k| !s.quirk_paths.contains(k))
             .collect();
     }
-    eprintln!(
-        "[matrix vm{w}] case {name}: {} in {:.0}s",
-        summary(&r),
-        r.seconds
+    events::progress(
+        Scope::Matrix(Some(w)),
+        format!("case {name}: {} in {:.0}s", summary(&r), r.seconds),
     );
     Ok(r)
 }

@@ -3,6 +3,7 @@
 //! `vmharness vm down` or Ctrl-C.
 
 use super::session::Session;
+use crate::events::{self, Scope};
 use anyhow::Result;
 use std::io::{IsTerminal, Write};
 
@@ -59,7 +60,9 @@ pub fn from_env(requested: bool) -> bool {
         std::env::var_os(FORCE_ENV).is_some_and(|v| v == "1"),
     );
     if let Decision::Ignored(why) = &d {
-        eprintln!("--keep-on-failure ignored: {why}");
+        events::emit(events::Event::Notice {
+            text: format!("--keep-on-failure ignored: {why}"),
+        });
     }
     d == Decision::On
 }
@@ -87,16 +90,18 @@ pub fn kept_message(run_id: &str, failed: &str, s3_url: Option<&str>) -> String 
 /// signal; then stop the VM and the endpoint. `failed` names what failed.
 pub fn hold(mut s: Session, failed: &str) -> Result<()> {
     if let Err(e) = super::shell_env::install(&mut s) {
-        eprintln!(
-            "[run {}] the shell's tool environment was not written: {e:#}",
-            s.run_id
+        events::progress(
+            Scope::Run(s.run_id.clone()),
+            format!("the shell's tool environment was not written: {e:#}"),
         );
     }
     let url = s
         .endpoint
         .as_ref()
         .map(|ep| format!("http://127.0.0.1:{}", ep.port()));
-    println!("{}", kept_message(&s.run_id, failed, url.as_deref()));
+    events::emit(events::Event::Report {
+        text: kept_message(&s.run_id, failed, url.as_deref()),
+    });
     let _ = std::io::stdout().flush();
     let served = crate::vm::supervisor::serve_until_down(&mut s.vm, &s.run_dir);
     let finished = s.finish();

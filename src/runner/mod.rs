@@ -18,6 +18,7 @@ pub mod suite;
 
 pub use session::{RunOptions, Session};
 
+use crate::events::{self, Scope};
 use crate::exit::Outcome;
 use crate::report::{self, Phase, RunReport, ScenarioReport};
 use anyhow::Result;
@@ -107,10 +108,15 @@ pub fn run_group(
     for r in &eval.reasons {
         out.push_str(&format!("\n  {r}"));
     }
-    println!("{out}\nreports: {}", run_dir.display());
+    events::emit(events::Event::Report {
+        text: format!("{out}\nreports: {}", run_dir.display()),
+    });
     if let Some((s, failed)) = kept {
         if let Err(e) = keep::hold(s, &failed) {
-            eprintln!("[run {}] the kept VM: {e:#}", report.run_id);
+            events::progress(
+                Scope::Run(report.run_id.clone()),
+                format!("the kept VM: {e:#}"),
+            );
         }
     }
     Ok(GroupDone {
@@ -227,11 +233,6 @@ pub fn execute_until(
     chosen: Vec<Box<dyn scenarios::Scenario>>,
     stop_at_failure: bool,
 ) -> Executed {
-    let mode = if s.plain_progress {
-        progress::Mode::Plain
-    } else {
-        progress::detect()
-    };
     s.planned = chosen.iter().map(|c| c.name().to_string()).collect();
     let mut phases = Vec::new();
     let mut reports = Vec::new();
@@ -278,7 +279,10 @@ pub fn execute_until(
                     .iter()
                     .map(|c| crate::verify::Check::blocked(c, &by, why.clone()))
                     .collect();
-                eprintln!("[run {}] scenario {name}: not judged: {why}", s.run_id);
+                events::progress(
+                    Scope::Run(s.run_id.clone()),
+                    format!("scenario {name}: not judged: {why}"),
+                );
                 ended.insert(name.clone(), Ended::ToolFailed(by));
                 reports.push(ScenarioReport {
                     name,
@@ -293,7 +297,10 @@ pub fn execute_until(
             }
             _ => {}
         }
-        let step = progress::Step::start(mode, &format!("[run {}] scenario {name}", s.run_id));
+        events::emit(events::Event::ScenarioStarted {
+            run_id: s.run_id.clone(),
+            name: name.clone(),
+        });
         let t = Instant::now();
         s.begin_scenario(&name);
         let mut result = sc.run(s);
@@ -306,10 +313,12 @@ pub fn execute_until(
             if let Err(e) = &result {
                 if crate::vm::VmError::is_unresponsive(e) {
                     let first = format!("{e:#}");
-                    eprintln!(
-                        "[run {id}] scenario {name}: {first}\n[run {id}] scenario {name}: running it again on a new VM",
-                        id = s.run_id
-                    );
+                    for text in [first.clone(), "running it again on a new VM".to_string()] {
+                        events::progress(
+                            Scope::Run(s.run_id.clone()),
+                            format!("scenario {name}: {text}"),
+                        );
+                    }
                     result = match s.replace_vm() {
                         Ok(()) => {
                             s.begin_scenario(&name);
@@ -382,7 +391,7 @@ pub fn execute_until(
                 stopped_at = Some(format!("scenario {name} failed check {first}"));
             }
         }
-        step.finish(&format!(
+        let line = format!(
             "[run {}] scenario {name}: {} check(s), {failed} failed, {seconds:.1}s{}",
             s.run_id,
             checks.len(),
@@ -390,7 +399,12 @@ pub fn execute_until(
                 .as_deref()
                 .map(|e| format!(" — infrastructure error: {e}"))
                 .unwrap_or_default()
-        ));
+        );
+        events::emit(events::Event::ScenarioEnded {
+            run_id: s.run_id.clone(),
+            name: name.clone(),
+            line,
+        });
         // Isolation: what later scenarios build on, kept or put back.
         let unsettled = infra_error.is_some()
             || broke.is_some()
@@ -404,7 +418,10 @@ pub fn execute_until(
             if unsettled {
                 match s.rollback() {
                     Ok(note) => {
-                        eprintln!("[run {}] scenario {name}: {note}", s.run_id);
+                        events::progress(
+                            Scope::Run(s.run_id.clone()),
+                            format!("scenario {name}: {note}"),
+                        );
                         isolation = Some(note);
                     }
                     Err(e) => {
@@ -432,10 +449,9 @@ pub fn execute_until(
     }
     if let Some(why) = &stopped_at {
         if !skipped.is_empty() {
-            eprintln!(
-                "[run {}] --keep-on-failure: {why}; not run: {}",
-                s.run_id,
-                skipped.join(", ")
+            events::progress(
+                Scope::Run(s.run_id.clone()),
+                format!("--keep-on-failure: {why}; not run: {}", skipped.join(", ")),
             );
         }
     }

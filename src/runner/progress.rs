@@ -1,10 +1,8 @@
-//! What the terminal shows while a scenario runs: on a terminal, a live
-//! line with the scenario and its elapsed time; under CI or when stderr is
-//! not a terminal, plain lines (one when it starts, one when it ends).
+//! Whether the terminal shows live lines: on a terminal outside CI (the
+//! terminal view, `commands/terminal.rs`, draws them); under CI or when
+//! stderr is not a terminal, plain lines.
 
-use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -32,39 +30,6 @@ pub fn detect() -> Mode {
         std::io::stderr().is_terminal(),
         std::env::var("CI").ok().as_deref(),
     )
-}
-
-/// One scenario's line.
-pub struct Step {
-    bar: Option<ProgressBar>,
-}
-
-impl Step {
-    pub fn start(mode: Mode, label: &str) -> Step {
-        match mode {
-            Mode::Plain => {
-                eprintln!("{label} ...");
-                Step { bar: None }
-            }
-            Mode::Live => {
-                let bar = ProgressBar::new_spinner();
-                if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-                    bar.set_style(style);
-                }
-                bar.set_message(label.to_string());
-                bar.enable_steady_tick(Duration::from_millis(250));
-                Step { bar: Some(bar) }
-            }
-        }
-    }
-
-    /// Replace the live line (if any) with the scenario's result line.
-    pub fn finish(self, line: &str) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        eprintln!("{line}");
-    }
 }
 
 #[cfg(test)]

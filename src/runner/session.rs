@@ -1,6 +1,7 @@
 //! One run's live resources: the endpoint, the VM, the tool's invocation,
 //! and the facts scenarios leave for each other.
 
+use crate::events::{self, Scope};
 use crate::fixture::FixtureLayout;
 use crate::plan::{self, BootOverrides, BootPlan};
 use crate::profile::Profile;
@@ -25,8 +26,6 @@ pub struct RunOptions {
     pub cmd_override: Option<String>,
     /// Where run directories go.
     pub runs_dir: PathBuf,
-    /// Plain progress lines even on a terminal (several runs share it).
-    pub plain_progress: bool,
     /// Stop at the first failed check and keep the VM for a person (decided
     /// already: a terminal, not CI).
     pub keep_on_failure: bool,
@@ -133,7 +132,6 @@ pub struct Session {
     pub transfers: Vec<Transfer>,
     /// The tool's and the fixture's own seconds (the rest is overhead).
     pub work: crate::report::WorkSeconds,
-    pub plain_progress: bool,
     /// The scenario running now (its transfers are labelled with it).
     pub scenario: String,
     /// The checks the running scenario has decided so far, in order (a
@@ -206,17 +204,26 @@ impl Session {
             &run_id,
             vec![relay::s3_forward(&exe, &s3.upstream)],
         )?;
-        eprintln!("[run {run_id}] profile {}", profile_path.display());
-        let project = crate::paths::project_dir()?;
-        eprintln!(
-            "[run {run_id}] tool from {}; recipes, schemas and guest helpers from {}",
-            project.join(&profile.tool.source_dir).display(),
-            project.display()
+        events::progress(
+            Scope::Run(run_id.clone()),
+            format!("profile {}", profile_path.display()),
         );
-        eprintln!("[run {run_id}] accelerator: {}", plan.accel_reason);
-        eprintln!(
-            "[run {run_id}] image {} kernel {}",
-            plan.image_name, plan.kernel_release
+        let project = crate::paths::project_dir()?;
+        events::progress(
+            Scope::Run(run_id.clone()),
+            format!(
+                "tool from {}; recipes, schemas and guest helpers from {}",
+                project.join(&profile.tool.source_dir).display(),
+                project.display()
+            ),
+        );
+        events::progress(
+            Scope::Run(run_id.clone()),
+            format!("accelerator: {}", plan.accel_reason),
+        );
+        events::progress(
+            Scope::Run(run_id.clone()),
+            format!("image {} kernel {}", plan.image_name, plan.kernel_release),
         );
         let (vm, boot_seconds) = boot_vm(&plan, &s3.secrets, &run_id)?;
         let layout = FixtureLayout::new(&profile.btrfs);
@@ -242,7 +249,6 @@ impl Session {
                 vm_starts: 1,
                 ..Default::default()
             },
-            plain_progress: opts.plain_progress,
             scenario: String::new(),
             checks: Vec::new(),
             invocations: Vec::new(),
@@ -483,14 +489,11 @@ fn boot_vm(plan: &BootPlan, secrets: &[String], run_id: &str) -> Result<(Vm, f64
     for secret in secrets {
         vm.command_log().redact(secret);
     }
-    eprintln!(
-        "[run {run_id}] VM ready in {seconds:.1}s ({})",
-        if vm.state().timeline.resumed {
-            "resumed from the saved state"
-        } else {
-            "cold boot"
-        }
-    );
+    events::emit(events::Event::VmReady {
+        run_id: run_id.to_string(),
+        seconds,
+        resumed: vm.state().timeline.resumed,
+    });
     Ok((vm, seconds))
 }
 

@@ -5,6 +5,7 @@
 //! `report::merge`), and a table with one line per group.
 
 use super::{run_group, GroupDone, RunOptions};
+use crate::events::{self, Scope};
 use crate::exit::Outcome;
 use crate::report::{self, summary, RunReport};
 use anyhow::{Context, Result};
@@ -69,21 +70,22 @@ pub fn run_suite(
     let suite_id = crate::vm::files::new_run_id();
     let dir = suite_dir(&opts.runs_dir, &suite_id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    eprintln!(
-        "[suite {suite_id}] {} group(s), {} VM(s) at once: {}",
-        profiles.len(),
-        jobs.n.min(profiles.len()),
-        jobs.reason
+    events::progress(
+        Scope::Suite(suite_id.clone()),
+        format!(
+            "{} group(s), {} VM(s) at once: {}",
+            profiles.len(),
+            jobs.n.min(profiles.len()),
+            jobs.reason
+        ),
     );
-    let mut group_opts = opts.clone();
-    group_opts.plain_progress = jobs.n > 1;
     let done = crate::jobs::map(
         jobs.n,
         profiles.to_vec(),
         crate::signals::interrupted,
         |_, p: PathBuf| {
             let t = Instant::now();
-            (run_group(&p, &group_opts, None), t.elapsed().as_secs_f64())
+            (run_group(&p, opts, None), t.elapsed().as_secs_f64())
         },
     );
     let mut groups = Vec::new();
@@ -110,12 +112,14 @@ pub fn run_suite(
     }
     report::write_all(&dir, &m)?;
     let _ = report::update_latest(&opts.runs_dir, &format!("suite-{}", suite.suite_id));
-    println!(
-        "{}\nreports: {}\nreport: {}",
-        render(&suite),
-        dir.display(),
-        dir.join(report::HTML).display()
-    );
+    events::emit(events::Event::Report {
+        text: format!(
+            "{}\nreports: {}\nreport: {}",
+            render(&suite),
+            dir.display(),
+            dir.join(report::HTML).display()
+        ),
+    });
     Ok((suite, reports))
 }
 

@@ -14,6 +14,7 @@ use super::qmp::Qmp;
 use super::saved::SavedState;
 use super::seed;
 use crate::accel::Accel;
+use crate::events::{self, Scope};
 use crate::programs::{self, run_checked};
 use crate::ssh::{banner_ready, CommandLog, Ssh, SshTarget};
 use anyhow::Context;
@@ -238,7 +239,7 @@ impl Vm {
         let Some(store) = cfg.saved_states.clone() else {
             return Self::boot_cold(cfg);
         };
-        let say = |msg: String| eprintln!("[vm {}] {msg}", cfg.run_id);
+        let say = |msg: String| events::progress(Scope::Vm(cfg.run_id.clone()), msg);
         match super::resume::ensure_state(&cfg, &store) {
             Ok(state) => match Self::resume(cfg.clone(), &state) {
                 Ok(vm) => return Ok(vm),
@@ -296,11 +297,13 @@ impl Vm {
     fn boot_seeded(cfg: VmConfig, user_data_extra: &str, firmware: bool) -> Result<Vm, VmError> {
         match Self::boot_seeded_once(cfg.clone(), user_data_extra, firmware) {
             Err(e) if e.is_boot_stall() => {
-                eprintln!(
-                    "[vm {}] the guest kernel stalled while booting (a lost timer interrupt under \
+                events::progress(
+                    Scope::Vm(cfg.run_id.clone()),
+                    format!(
+                        "the guest kernel stalled while booting (a lost timer interrupt under \
                      emulation; the console is kept in {}): booting again",
-                    cfg.run_id,
-                    cfg.run_dir.join(files::STALLED_CONSOLE).display()
+                        cfg.run_dir.join(files::STALLED_CONSOLE).display()
+                    ),
                 );
                 let _ = std::fs::rename(
                     cfg.run_dir.join(files::CONSOLE),

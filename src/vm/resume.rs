@@ -7,6 +7,7 @@ use super::machine::{Vm, VmConfig};
 use super::qemu_args::{qemu_args, BootSource};
 use super::saved::{self, SavedState, StateInputs, StateMeta};
 use crate::accel::Accel;
+use crate::events::{self, Scope};
 use crate::programs;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -67,10 +68,9 @@ pub fn ensure_state(cfg: &VmConfig, store: &Path) -> Result<SavedState> {
         }
     }
     let reason = why_building(&slot);
-    eprintln!(
-        "[vm {}] {reason}: booting once to build it in {}",
-        cfg.run_id,
-        dir.display()
+    events::progress(
+        Scope::Vm(cfg.run_id.clone()),
+        format!("{reason}: booting once to build it in {}", dir.display()),
     );
     let started = Instant::now();
     let state = provision(cfg, &dir, &slot.inputs).with_context(|| {
@@ -80,10 +80,12 @@ pub fn ensure_state(cfg: &VmConfig, store: &Path) -> Result<SavedState> {
         )
     })?;
     remove_other_states(&slot.dir, &dir);
-    eprintln!(
-        "[vm {}] saved VM state built in {:.1}s",
-        cfg.run_id,
-        started.elapsed().as_secs_f64()
+    events::progress(
+        Scope::Vm(cfg.run_id.clone()),
+        format!(
+            "saved VM state built in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ),
     );
     Ok(state)
 }
