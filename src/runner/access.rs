@@ -37,7 +37,8 @@ pub(crate) fn open(
             .block_on(Endpoint::start(endpoint_config(profile, run_dir)))
             .context("starting the embedded S3 endpoint")?;
         return Ok(S3Access {
-            client: S3Client::for_endpoint(&endpoint),
+            client: S3Client::for_endpoint(&endpoint)
+                .context("the host's client of the embedded S3 endpoint")?,
             upstream: format!("127.0.0.1:{}", endpoint.port()),
             tool_env: endpoint.tool_env(&guest_url),
             secrets: vec![endpoint.credentials().secret_access_key.clone()],
