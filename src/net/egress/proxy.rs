@@ -82,6 +82,14 @@ impl EgressProxy {
         self.recorder.snapshot()
     }
 
+    /// [`EgressProxy::shutdown`], then the lines for a run's log: the
+    /// counts and each refusal ([`super::record::summary`]).
+    pub async fn shutdown_and_report(self) -> Vec<String> {
+        let recorder = self.recorder.clone();
+        self.shutdown().await;
+        super::record::summary(&recorder.snapshot())
+    }
+
     /// Stop accepting, end open tunnels (recording them) and wait.
     pub async fn shutdown(mut self) {
         self.shutdown.send_replace(true);

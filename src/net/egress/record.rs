@@ -42,6 +42,22 @@ impl ConnectRecord {
     }
 }
 
+/// The lines a run's log gets at the end: how many CONNECTs, allowed
+/// with their bytes, refused; then one line per refusal.
+pub fn summary(records: &[ConnectRecord]) -> Vec<String> {
+    let allowed: Vec<&ConnectRecord> = records.iter().filter(|r| r.allowed).collect();
+    let up: u64 = allowed.iter().map(|r| r.bytes_up).sum();
+    let down: u64 = allowed.iter().map(|r| r.bytes_down).sum();
+    let mut lines = vec![format!(
+        "egress: {} CONNECT(s): {} allowed ({up} bytes up, {down} down), {} refused",
+        records.len(),
+        allowed.len(),
+        records.len() - allowed.len()
+    )];
+    lines.extend(records.iter().filter_map(ConnectRecord::refusal_line));
+    lines
+}
+
 /// The records so far, and the file they are appended to.
 #[derive(Debug)]
 pub(crate) struct Recorder {
@@ -136,6 +152,21 @@ mod tests {
         assert_eq!(lines, rec.snapshot());
         assert_eq!(lines, [record(true), record(false)]);
         assert!(!text.lines().next().expect("line").contains("reason"));
+    }
+
+    #[test]
+    fn the_summary_counts_and_names_each_refusal() {
+        assert_eq!(
+            summary(&[record(true), record(false), record(true)]),
+            [
+                "egress: 3 CONNECT(s): 2 allowed (6 bytes up, 8 down), 1 refused",
+                "egress: refused CONNECT example.com:443: not an S3 address"
+            ]
+        );
+        assert_eq!(
+            summary(&[]),
+            ["egress: 0 CONNECT(s): 0 allowed (0 bytes up, 0 down), 0 refused"]
+        );
     }
 
     #[test]
