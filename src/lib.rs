@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod jsonout;
 pub mod logging;
 pub mod matrix;
+pub mod net;
 pub mod paths;
 pub mod plan;
 pub mod profile;

@@ -4,8 +4,13 @@
 //! is read here, above `s3/`, so that nothing in `s3/` knows the profile.
 //! (The section itself, its keys and their checks: `crate::profile::s3`.)
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::net::egress::EgressConfig;
+use crate::net::pki::{PkiError, RunPki, S3_TLS_NAME};
+use crate::s3::server::EndpointTls;
 
 use crate::profile::s3::S3Section;
 use crate::s3::client::remote::{aws_url, BackendError, Remote, RemoteConfig};
@@ -22,6 +27,50 @@ pub fn endpoint_config(s: &S3Section, dir: &Path) -> EndpointConfig {
     cfg.restore_delay = Duration::from_secs(s.restore_delay_secs);
     cfg.faults = s.faults.clone();
     cfg
+}
+
+/// `[s3] transport = "https-proxy"`: the guest's S3 URL (port 443 through
+/// the proxy, never resolved in the guest).
+pub fn guest_tls_url() -> String {
+    format!("https://{S3_TLS_NAME}")
+}
+
+/// Where the run's CA certificate is put in the guest (on the root disk,
+/// so it survives a reboot of the guest).
+pub const GUEST_CA_PATH: &str = "/etc/vmharness/s3-ca.pem";
+/// The run's CA certificate in the run directory.
+pub const CA_FILE: &str = "s3-ca.pem";
+/// The egress proxy's record of every CONNECT, in the run directory.
+pub const EGRESS_FILE: &str = "egress.jsonl";
+
+/// How the embedded endpoint serves https with `pki`'s certificate.
+pub fn endpoint_tls(pki: &RunPki) -> Result<EndpointTls, PkiError> {
+    Ok(EndpointTls {
+        server: pki.server_config()?,
+        name: S3_TLS_NAME.to_owned(),
+        ca_pem: pki.ca_pem().to_owned(),
+    })
+}
+
+/// The egress proxy of an https-proxy run: only `s3.vmharness.test:443`,
+/// sent to the embedded endpoint's https port `tls_addr`; every CONNECT
+/// recorded in `record_file`.
+pub fn egress_config(tls_addr: SocketAddr, record_file: PathBuf) -> EgressConfig {
+    EgressConfig {
+        record_file: Some(record_file),
+        ..EgressConfig::default()
+    }
+    .allow(S3_TLS_NAME, 443)
+    .map(S3_TLS_NAME, 443, tls_addr)
+}
+
+/// What the tool needs besides the endpoint's own variables to go through
+/// the proxy at `proxy_url` and trust only the CA at [`GUEST_CA_PATH`].
+pub fn https_proxy_env(proxy_url: &str) -> Vec<(String, String)> {
+    vec![
+        ("HTTPS_PROXY".to_owned(), proxy_url.to_owned()),
+        ("AWS_CA_BUNDLE".to_owned(), GUEST_CA_PATH.to_owned()),
+    ]
 }
 
 /// The profile's remote backend with its credentials looked up (`lookup`
@@ -145,6 +194,40 @@ mod tests {
         assert_eq!(cfg.min_part_size, 1024);
         assert_eq!(cfg.faults.len(), 1);
         assert_eq!(cfg.bucket, "vmharness");
+    }
+
+    #[test]
+    fn the_https_proxy_glue_allows_only_the_tls_name_to_the_endpoint() {
+        use crate::net::egress::{decide, Decision};
+        let tls: SocketAddr = "127.0.0.1:4443".parse().expect("addr");
+        let cfg = egress_config(tls, PathBuf::from("/r/egress.jsonl"));
+        let t = |host: &str, port| crate::net::egress::ConnectTarget {
+            host: host.into(),
+            port,
+        };
+        assert_eq!(
+            decide(&cfg, &t("s3.vmharness.test", 443)),
+            Decision::Allow { mapped: Some(tls) }
+        );
+        assert!(matches!(
+            decide(&cfg, &t("s3.amazonaws.com", 443)),
+            Decision::Refuse(_)
+        ));
+        assert_eq!(
+            cfg.record_file.as_deref(),
+            Some(Path::new("/r/egress.jsonl"))
+        );
+        assert_eq!(guest_tls_url(), "https://s3.vmharness.test");
+        assert_eq!(
+            https_proxy_env("http://10.0.2.101:3128"),
+            [
+                (
+                    "HTTPS_PROXY".to_owned(),
+                    "http://10.0.2.101:3128".to_owned()
+                ),
+                ("AWS_CA_BUNDLE".to_owned(), GUEST_CA_PATH.to_owned())
+            ]
+        );
     }
 
     fn section(toml_text: &str) -> S3Section {

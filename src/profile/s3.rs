@@ -9,6 +9,7 @@
 //! region = "eu-central-1"
 //! # endpoint_url = "http://127.0.0.1:9000"   # backend = "endpoint" only
 //! # aws_profile = "backup-tests"             # host-side credentials (aws-config)
+//! # transport = "https-proxy"    # embedded only: https through the egress proxy
 //!
 //! [s3.guest_credentials]          # aws/endpoint: what the guest may use
 //! access_key_id_env = "BACKUP_TEST_AWS_ACCESS_KEY_ID"
@@ -70,6 +71,31 @@ pub struct S3Section {
     pub embedded: EmbeddedSection,
     /// Embedded endpoint: faults injected from the start of the run.
     pub faults: Vec<FaultRule>,
+    /// How the guest reaches the S3 endpoint.
+    pub transport: Transport,
+}
+
+/// `[s3] transport`: how the guest's tool reaches S3.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// Plain http to a fixed guest address relayed to the endpoint.
+    #[default]
+    Relay,
+    /// The embedded endpoint over https as `https://s3.vmharness.test`,
+    /// reached only through the host's egress proxy (`HTTPS_PROXY`),
+    /// trusting only the run's CA (`AWS_CA_BUNDLE`). Needs a tool that
+    /// honours both, as CONTRACT.md states boto3 does.
+    HttpsProxy,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Relay => "relay",
+            Transport::HttpsProxy => "https-proxy",
+        }
+    }
 }
 
 /// Host environment variables whose values the guest gets as its AWS credentials.
@@ -111,6 +137,7 @@ impl Default for S3Section {
             guest_credentials: None,
             embedded: EmbeddedSection::default(),
             faults: Vec::new(),
+            transport: Transport::Relay,
         }
     }
 }
@@ -236,6 +263,14 @@ impl S3Section {
                     );
                 }
             }
+        }
+        if self.transport == Transport::HttpsProxy && self.backend != Backend::Embedded {
+            bail!(
+                "profile {f}: [s3] transport = \"https-proxy\" serves only backend = \"embedded\" \
+                 (the egress proxy and the per-run CA front the embedded endpoint), not backend = \"{}\"; \
+                 remove transport or use the embedded backend",
+                self.backend.as_str()
+            );
         }
         if self.restore_delay_secs > 3600 {
             bail!(
@@ -364,6 +399,29 @@ mod tests {
             ..S3Section::default()
         };
         assert!(check(embedded_with_guest).contains("guest_credentials is not used"));
+        let https_on_endpoint = S3Section {
+            backend: Backend::Endpoint,
+            endpoint_url: Some("https://s3.example.test".into()),
+            guest_credentials: Some(GuestCredentials {
+                access_key_id_env: "K".into(),
+                secret_access_key_env: "S".into(),
+                session_token_env: None,
+            }),
+            transport: Transport::HttpsProxy,
+            ..S3Section::default()
+        };
+        let e = check(https_on_endpoint);
+        assert!(
+            e.contains("transport = \"https-proxy\" serves only backend = \"embedded\"")
+                && e.contains("not backend = \"endpoint\""),
+            "{e}"
+        );
+        let https_embedded: S3Section = toml::from_str("transport = \"https-proxy\"").unwrap();
+        assert_eq!(https_embedded.transport, Transport::HttpsProxy);
+        assert_eq!(check(https_embedded), "");
+        assert_eq!(S3Section::default().transport, Transport::Relay);
+        let typo = toml::from_str::<S3Section>("transport = \"https\"").unwrap_err();
+        assert!(typo.to_string().contains("https-proxy"), "{typo}");
         let bad_fault: S3Section =
             toml::from_str("faults = [{ op = \"PutObjekt\", action = \"slow_down\" }]").unwrap();
         assert!(check(bad_fault).contains("[[s3.faults]]"));

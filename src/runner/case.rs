@@ -65,12 +65,14 @@ impl Session {
         let mut cfg = super::session::endpoint_config(&self.profile, dir);
         cfg.port = old.port();
         cfg.credentials = Some(old.credentials().clone());
+        cfg.tls = old.tls().cloned();
         self.rt.block_on(old.shutdown());
         let ep = self
             .rt
             .block_on(crate::s3::Endpoint::start(cfg))
             .context("restarting the embedded S3 endpoint for the next case")?;
-        self.client = crate::s3::S3Client::for_endpoint(&ep);
+        self.client = crate::s3::S3Client::for_endpoint(&ep)
+            .context("the host's client of the restarted embedded S3 endpoint")?;
         self.endpoint = Some(ep);
         Ok(())
     }

@@ -117,6 +117,10 @@ pub struct Session {
     pub run_dir: PathBuf,
     pub rt: tokio::runtime::Runtime,
     pub endpoint: Option<Endpoint>,
+    /// `[s3] transport = "https-proxy"`: the guest's egress proxy.
+    pub egress: Option<crate::net::egress::EgressProxy>,
+    /// Files put in the guest after each boot (the run's CA certificate).
+    pub guest_files: Vec<(String, Vec<u8>)>,
     pub client: S3Client,
     pub plan: BootPlan,
     pub vm: Vm,
@@ -202,7 +206,7 @@ impl Session {
             &opts.overrides,
             &run_dir,
             &run_id,
-            vec![relay::s3_forward(&exe, &s3.upstream)],
+            s3.forwards.iter().map(|f| f.rule(&exe)).collect(),
         )?;
         events::progress(
             Scope::Run(run_id.clone()),
@@ -225,7 +229,19 @@ impl Session {
             Scope::Run(run_id.clone()),
             format!("image {} kernel {}", plan.image_name, plan.kernel_release),
         );
-        let (vm, boot_seconds) = boot_vm(&plan, &s3.secrets, &run_id)?;
+        if let Some(egress) = &s3.egress {
+            events::progress(
+                Scope::Run(run_id.clone()),
+                format!(
+                    "S3 over https through the egress proxy ({} in the guest, \
+                     {} on the host; CONNECTs in {})",
+                    relay::guest_proxy_url(),
+                    egress.addr(),
+                    plan::s3::EGRESS_FILE
+                ),
+            );
+        }
+        let (vm, boot_seconds) = boot_vm(&plan, &s3.secrets, &run_id, &s3.guest_files)?;
         let layout = FixtureLayout::new(&profile.btrfs);
         let crash_patterns = profile.tool.crash_regexes()?;
         Ok(Session {
@@ -235,6 +251,8 @@ impl Session {
             run_dir,
             rt,
             endpoint: s3.endpoint,
+            egress: s3.egress,
+            guest_files: s3.guest_files,
             client: s3.client,
             plan,
             vm,
@@ -457,7 +475,7 @@ impl Session {
         // executable went with its disposable files.
         files::set_logs_aside(&self.run_dir, "unanswered");
         relay_exe(&self.run_dir)?;
-        let (vm, seconds) = boot_vm(&self.plan, &self.secrets, &self.run_id)?;
+        let (vm, seconds) = boot_vm(&self.plan, &self.secrets, &self.run_id, &self.guest_files)?;
         self.vm = vm;
         self.boot_seconds += seconds;
         self.work.vm_starts += 1;
@@ -470,9 +488,19 @@ impl Session {
     /// Stop the VM and the endpoint.
     pub fn finish(self) -> Result<()> {
         let Session {
-            vm, endpoint, rt, ..
+            vm,
+            endpoint,
+            egress,
+            rt,
+            run_id,
+            ..
         } = self;
         let r = vm.shutdown();
+        if let Some(proxy) = egress {
+            rt.block_on(proxy.shutdown_and_report())
+                .into_iter()
+                .for_each(|line| events::progress(Scope::Run(run_id.clone()), line));
+        }
         if let Some(ep) = endpoint {
             rt.block_on(ep.shutdown());
         }
@@ -482,13 +510,23 @@ impl Session {
 
 /// Boot the plan's VM with `secrets` kept out of its command log; the VM
 /// and its boot seconds.
-fn boot_vm(plan: &BootPlan, secrets: &[String], run_id: &str) -> Result<(Vm, f64)> {
+fn boot_vm(
+    plan: &BootPlan,
+    secrets: &[String],
+    run_id: &str,
+    guest_files: &[(String, Vec<u8>)],
+) -> Result<(Vm, f64)> {
     let t = Instant::now();
-    let vm = Vm::boot(plan.vm.clone())?;
-    let seconds = t.elapsed().as_secs_f64();
+    let mut vm = Vm::boot(plan.vm.clone())?;
     for secret in secrets {
         vm.command_log().redact(secret);
     }
+    for (path, content) in guest_files {
+        vm.ssh()
+            .write_file(path, content, 0o644)
+            .with_context(|| format!("putting {path} in the guest after boot"))?;
+    }
+    let seconds = t.elapsed().as_secs_f64();
     events::emit(events::Event::VmReady {
         run_id: run_id.to_string(),
         seconds,

@@ -59,6 +59,22 @@ pub fn s3_forward(exe: &std::path::Path, upstream: &str) -> String {
     guestfwd_rule(exe, GUEST_S3_ADDR, GUEST_S3_PORT, upstream)
 }
 
+/// The address the guest reaches the host's egress proxy at (only
+/// through the relay; `HTTPS_PROXY` names it).
+pub const GUEST_PROXY_ADDR: &str = "10.0.2.101";
+pub const GUEST_PROXY_PORT: u16 = 3128;
+
+/// The proxy URL as the guest sees it.
+pub fn guest_proxy_url() -> String {
+    format!("http://{GUEST_PROXY_ADDR}:{GUEST_PROXY_PORT}")
+}
+
+/// The rule that gives the guest the egress proxy at `upstream` (the
+/// proxy's `127.0.0.1:PORT` on the host), and nothing else.
+pub fn proxy_forward(exe: &std::path::Path, upstream: &str) -> String {
+    guestfwd_rule(exe, GUEST_PROXY_ADDR, GUEST_PROXY_PORT, upstream)
+}
+
 /// The `guestfwd` rule that makes `guest_addr:guest_port` in the guest reach
 /// `host_addr` through a relay process per connection.
 pub fn guestfwd_rule(
@@ -88,6 +104,15 @@ mod tests {
             ),
             "tcp:10.0.2.100:9000-cmd:/usr/bin/vmharness __relay 127.0.0.1:41234"
         );
+    }
+
+    #[test]
+    fn proxy_forward_relays_its_own_guest_address() {
+        assert_eq!(
+            proxy_forward(std::path::Path::new("/r/vmh"), "127.0.0.1:5000"),
+            "tcp:10.0.2.101:3128-cmd:/r/vmh __relay 127.0.0.1:5000"
+        );
+        assert_eq!(guest_proxy_url(), "http://10.0.2.101:3128");
     }
 
     #[test]

@@ -331,7 +331,7 @@ async fn the_harness_client_is_never_faulted_and_does_not_use_up_the_schedule() 
         .add(FaultRule::new(FaultKind::SlowDown).op("GetObject").times(1))
         .expect("rule");
     // The harness's client (the observer key) reads through the rule...
-    let harness = vmharness::s3::S3Client::for_endpoint(&f.ep);
+    let harness = vmharness::s3::S3Client::for_endpoint(&f.ep).expect("host client");
     assert_eq!(
         harness.get_bytes("h/obj").await.expect("not faulted"),
         vec![1, 2, 3]

@@ -236,7 +236,7 @@ fn run_all_on_an_external_endpoint_then_cleanup() {
     );
 
     // `vmharness cleanup`: an object and an incomplete upload left under the prefix.
-    let client = vmharness::s3::S3Client::for_endpoint(&ep.ep);
+    let client = vmharness::s3::S3Client::for_endpoint(&ep.ep).expect("host client");
     ep.rt.block_on(async {
         client
             .put(

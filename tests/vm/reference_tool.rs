@@ -94,7 +94,7 @@ fn full_incremental_restore_of_the_chain_equals_the_source() {
     assert!(inc_manifest.contains("/incremental/"), "{inc_manifest}");
 
     // What S3 holds: the pointer names the incremental, whose parent is the full.
-    let client = S3Client::for_endpoint(ep);
+    let client = S3Client::for_endpoint(ep).expect("host client");
     let prefix = profile.s3.normalized_prefix();
     let pointer: serde_json::Value = serde_json::from_slice(
         &rt.block_on(client.get_bytes(&format!("{prefix}subvol/data/current.json")))

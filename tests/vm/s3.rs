@@ -120,3 +120,109 @@ fn guest_reaches_the_endpoint_and_nothing_else() {
     drop(lvm);
     te.shutdown();
 }
+
+/// The tool's command for the https-proxy run: first a CONNECT to a host
+/// the run does not need, through the guest's proxy address (what a
+/// misdirected client would do; it must be refused), then the reference
+/// tool itself, unchanged.
+const PROBE_THEN_TOOL: &str = r#"import runpy, socket
+try:
+    s = socket.create_connection(("10.0.2.101", 3128), timeout=10)
+    s.sendall(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+    s.recv(512)
+    s.close()
+except OSError:
+    pass
+runpy.run_module("btrfs_to_s3", run_name="__main__", alter_sys=True)
+"#;
+
+/// `[s3] transport = "https-proxy"`: a whole small cycle where the guest
+/// reaches S3 only as https://s3.vmharness.test through the host's egress
+/// proxy, trusting only the run's CA; every CONNECT is in egress.jsonl.
+#[test]
+fn a_cycle_over_https_through_the_egress_proxy() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let profile = runs.path().join("https-proxy.toml");
+    let text = format!(
+        r#"[tool]
+cmd = ["python3", "-c", '''{PROBE_THEN_TOOL}''']
+
+[s3]
+transport = "https-proxy"
+
+[btrfs]
+subvolumes = ["data"]
+
+[fixture]
+scale = "tiny"
+
+[scenarios]
+run = ["setup", "seed", "full", "restore", "verify", "cleanup"]
+"#
+    );
+    std::fs::write(&profile, text).expect("writing the profile");
+    let p = profile.display().to_string();
+    let out = vmharness(runs.path(), &["run-all", "--profile", &p]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("S3 over https through the egress proxy"),
+        "{err}"
+    );
+
+    let run = std::fs::canonicalize(runs.path().join("latest")).expect("run/latest");
+    let ca = std::fs::read_to_string(run.join("s3-ca.pem")).expect("the run's CA");
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    let text = std::fs::read_to_string(run.join("egress.jsonl")).expect("egress.jsonl");
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let allowed: Vec<&serde_json::Value> =
+        records.iter().filter(|r| r["allowed"] == true).collect();
+    assert!(
+        allowed
+            .iter()
+            .all(|r| r["host"] == "s3.vmharness.test" && r["port"] == 443),
+        "only the endpoint's name was let through: {text}"
+    );
+    assert!(
+        allowed
+            .iter()
+            .any(|r| r["bytes_up"].as_u64() > Some(0) && r["bytes_down"].as_u64() > Some(0)),
+        "the tool's S3 traffic went through the proxy: {text}"
+    );
+    let refused: Vec<&serde_json::Value> =
+        records.iter().filter(|r| r["allowed"] == false).collect();
+    assert!(
+        !refused.is_empty(),
+        "the guest's probe was recorded: {text}"
+    );
+    for r in &refused {
+        assert_eq!(
+            (&r["host"], &r["port"]),
+            (&"example.com".into(), &443.into()),
+            "{r}"
+        );
+        assert!(
+            r["reason"]
+                .as_str()
+                .is_some_and(|why| why.contains("not an S3 address of this run")),
+            "{r}"
+        );
+        assert_eq!(r["bytes_up"], 0, "{r}");
+    }
+    assert!(
+        err.contains("egress: refused CONNECT example.com:443"),
+        "the refusal is a line of the run's output: {err}"
+    );
+
+    // The endpoint journaled the tool's requests, all of them over the
+    // tunnel (the guest had no other way to it).
+    let journal = std::fs::read_to_string(run.join("s3-journal.jsonl")).expect("journal");
+    assert!(journal.contains("\"PutObject\"") || journal.contains("\"CompleteMultipartUpload\""));
+}

@@ -12,8 +12,10 @@ use bytes::Bytes;
 use sha2::Digest as _;
 
 use super::remote::RemoteConfig;
-use crate::s3::server::{Credentials, Endpoint};
+use crate::s3::server::{Credentials, Endpoint, EndpointTls};
 use crate::s3::Backend;
+use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
+use std::net::IpAddr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum S3ClientError {
@@ -130,6 +132,56 @@ fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
         .build_https()
 }
 
+/// An HTTP client for an endpoint serving https under `tls.name`: it
+/// trusts only `tls.ca_pem` and resolves only that name, to `ip`.
+fn pinned_tls_http_client(
+    tls: &EndpointTls,
+    ip: IpAddr,
+) -> Result<aws_sdk_s3::config::SharedHttpClient, S3ClientError> {
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(tls.ca_pem.as_bytes().to_vec());
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| {
+            S3ClientError::Config(format!(
+                "trusting the CA of the endpoint's https ({}): {e}",
+                tls.name
+            ))
+        })?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .tls_context(context)
+        .build_with_resolver(PinnedName {
+            name: tls.name.clone(),
+            ip,
+        }))
+}
+
+/// A resolver of one name to one address; any other name fails (the
+/// host's client of the TLS endpoint resolves nothing else).
+#[derive(Debug, Clone)]
+struct PinnedName {
+    name: String,
+    ip: IpAddr,
+}
+
+impl ResolveDns for PinnedName {
+    fn resolve_dns<'a>(&'a self, name: &'a str) -> DnsFuture<'a> {
+        DnsFuture::ready(match name == self.name {
+            true => Ok(vec![self.ip]),
+            false => Err(ResolveDnsError::new(format!(
+                "{name}: this client resolves only {}",
+                self.name
+            ))),
+        })
+    }
+}
+
 /// An SDK client for an S3-compatible URL with static credentials,
 /// path-style addressing and `max_attempts` tries per request (1 = no
 /// retries, useful when a test wants to see injected faults).
@@ -138,6 +190,16 @@ pub fn sdk_client(
     credentials: &Credentials,
     region: &str,
     max_attempts: u32,
+) -> aws_sdk_s3::Client {
+    sdk_client_over(url, credentials, region, max_attempts, http_client())
+}
+
+fn sdk_client_over(
+    url: &str,
+    credentials: &Credentials,
+    region: &str,
+    max_attempts: u32,
+    http: aws_sdk_s3::config::SharedHttpClient,
 ) -> aws_sdk_s3::Client {
     let creds = aws_sdk_s3::config::Credentials::new(
         credentials.access_key_id.clone(),
@@ -152,7 +214,7 @@ pub fn sdk_client(
         .endpoint_url(url)
         .force_path_style(true)
         .credentials_provider(creds)
-        .http_client(http_client())
+        .http_client(http)
         .retry_config(
             aws_sdk_s3::config::retry::RetryConfig::standard()
                 .with_max_attempts(max_attempts.max(1)),
@@ -163,13 +225,18 @@ pub fn sdk_client(
 
 impl S3Client {
     /// The harness's client for the embedded endpoint (from the host side,
-    /// with the key the endpoint never faults).
-    pub fn for_endpoint(ep: &Endpoint) -> S3Client {
-        S3Client {
-            sdk: sdk_client(&ep.url(), ep.observer_credentials(), ep.region(), 3),
+    /// with the key the endpoint never faults); over https when the
+    /// endpoint serves it, trusting only its CA.
+    pub fn for_endpoint(ep: &Endpoint) -> Result<S3Client, S3ClientError> {
+        let http = match ep.tls() {
+            Some(tls) => pinned_tls_http_client(tls, ep.addr().ip())?,
+            None => http_client(),
+        };
+        Ok(S3Client {
+            sdk: sdk_client_over(&ep.url(), ep.observer_credentials(), ep.region(), 3, http),
             bucket: ep.bucket().to_owned(),
             has_journal: true,
-        }
+        })
     }
 
     /// Wrap an SDK client (e.g. one without retries) for `bucket`.
@@ -489,3 +556,7 @@ async fn collect(body: ByteStream, key: &str) -> Result<Bytes, S3ClientError> {
             message: e.to_string(),
         })
 }
+
+#[cfg(test)]
+#[path = "tls_tests.rs"]
+mod tls_tests;

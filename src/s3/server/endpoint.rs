@@ -93,6 +93,25 @@ pub struct EndpointConfig {
     /// Where to append `s3-journal.jsonl` records; None keeps them in memory.
     pub journal_file: Option<PathBuf>,
     pub faults: Vec<FaultRule>,
+    /// Serve https instead of http (None: plain http).
+    pub tls: Option<EndpointTls>,
+}
+
+/// How the endpoint serves https: the server configuration, the name its
+/// certificate is for and the PEM of the CA that signed it (for clients).
+#[derive(Clone)]
+pub struct EndpointTls {
+    pub server: Arc<rustls::ServerConfig>,
+    pub name: String,
+    pub ca_pem: String,
+}
+
+impl std::fmt::Debug for EndpointTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointTls")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 pub const DEFAULT_BUCKET: &str = "vmharness";
@@ -112,6 +131,7 @@ impl EndpointConfig {
             min_part_size: MIN_PART_SIZE,
             journal_file: None,
             faults: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -154,6 +174,7 @@ pub struct Endpoint {
     store: Arc<Store>,
     journal: Arc<Journal>,
     faults: Arc<Faults>,
+    tls: Option<EndpointTls>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -198,6 +219,10 @@ impl Endpoint {
         let app = Arc::new(App {
             s3: builder.build(),
             journal: journal.clone(),
+            tls: config
+                .tls
+                .as_ref()
+                .map(|t| tokio_rustls::TlsAcceptor::from(t.server.clone())),
         });
 
         let want = SocketAddr::new(config.bind, config.port);
@@ -218,14 +243,25 @@ impl Endpoint {
             store,
             journal,
             faults,
+            tls: config.tls,
             shutdown,
             task: Some(task),
         })
     }
 
-    /// `http://127.0.0.1:PORT` as seen from the host.
+    /// `http://127.0.0.1:PORT` as seen from the host; over TLS
+    /// `https://NAME:PORT` (NAME is the certificate's: a host client maps it
+    /// to [`Endpoint::addr`], see [`Endpoint::tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match &self.tls {
+            Some(t) => format!("https://{}:{}", t.name, self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// How it serves https (None: plain http).
+    pub fn tls(&self) -> Option<&EndpointTls> {
+        self.tls.as_ref()
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -25,7 +25,12 @@ use super::keys::presign_refusal;
 pub(crate) struct App {
     pub s3: s3s::service::S3Service,
     pub journal: Arc<Journal>,
+    /// Serve https with this configuration (None: plain http).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
+
+/// The longest a client may take over its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Returned to hyper to make it drop the connection (after SO_LINGER 0).
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +59,7 @@ pub(crate) async fn serve(
                             continue;
                         }
                     };
-                    conns.spawn(connection(stream, fd, app.clone()));
+                    conns.spawn(accept(stream, fd, app.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("embedded S3: accept failed: {e}");
@@ -69,7 +74,22 @@ pub(crate) async fn serve(
     while conns.join_next().await.is_some() {}
 }
 
-async fn connection(stream: tokio::net::TcpStream, fd: Arc<OwnedFd>, app: Arc<App>) {
+/// Serve one accepted socket: over TLS when the endpoint has it.
+async fn accept(stream: tokio::net::TcpStream, fd: Arc<OwnedFd>, app: Arc<App>) {
+    let Some(acceptor) = app.tls.clone() else {
+        return connection(stream, fd, app).await;
+    };
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => connection(tls, fd, app).await,
+        Ok(Err(e)) => tracing::debug!("embedded S3: TLS handshake failed: {e}"),
+        Err(_) => tracing::debug!("embedded S3: no TLS handshake within {TLS_HANDSHAKE_TIMEOUT:?}"),
+    }
+}
+
+async fn connection<S>(stream: S, fd: Arc<OwnedFd>, app: Arc<App>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let reset = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(ResettableIo {
         inner: stream,
@@ -176,10 +196,11 @@ impl Reset {
     }
 }
 
-/// TCP stream that, once a reset is armed, fails reads and writes and
-/// skips the graceful shutdown hyper would otherwise do.
-struct ResettableIo {
-    inner: tokio::net::TcpStream,
+/// A connection's stream (TCP, or TLS over it) that, once a reset is
+/// armed, fails reads and writes and skips the graceful shutdown hyper
+/// would otherwise do.
+struct ResettableIo<S> {
+    inner: S,
     reset: Arc<AtomicBool>,
 }
 
@@ -187,7 +208,7 @@ fn reset_error() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset")
 }
 
-impl tokio::io::AsyncRead for ResettableIo {
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for ResettableIo<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -200,7 +221,7 @@ impl tokio::io::AsyncRead for ResettableIo {
     }
 }
 
-impl tokio::io::AsyncWrite for ResettableIo {
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ResettableIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -34,6 +34,6 @@ pub mod endpoint;
 pub mod faults;
 pub mod journal;
 
-pub use endpoint::{tool_env, Credentials, Endpoint, EndpointConfig, EndpointError};
+pub use endpoint::{tool_env, Credentials, Endpoint, EndpointConfig, EndpointError, EndpointTls};
 pub use faults::{FaultKind, FaultRule, Faults, RuleId};
 pub use journal::{Journal, Record};

@@ -1,0 +1,8 @@
+//! The guest's guarded way out to the network: [`egress`], a host-side HTTP
+//! CONNECT proxy that lets through only the (host, port) pairs a run's S3
+//! needs and records every tunnel; [`pki`], a per-run certificate authority
+//! and the server certificate of the embedded endpoint's TLS name. Nothing
+//! here reads the profile: `crate::plan` turns it into these configs.
+
+pub mod egress;
+pub mod pki;
