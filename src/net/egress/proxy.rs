@@ -12,11 +12,12 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use super::policy::{decide, Decision, EgressConfig};
 use super::record::{now_rfc3339, ConnectRecord, Recorder};
 use super::request::{head_end, parse_connect, ConnectTarget, RequestError};
+use crate::net::accept::accept_until_shutdown;
 
 /// The longest request head read before refusing.
 const MAX_HEAD: usize = 16 * 1024;
@@ -109,28 +110,16 @@ async fn serve(
     listener: TcpListener,
     cfg: Arc<EgressConfig>,
     recorder: Arc<Recorder>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let pending = Pending::new(recorder.clone());
-                    conns.spawn(connection(stream, cfg.clone(), pending));
-                }
-                Err(e) => {
-                    tracing::warn!("egress proxy: accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            _ = shutdown.changed() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    conns.abort_all();
-    while conns.join_next().await.is_some() {}
+    accept_until_shutdown(listener, shutdown, "egress proxy", |stream| {
+        Some(connection(
+            stream,
+            cfg.clone(),
+            Pending::new(recorder.clone()),
+        ))
+    })
+    .await;
 }
 
 /// The record of one connection, pushed when it is dropped (the

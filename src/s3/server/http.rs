@@ -15,7 +15,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+
+use crate::net::accept::accept_until_shutdown;
 
 use super::answer::RequestId;
 use super::ctx::{RequestCtx, StatusOverride};
@@ -38,40 +39,20 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct InjectedReset;
 
 /// Accept connections until `shutdown` flips, then abort open ones.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    app: Arc<App>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    // A second handle on the socket: lets a fault set
-                    // SO_LINGER 0 and keeps the socket alive until hyper is
-                    // done, so the final close sends the RST.
-                    let fd = match stream.as_fd().try_clone_to_owned() {
-                        Ok(fd) => Arc::new(fd),
-                        Err(e) => {
-                            tracing::warn!("embedded S3: cannot dup socket: {e}");
-                            continue;
-                        }
-                    };
-                    conns.spawn(accept(stream, fd, app.clone()));
-                }
-                Err(e) => {
-                    tracing::warn!("embedded S3: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = shutdown.changed() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, shutdown: watch::Receiver<bool>) {
+    accept_until_shutdown(listener, shutdown, "embedded S3", |stream| {
+        // A second handle on the socket: lets a fault set SO_LINGER 0 and
+        // keeps the socket alive until hyper is done, so the final close
+        // sends the RST.
+        match stream.as_fd().try_clone_to_owned() {
+            Ok(fd) => Some(accept(stream, Arc::new(fd), app.clone())),
+            Err(e) => {
+                tracing::warn!("embedded S3: cannot dup socket: {e}");
+                None
+            }
         }
-    }
-    conns.abort_all();
-    while conns.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 /// Serve one accepted socket: over TLS when the endpoint has it.
