@@ -429,6 +429,18 @@ pub enum BenchCommand {
         #[arg(short, long)]
         jobs: Option<usize>,
     },
+    /// PUT and GET large objects on the embedded endpoint from the host,
+    /// next to the host's hash bound (MD5 and SHA-256 of the same bytes,
+    /// computed at once): seconds, MiB/s and the ratio to the bound. No VM.
+    ///
+    /// Example: vmharness bench s3 --size-mib 64 --runs 3
+    S3 {
+        /// Object size in MiB.
+        #[arg(long, default_value_t = 64)]
+        size_mib: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Seed and digest the fixture in one VM several times: seconds and entries per second in the guest.
     ///
     /// Example: vmharness bench fixture --runs 3 --seed 42

@@ -216,10 +216,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Profile> {
 
 /// In a `vmharness.toml`, a relative `[tool] source_dir` starts at the
 /// file's directory (the tool's repository); in other profiles, at the
-/// project directory.
+/// project directory. A relative `[s3] ca_bundle` starts at the file's
+/// directory in every profile.
 fn resolve_workspace_paths(mut p: Profile, path: &Path) -> Profile {
+    let base = path.parent().unwrap_or(Path::new(""));
+    if let Some(ca) = p.s3.ca_bundle.take() {
+        let ca = base.join(ca);
+        p.s3.ca_bundle = Some(std::path::absolute(&ca).unwrap_or(ca));
+    }
     if crate::workspace::is_workspace_profile(path) && Path::new(&p.tool.source_dir).is_relative() {
-        let base = path.parent().unwrap_or(Path::new(""));
         let dir = base.join(&p.tool.source_dir);
         p.tool.source_dir = std::path::absolute(&dir)
             .unwrap_or(dir)

@@ -50,6 +50,7 @@ pub fn run(cmd: BenchCommand) -> Result<Outcome> {
         } => bench_boot(&boot, runs, cold_runs),
         BenchCommand::Fixture { boot, runs, seed } => bench_fixture(&boot, runs, seed),
         BenchCommand::RunAll { boot, runs, jobs } => bench_run_all(&boot, runs, jobs),
+        BenchCommand::S3 { size_mib, runs } => super::bench_s3::bench_s3(size_mib, runs),
     }
 }
 

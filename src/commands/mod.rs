@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns an `Outcome` or an error.
 
 mod bench;
+mod bench_s3;
 mod cleanup;
 mod completions;
 mod config;

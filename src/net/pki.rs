@@ -40,6 +40,8 @@ pub struct RunPki {
     ca_der: CertificateDer<'static>,
     server_der: CertificateDer<'static>,
     server_key: PrivatePkcs8KeyDer<'static>,
+    /// The server certificate and key, PEM (for a server run elsewhere).
+    server_pem: (String, String),
     names: Vec<String>,
 }
 
@@ -92,6 +94,7 @@ impl RunPki {
             ca_der: ca_cert.der().clone(),
             server_der: server_cert.der().clone(),
             server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()),
+            server_pem: (server_cert.pem(), server_key.serialize_pem()),
             names,
         })
     }
@@ -104,6 +107,12 @@ impl RunPki {
     /// The CA certificate, DER (for a host client's root store).
     pub fn ca_der(&self) -> &CertificateDer<'static> {
         &self.ca_der
+    }
+
+    /// The server certificate and its private key, PEM: for a server that
+    /// is not the embedded endpoint (a test's third-party S3 over https).
+    pub fn server_pem(&self) -> (&str, &str) {
+        (&self.server_pem.0, &self.server_pem.1)
     }
 
     /// The names the server certificate is for.

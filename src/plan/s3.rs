@@ -43,34 +43,74 @@ pub const CA_FILE: &str = "s3-ca.pem";
 /// The egress proxy's record of every CONNECT, in the run directory.
 pub const EGRESS_FILE: &str = "egress.jsonl";
 
-/// How the embedded endpoint serves https with `pki`'s certificate.
-pub fn endpoint_tls(pki: &RunPki) -> Result<EndpointTls, PkiError> {
+/// How the embedded endpoint serves https with `pki`'s certificate; the
+/// host's client reaches it as `name`.
+pub fn endpoint_tls(pki: &RunPki, name: &str) -> Result<EndpointTls, PkiError> {
     Ok(EndpointTls {
         server: pki.server_config()?,
-        name: S3_TLS_NAME.to_owned(),
+        name: name.to_owned(),
         ca_pem: pki.ca_pem().to_owned(),
     })
 }
 
-/// The egress proxy of an https-proxy run: only `s3.vmharness.test:443`,
-/// sent to the embedded endpoint's https port `tls_addr`; every CONNECT
-/// recorded in `record_file`.
-pub fn egress_config(tls_addr: SocketAddr, record_file: PathBuf) -> EgressConfig {
-    EgressConfig {
+/// The egress proxy of a run over https: only the `allow` (host, port)
+/// pairs, each sent to `to` when given (the embedded endpoint's https
+/// port) or else to the name resolved on the host; every CONNECT recorded
+/// in `record_file`.
+pub fn egress_config(
+    allow: &[(String, u16)],
+    to: Option<SocketAddr>,
+    record_file: PathBuf,
+) -> EgressConfig {
+    let cfg = EgressConfig {
         record_file: Some(record_file),
         ..EgressConfig::default()
-    }
-    .allow(S3_TLS_NAME, 443)
-    .map(S3_TLS_NAME, 443, tls_addr)
+    };
+    allow.iter().fold(cfg, |cfg, (host, port)| {
+        let cfg = cfg.allow(host, *port);
+        match to {
+            Some(addr) => cfg.map(host, *port, addr),
+            None => cfg,
+        }
+    })
+}
+
+/// The embedded endpoint's one https name and port, for [`egress_config`].
+pub fn embedded_tls_target() -> Vec<(String, u16)> {
+    vec![(S3_TLS_NAME.to_owned(), 443)]
 }
 
 /// What the tool needs besides the endpoint's own variables to go through
-/// the proxy at `proxy_url` and trust only the CA at [`GUEST_CA_PATH`].
-pub fn https_proxy_env(proxy_url: &str) -> Vec<(String, String)> {
-    vec![
-        ("HTTPS_PROXY".to_owned(), proxy_url.to_owned()),
-        ("AWS_CA_BUNDLE".to_owned(), GUEST_CA_PATH.to_owned()),
-    ]
+/// the proxy at `proxy_url`, trusting only the CAs at [`GUEST_CA_PATH`]
+/// when `own_ca` (else its default CAs).
+pub fn https_proxy_env(proxy_url: &str, own_ca: bool) -> Vec<(String, String)> {
+    let mut env = vec![("HTTPS_PROXY".to_owned(), proxy_url.to_owned())];
+    if own_ca {
+        env.push(("AWS_CA_BUNDLE".to_owned(), GUEST_CA_PATH.to_owned()));
+    }
+    env
+}
+
+/// `backend = "aws"`: every run works under its own sub-prefix of the
+/// profile's, so that parallel runs on one bucket never meet.
+pub fn run_prefix(prefix: &str, run_id: &str) -> String {
+    format!("{}{run_id}/", crate::profile::s3::normalize_prefix(prefix))
+}
+
+/// Test-only: with this variable set to 1, `backend = "aws"` runs against
+/// an embedded https endpoint standing in for AWS (the proxy sends AWS's
+/// names to it; the guest trusts the run's CA). Everything but AWS itself
+/// is exercised, judged as on AWS (no journal).
+pub const AWS_STAND_IN_ENV: &str = "VMHARNESS_TEST_AWS_STAND_IN";
+
+/// The endpoint standing in for AWS under [`AWS_STAND_IN_ENV`]: the
+/// profile's bucket and region, the guest's named credentials, AWS's
+/// bucket subdomains; store in `dir`.
+pub fn aws_stand_in_config(s: &S3Section, remote: &Remote, dir: &Path) -> EndpointConfig {
+    let mut cfg = endpoint_config(s, dir);
+    cfg.credentials = Some(remote.credentials.clone());
+    cfg.bucket_domains = crate::s3::client::remote::aws_domains(&s.region);
+    cfg
 }
 
 /// The profile's remote backend with its credentials looked up (`lookup`
@@ -106,6 +146,7 @@ fn remote_config(s: &S3Section) -> RemoteConfig {
         endpoint_url: s.endpoint_url.clone(),
         aws_profile: s.aws_profile.clone(),
         force_path_style: s.force_path_style,
+        ca_bundle: s.ca_bundle.clone(),
     }
 }
 
@@ -200,7 +241,11 @@ mod tests {
     fn the_https_proxy_glue_allows_only_the_tls_name_to_the_endpoint() {
         use crate::net::egress::{decide, Decision};
         let tls: SocketAddr = "127.0.0.1:4443".parse().expect("addr");
-        let cfg = egress_config(tls, PathBuf::from("/r/egress.jsonl"));
+        let cfg = egress_config(
+            &embedded_tls_target(),
+            Some(tls),
+            PathBuf::from("/r/egress.jsonl"),
+        );
         let t = |host: &str, port| crate::net::egress::ConnectTarget {
             host: host.into(),
             port,
@@ -219,7 +264,7 @@ mod tests {
         );
         assert_eq!(guest_tls_url(), "https://s3.vmharness.test");
         assert_eq!(
-            https_proxy_env("http://10.0.2.101:3128"),
+            https_proxy_env("http://10.0.2.101:3128", true),
             [
                 (
                     "HTTPS_PROXY".to_owned(),
@@ -228,7 +273,50 @@ mod tests {
                 ("AWS_CA_BUNDLE".to_owned(), GUEST_CA_PATH.to_owned())
             ]
         );
+        assert_eq!(https_proxy_env("http://p:1", false).len(), 1);
     }
+
+    #[test]
+    fn a_remote_over_https_is_resolved_on_the_host_and_aws_runs_in_its_own_prefix() {
+        use crate::net::egress::{decide, Decision};
+        let allow = vec![("minio.lan".to_owned(), 9443)];
+        let cfg = egress_config(&allow, None, PathBuf::from("/r/e.jsonl"));
+        let t = |host: &str, port| crate::net::egress::ConnectTarget {
+            host: host.into(),
+            port,
+        };
+        assert_eq!(
+            decide(&cfg, &t("minio.lan", 9443)),
+            Decision::Allow { mapped: None }
+        );
+        assert!(matches!(
+            decide(&cfg, &t("minio.lan", 443)),
+            Decision::Refuse(_)
+        ));
+        assert_eq!(run_prefix("backups", "20261203-1"), "backups/20261203-1/");
+        assert_eq!(run_prefix("a/b//", "r"), "a/b/r/");
+    }
+
+    #[test]
+    fn the_aws_stand_in_takes_the_guests_credentials_and_awss_bucket_names() {
+        let s = section(AWS);
+        let r = remote(&s, |n| Some(format!("v-{n}")))
+            .expect("ok")
+            .expect("remote");
+        let cfg = aws_stand_in_config(&s, &r, Path::new("/tmp/x"));
+        assert!(cfg.credentials == Some(r.credentials.clone()));
+        assert_eq!(cfg.bucket_domains, ["s3.eu-west-1.amazonaws.com"]);
+        assert_eq!(cfg.region, "eu-west-1");
+        assert!(cfg.faults.is_empty() && cfg.tls.is_none());
+    }
+
+    const AWS: &str = r#"
+        backend = "aws"
+        region = "eu-west-1"
+        [guest_credentials]
+        access_key_id_env = "K"
+        secret_access_key_env = "S"
+    "#;
 
     fn section(toml_text: &str) -> S3Section {
         toml::from_str(toml_text).expect("valid toml")
@@ -248,8 +336,13 @@ mod tests {
             .expect("ok")
             .expect("remote");
         assert_eq!(r.credentials.access_key_id, "v-K");
-        assert_eq!(r.relay_upstream().as_deref(), Ok("127.0.0.1:9000"));
-        let env = r.tool_env("http://10.0.2.100:9000", "us-east-1");
+        assert_eq!(
+            r.route("vmharness", "us-east-1"),
+            Ok(crate::s3::client::remote::Route::Relay(
+                "127.0.0.1:9000".into()
+            ))
+        );
+        let env = r.tool_env(Some("http://10.0.2.100:9000"), "us-east-1");
         assert_eq!(env.len(), 4, "{env:?}");
         assert!(env.contains(&(
             "AWS_ENDPOINT_URL_S3".into(),
@@ -267,22 +360,11 @@ mod tests {
     }
 
     #[test]
-    fn aws_is_refused_for_the_guest_with_the_reason() {
-        let aws = section(
-            r#"
-            backend = "aws"
-            region = "eu-west-1"
-            [guest_credentials]
-            access_key_id_env = "K"
-            secret_access_key_env = "S"
-            "#,
-        );
-        let r = remote(&aws, |_| Some("x".into()))
+    fn aws_is_reached_at_its_regional_url() {
+        let r = remote(&section(AWS), |_| Some("x".into()))
             .expect("ok")
             .expect("remote");
         assert_eq!(r.url, "https://s3.eu-west-1.amazonaws.com");
-        let e = r.relay_upstream().unwrap_err().to_string();
-        assert!(e.contains("backend = \"aws\"") && e.contains("TLS"), "{e}");
     }
 
     #[tokio::test]

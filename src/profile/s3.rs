@@ -28,6 +28,7 @@ use crate::s3::server::faults::{FaultRule, Faults};
 pub use crate::s3::Backend;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// Storage classes S3 accepts on PUT (the reference tool's list).
 pub const STORAGE_CLASSES: &[&str] = &[
@@ -73,6 +74,11 @@ pub struct S3Section {
     pub faults: Vec<FaultRule>,
     /// How the guest reaches the S3 endpoint.
     pub transport: Transport,
+    /// aws/endpoint over https: the PEM file of the CAs to trust instead of
+    /// the system's (the guest's tool gets it as `AWS_CA_BUNDLE`, the
+    /// host's client trusts the same). Relative: from the profile's
+    /// directory.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// `[s3] transport`: how the guest's tool reaches S3.
@@ -138,6 +144,7 @@ impl Default for S3Section {
             embedded: EmbeddedSection::default(),
             faults: Vec::new(),
             transport: Transport::Relay,
+            ca_bundle: None,
         }
     }
 }
@@ -271,6 +278,26 @@ impl S3Section {
                  remove transport or use the embedded backend",
                 self.backend.as_str()
             );
+        }
+        if let Some(ca) = &self.ca_bundle {
+            if self.backend == Backend::Embedded {
+                bail!(
+                    "profile {f}: [s3] ca_bundle is for an aws or endpoint backend over https \
+                     (the embedded endpoint's https uses a per-run CA); remove it"
+                );
+            }
+            if self.backend == Backend::Endpoint
+                && self
+                    .endpoint_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("http://"))
+            {
+                bail!(
+                    "profile {f}: [s3] ca_bundle {} is only used over https, but endpoint_url is http://; \
+                     remove ca_bundle or use the endpoint's https:// URL",
+                    ca.display()
+                );
+            }
         }
         if self.restore_delay_secs > 3600 {
             bail!(

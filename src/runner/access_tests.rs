@@ -7,6 +7,7 @@
 use super::*;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
+use std::path::PathBuf;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -161,4 +162,128 @@ fn https_proxy_gives_the_guest_only_the_proxy_to_the_tls_endpoint() {
     );
     assert!(lines[1].starts_with("egress: refused CONNECT s3.amazonaws.com:443: "));
     drop(endpoint);
+}
+
+/// An S3 endpoint over https with a certificate for `localhost` from its
+/// own CA, taking the credentials in the variables `key_env`/`secret_env`
+/// (set here); a profile for it in `dir` naming `ca_bundle` (if any).
+fn https_endpoint(
+    dir: &Path,
+    rt: &tokio::runtime::Runtime,
+    pki: &RunPki,
+    tag: &str,
+) -> (Endpoint, impl Fn(Option<&str>) -> PathBuf) {
+    let (key_env, secret_env) = (format!("VMH_UT_{tag}_KEY"), format!("VMH_UT_{tag}_SECRET"));
+    let creds = crate::s3::Credentials::random();
+    std::env::set_var(&key_env, &creds.access_key_id);
+    std::env::set_var(&secret_env, &creds.secret_access_key);
+    let mut cfg = crate::s3::EndpointConfig::new(dir.join("store"));
+    cfg.credentials = Some(creds);
+    cfg.tls = Some(plan::s3::endpoint_tls(pki, "localhost").expect("tls"));
+    let ep = rt.block_on(Endpoint::start(cfg)).expect("endpoint");
+    let (url, bucket, dir) = (
+        format!("https://localhost:{}", ep.port()),
+        ep.bucket().to_owned(),
+        dir.to_owned(),
+    );
+    let profile = move |ca: Option<&str>| {
+        let ca = ca
+            .map(|c| format!("ca_bundle = {c:?}\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "[s3]\nbackend = \"endpoint\"\nendpoint_url = \"{url}\"\nbucket = \"{bucket}\"\n{ca}\
+             [s3.guest_credentials]\naccess_key_id_env = \"{key_env}\"\nsecret_access_key_env = \"{secret_env}\"\n"
+        );
+        let path = dir.join("https.toml");
+        std::fs::write(&path, text).expect("profile");
+        path
+    };
+    (ep, profile)
+}
+
+#[test]
+fn an_https_endpoint_is_reached_through_the_proxy_trusting_only_the_ca_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let pki = RunPki::issue(&["localhost"]).expect("pki");
+    pki.write_ca(&dir.path().join("ca.pem")).expect("ca");
+    let (ep, profile) = https_endpoint(dir.path(), &rt, &pki, "HTTPS_OK");
+    let path = profile(Some("ca.pem"));
+    let p = crate::profile::load(&path).expect("profile");
+    let run = tempfile::tempdir().expect("run dir");
+    let s3 = open(&p, &path, run.path(), &rt).expect("reached over https");
+    let egress = s3.egress.as_ref().expect("the egress proxy");
+    assert_eq!(s3.forwards, [Forward::Proxy(egress.addr().to_string())]);
+    let env = &s3.tool_env;
+    let url = format!("https://localhost:{}", ep.port());
+    assert_eq!(env_of(env, "AWS_ENDPOINT_URL_S3"), Some(url.as_str()));
+    assert_eq!(env_of(env, "HTTPS_PROXY"), Some("http://10.0.2.101:3128"));
+    assert_eq!(env_of(env, "AWS_CA_BUNDLE"), Some(plan::s3::GUEST_CA_PATH));
+    assert_eq!(
+        s3.guest_files,
+        [(
+            plan::s3::GUEST_CA_PATH.to_owned(),
+            pki.ca_pem().as_bytes().to_vec()
+        )]
+    );
+    assert!(s3.endpoint.is_none() && !s3.client.has_journal());
+
+    // The proxy lets the endpoint's name and port through, resolved on the
+    // host, and nothing else.
+    let answer = |target: String| {
+        rt.block_on(async {
+            let mut s = TcpStream::connect(egress.addr()).await.expect("proxy");
+            s.write_all(format!("CONNECT {target} HTTP/1.1\r\n\r\n").as_bytes())
+                .await
+                .expect("CONNECT");
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).await.expect("answer");
+            String::from_utf8_lossy(&head).into_owned()
+        })
+    };
+    assert_eq!(answer(format!("localhost:{}", ep.port())), "HTTP/1.1 200");
+    assert_eq!(answer("localhost:22".to_owned()), "HTTP/1.1 403");
+}
+
+#[test]
+fn a_certificate_the_ca_bundle_does_not_trust_is_refused_naming_aws_ca_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let pki = RunPki::issue(&["localhost"]).expect("pki");
+    let other = RunPki::issue(&["localhost"]).expect("another CA");
+    other.write_ca(&dir.path().join("other.pem")).expect("ca");
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate").expect("junk");
+    let (_ep, profile) = https_endpoint(dir.path(), &rt, &pki, "HTTPS_BAD");
+    let run = tempfile::tempdir().expect("run dir");
+    let refusal = |ca: Option<&str>| {
+        let path = profile(ca);
+        let p = crate::profile::load(&path).expect("profile");
+        let e = open(&p, &path, run.path(), &rt).err().expect("refused");
+        let text = format!("{e:#}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        text
+    };
+    let wrong = refusal(Some("other.pem"));
+    let other_path = dir.path().join("other.pem").display().to_string();
+    assert!(
+        wrong.contains("[s3] ca_bundle")
+            && wrong.contains(&other_path)
+            && wrong.contains("AWS_CA_BUNDLE")
+            && wrong.contains("not signed by a CA"),
+        "{wrong}"
+    );
+    let none = refusal(None);
+    assert!(
+        none.contains("system's CAs") && none.contains("set [s3] ca_bundle"),
+        "{none}"
+    );
+    let junk = refusal(Some("junk.pem"));
+    assert!(junk.contains("no PEM certificate"), "{junk}");
+    assert!(
+        std::fs::read_dir(run.path())
+            .expect("run dir")
+            .next()
+            .is_none(),
+        "nothing was started or written"
+    );
 }

@@ -117,7 +117,10 @@ pub struct Session {
     pub run_dir: PathBuf,
     pub rt: tokio::runtime::Runtime,
     pub endpoint: Option<Endpoint>,
-    /// `[s3] transport = "https-proxy"`: the guest's egress proxy.
+    /// Test-only: the endpoint standing in for AWS (see `access`).
+    stand_in: Option<Endpoint>,
+    /// S3 over https (the embedded endpoint's `transport = "https-proxy"`,
+    /// an https endpoint, AWS): the guest's egress proxy.
     pub egress: Option<crate::net::egress::EgressProxy>,
     /// Files put in the guest after each boot (the run's CA certificate).
     pub guest_files: Vec<(String, Vec<u8>)>,
@@ -184,7 +187,7 @@ impl Session {
     /// sure of once by the caller).
     pub fn start(
         profile_path: &Path,
-        profile: crate::profile::Profile,
+        mut profile: crate::profile::Profile,
         image: &crate::image::cache::Entry,
         opts: &RunOptions,
     ) -> Result<Session> {
@@ -194,6 +197,9 @@ impl Session {
             .with_context(|| format!("creating {}", run_dir.display()))?;
         let run_dir = run_dir.canonicalize()?;
         let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        if profile.s3.backend == crate::profile::Backend::Aws {
+            profile.s3.prefix = plan::s3::run_prefix(&profile.s3.prefix, &run_id);
+        }
         let s3 = super::access::open(&profile, profile_path, &run_dir, &rt).inspect_err(|_| {
             // Refused before anything ran: leave no empty run directory.
             let _ = std::fs::remove_dir(&run_dir);
@@ -229,6 +235,16 @@ impl Session {
             Scope::Run(run_id.clone()),
             format!("image {} kernel {}", plan.image_name, plan.kernel_release),
         );
+        if profile.s3.backend == crate::profile::Backend::Aws {
+            events::progress(
+                Scope::Run(run_id.clone()),
+                format!(
+                    "AWS bucket {}, this run's prefix {}",
+                    profile.s3.bucket,
+                    profile.s3.normalized_prefix()
+                ),
+            );
+        }
         if let Some(egress) = &s3.egress {
             events::progress(
                 Scope::Run(run_id.clone()),
@@ -251,6 +267,7 @@ impl Session {
             run_dir,
             rt,
             endpoint: s3.endpoint,
+            stand_in: s3.stand_in,
             egress: s3.egress,
             guest_files: s3.guest_files,
             client: s3.client,
@@ -490,6 +507,7 @@ impl Session {
         let Session {
             vm,
             endpoint,
+            stand_in,
             egress,
             rt,
             run_id,
@@ -501,7 +519,7 @@ impl Session {
                 .into_iter()
                 .for_each(|line| events::progress(Scope::Run(run_id.clone()), line));
         }
-        if let Some(ep) = endpoint {
+        for ep in [endpoint, stand_in].into_iter().flatten() {
             rt.block_on(ep.shutdown());
         }
         r.map_err(Into::into)

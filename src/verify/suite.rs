@@ -67,9 +67,28 @@ pub const JOURNAL_CHECKS: [&str; 3] = [
     names::NO_OVERWRITE,
 ];
 
-/// `journal_checks` skipped, each with `why` (a backend without a journal).
+/// `journal_checks` skipped, each with `why` (a backend without a journal)
+/// and why S3's own answers cannot stand in for the journal there.
 pub fn journal_skipped(why: &str) -> Vec<Check> {
-    JOURNAL_CHECKS.iter().map(|n| Check::skip(n, why)).collect()
+    JOURNAL_CHECKS
+        .iter()
+        .map(|n| {
+            let instead = match *n {
+                names::SSE_REQUESTED => {
+                    "HeadObject shows the encryption applied, which a bucket default applies \
+                     whether the tool asked for it or not"
+                }
+                names::PUBLISH_ORDER => {
+                    "LastModified has one-second resolution: it cannot prove that the chunks \
+                     and the manifest were stored before the pointer"
+                }
+                _ => {
+                    "a listing shows only the last write of a key, not whether one was overwritten"
+                }
+            };
+            Check::skip(n, format!("{why}; {instead}"))
+        })
+        .collect()
 }
 
 /// SSE as requested, publish order and no overwrite, from the journal and
@@ -180,6 +199,15 @@ mod tests {
         assert_eq!(skipped.len(), JOURNAL_CHECKS.len());
         assert!(skipped
             .iter()
-            .all(|c| c.verdict == Verdict::Skip("no journal here".into())));
+            .all(|c| matches!(&c.verdict, Verdict::Skip(r) if r.starts_with("no journal here; "))));
+        let order = skipped
+            .iter()
+            .find(|c| c.name == names::PUBLISH_ORDER)
+            .expect("publish order");
+        assert!(
+            matches!(&order.verdict, Verdict::Skip(r) if r.contains("one-second resolution")),
+            "{:?}",
+            order.verdict
+        );
     }
 }

@@ -91,11 +91,11 @@ const CYCLE: &[&str] = &[
 /// The cycle's run under `runs` passed: what needs the embedded endpoint's
 /// journal is SKIP with that reason, what S3 itself shows passed. Returns
 /// the run directory.
-fn judged_without_a_journal(runs: &Path) -> PathBuf {
+fn judged_without_a_journal(runs: &Path, backend: &str) -> PathBuf {
     let run = std::fs::canonicalize(runs.join("latest")).expect("run/latest");
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
-    assert_eq!(v["backend"], "endpoint");
+    assert_eq!(v["backend"], backend);
     let checks: Vec<&Value> = v["scenarios"]
         .as_array()
         .unwrap()
@@ -118,7 +118,7 @@ fn judged_without_a_journal(runs: &Path) -> PathBuf {
         assert_eq!(c["verdict"], "skip", "{c}");
         let reason = c["reason"].as_str().unwrap_or_default();
         assert!(
-            reason.contains("backend = \"endpoint\"")
+            reason.contains(&format!("backend = \"{backend}\""))
                 && reason.contains("the journal exists only on the embedded endpoint"),
             "{c}"
         );
@@ -213,7 +213,7 @@ fn run_all_on_an_external_endpoint_then_cleanup() {
         Some(0),
         "every check passed or was skipped"
     );
-    judged_without_a_journal(runs.path());
+    judged_without_a_journal(runs.path(), "endpoint");
 
     // The tool's objects landed in the external endpoint (its own journal).
     let stored: Vec<String> = ep
@@ -293,12 +293,29 @@ struct Moto {
     python: String,
     url: String,
     log: PathBuf,
+    /// Over https: the CA bundle that trusts its certificate.
+    ca_bundle: Option<PathBuf>,
 }
 
 impl Moto {
     /// None (the test is skipped) when that Python has no moto, outside CI;
     /// under CI a missing moto fails the test.
     fn start(dir: &Path) -> Option<Moto> {
+        Moto::start_serving(dir, None)
+    }
+
+    /// Over https as `https://localhost:PORT`, with a certificate from a CA
+    /// of its own, whose PEM is written to `dir/moto-ca.pem`.
+    fn start_https(dir: &Path) -> Option<Moto> {
+        let pki = vmharness::net::pki::RunPki::issue(&["localhost"]).expect("a CA");
+        let (cert, key) = pki.server_pem();
+        std::fs::write(dir.join("moto-cert.pem"), cert).expect("cert");
+        std::fs::write(dir.join("moto-key.pem"), key).expect("key");
+        pki.write_ca(&dir.join("moto-ca.pem")).expect("CA");
+        Moto::start_serving(dir, Some(&pki))
+    }
+
+    fn start_serving(dir: &Path, tls: Option<&vmharness::net::pki::RunPki>) -> Option<Moto> {
         let python = std::env::var("VMHARNESS_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
         let has_moto = std::process::Command::new(&python)
             .args(["-c", "import moto.server, boto3"])
@@ -318,15 +335,21 @@ impl Moto {
             .expect("a free port")
             .port();
         let log = dir.join("moto.log");
+        let mut args: Vec<String> = ["-m", "moto.server", "-H", "127.0.0.1", "-p"]
+            .map(String::from)
+            .to_vec();
+        args.push(port.to_string());
+        if tls.is_some() {
+            for (flag, file) in [
+                ("--ssl-cert", "moto-cert.pem"),
+                ("--ssl-key", "moto-key.pem"),
+            ] {
+                args.push(flag.to_owned());
+                args.push(dir.join(file).display().to_string());
+            }
+        }
         let child = std::process::Command::new(&python)
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
+            .args(&args)
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).expect("moto.log"))
             .spawn()
@@ -334,8 +357,12 @@ impl Moto {
         Some(Moto {
             child,
             python,
-            url: format!("http://127.0.0.1:{port}"),
+            url: match tls {
+                Some(_) => format!("https://localhost:{port}"),
+                None => format!("http://127.0.0.1:{port}"),
+            },
             log,
+            ca_bundle: tls.map(|_| dir.join("moto-ca.pem")),
         })
     }
 
@@ -356,12 +383,14 @@ while True:
             raise
         time.sleep(0.3)
 "#;
-        let out = std::process::Command::new(&self.python)
-            .args([
-                "-c", SCRIPT, &t.url, &t.region, &t.bucket, &t.key, &t.secret,
-            ])
-            .output()
-            .expect("running the bucket script");
+        let mut cmd = std::process::Command::new(&self.python);
+        cmd.args([
+            "-c", SCRIPT, &t.url, &t.region, &t.bucket, &t.key, &t.secret,
+        ]);
+        if let Some(ca) = &self.ca_bundle {
+            cmd.env("AWS_CA_BUNDLE", ca);
+        }
+        let out = cmd.output().expect("running the bucket script");
         assert!(
             out.status.success(),
             "creating the bucket on moto: {out:?}\n{}",
@@ -413,5 +442,196 @@ fn the_backup_cycle_on_moto_an_s3_server_the_project_did_not_write() {
         "every check passed or was skipped; moto said:\n{}",
         moto.log_tail()
     );
-    judged_without_a_journal(runs.path());
+    judged_without_a_journal(runs.path(), "endpoint");
+}
+
+/// Insert `line` at the top of the profile's `[s3]` section.
+fn add_s3_key(profile: &Path, line: &str) {
+    let text = std::fs::read_to_string(profile).expect("profile");
+    std::fs::write(
+        profile,
+        text.replacen("[s3]\n", &format!("[s3]\n{line}\n"), 1),
+    )
+    .expect("writing the profile");
+}
+
+/// The CONNECTs of the run in `run`: every one allowed, to `hosts` only.
+fn egress_went_only_to(run: &Path, hosts: &[String]) -> Vec<Value> {
+    let text = std::fs::read_to_string(run.join("egress.jsonl")).expect("egress.jsonl");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(!records.is_empty(), "the tool went through the proxy");
+    for r in &records {
+        let target = format!("{}:{}", r["host"].as_str().unwrap_or(""), r["port"]);
+        assert!(r["allowed"] == true && hosts.contains(&target), "{r}");
+    }
+    records
+}
+
+/// The backup cycle against moto over https, with its CA as the profile's
+/// `[s3] ca_bundle`: the guest reaches `https://localhost:PORT` only
+/// through the egress proxy (names resolved on the host) and trusts only
+/// that CA. A CA bundle that does not trust moto's certificate is refused
+/// before booting, naming `AWS_CA_BUNDLE`.
+#[test]
+fn the_backup_cycle_on_moto_over_https_with_a_ca_bundle() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    let runs = runs_dir();
+    let Some(moto) = Moto::start_https(runs.path()) else {
+        return;
+    };
+    ensure_image();
+    let target = Target {
+        url: moto.url.clone(),
+        bucket: "vmh-moto-tls".into(),
+        region: "us-east-1".into(),
+        key: "moto-key".into(),
+        secret: "moto-secret".into(),
+    };
+    moto.create_bucket(&target);
+    let profile = endpoint_profile(runs.path(), &target, CYCLE);
+    let p = profile.display().to_string();
+
+    let wrong = vmharness::net::pki::RunPki::issue(&["localhost"]).expect("another CA");
+    wrong
+        .write_ca(&runs.path().join("wrong-ca.pem"))
+        .expect("CA");
+    add_s3_key(&profile, "ca_bundle = \"wrong-ca.pem\"");
+    let out = run_with(runs.path(), &target, &["run-all", "--profile", &p]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("AWS_CA_BUNDLE") && err.contains("wrong-ca.pem") && !err.contains("VM ready"),
+        "{err}"
+    );
+
+    let text = std::fs::read_to_string(&profile).expect("profile");
+    std::fs::write(&profile, text.replace("wrong-ca.pem", "moto-ca.pem")).expect("profile");
+    let out = run_with(runs.path(), &target, &["run-all", "--profile", &p]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "every check passed or was skipped; moto said:\n{}",
+        moto.log_tail()
+    );
+    let run = judged_without_a_journal(runs.path(), "endpoint");
+    let port = moto.url.rsplit(':').next().unwrap_or_default();
+    egress_went_only_to(&run, &[format!("localhost:{port}")]);
+}
+
+/// `backend = "aws"` end to end, with everything but AWS itself real: the
+/// test-only switch makes the egress proxy send AWS's names for the bucket
+/// to an embedded https endpoint standing in for AWS. The tool gets no
+/// endpoint URL (boto3's own AWS addressing), the run works in its own
+/// sub-prefix, what needs the journal is SKIP with the reason, and the
+/// guest's secret key is nowhere in the run directory.
+#[test]
+fn the_backup_cycle_on_aws_through_the_egress_proxy() {
+    if !vm_tests_enabled() {
+        return;
+    }
+    ensure_image();
+    let runs = runs_dir();
+    let target = Target {
+        url: String::new(),
+        bucket: "vmh-nightly".into(),
+        region: "eu-west-1".into(),
+        key: "AKIAVMHARNESSTEST01".into(),
+        secret: format!("sEcReT{:016x}", rand::random::<u64>()),
+    };
+    let list: Vec<String> = CYCLE.iter().map(|s| format!("{s:?}")).collect();
+    let profile = runs.path().join("aws.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            r#"[s3]
+backend = "aws"
+bucket = "{bucket}"
+region = "{region}"
+prefix = "{PREFIX}"
+
+[s3.guest_credentials]
+access_key_id_env = "{KEY_ENV}"
+secret_access_key_env = "{SECRET_ENV}"
+
+[btrfs]
+subvolumes = ["data"]
+
+[fixture]
+scale = "tiny"
+
+[scenarios]
+run = [{list}]
+"#,
+            bucket = target.bucket,
+            region = target.region,
+            list = list.join(", "),
+        ),
+    )
+    .expect("profile");
+    let p = profile.display().to_string();
+    let out = vmharness_env(
+        runs.path(),
+        &[
+            (KEY_ENV, target.key.as_str()),
+            (SECRET_ENV, target.secret.as_str()),
+            ("VMHARNESS_TEST_AWS_STAND_IN", "1"),
+        ],
+        &["run-all", "--profile", &p],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "every check passed or was skipped:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = judged_without_a_journal(runs.path(), "aws");
+    let run_id = run.file_name().expect("run id").to_string_lossy();
+    let said = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        said.contains(&format!("this run's prefix {PREFIX}{run_id}/")),
+        "{said}"
+    );
+    let records = egress_went_only_to(
+        &run,
+        &[
+            "s3.eu-west-1.amazonaws.com:443".to_owned(),
+            "vmh-nightly.s3.eu-west-1.amazonaws.com:443".to_owned(),
+        ],
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["host"] == "vmh-nightly.s3.eu-west-1.amazonaws.com"),
+        "boto3 addressed the bucket virtual-hosted, as on AWS: {records:?}"
+    );
+    let mut leaks = Vec::new();
+    for entry in walk(&run) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        if bytes
+            .windows(target.secret.len())
+            .any(|w| w == target.secret.as_bytes())
+        {
+            leaks.push(entry);
+        }
+    }
+    assert!(leaks.is_empty(), "the secret key is in {leaks:?}");
+}
+
+/// Every regular file under `dir` (symbolic links not followed).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_dir() {
+            out.extend(walk(&e.path()));
+        } else if t.is_file() {
+            out.push(e.path());
+        }
+    }
+    out
 }

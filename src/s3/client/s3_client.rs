@@ -132,34 +132,55 @@ fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
         .build_https()
 }
 
+/// A TLS context that trusts only the CAs in `ca_pem` (`what` names them
+/// in an error).
+fn trusting_only(
+    ca_pem: &[u8],
+    what: &str,
+) -> Result<aws_smithy_http_client::tls::TlsContext, S3ClientError> {
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(ca_pem.to_vec());
+    tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| S3ClientError::Config(format!("trusting {what}: {e}")))
+}
+
 /// An HTTP client for an endpoint serving https under `tls.name`: it
 /// trusts only `tls.ca_pem` and resolves only that name, to `ip`.
 fn pinned_tls_http_client(
     tls: &EndpointTls,
     ip: IpAddr,
 ) -> Result<aws_sdk_s3::config::SharedHttpClient, S3ClientError> {
-    use aws_smithy_http_client::tls;
-    let trust = tls::TrustStore::empty()
-        .with_native_roots(false)
-        .with_pem_certificate(tls.ca_pem.as_bytes().to_vec());
-    let context = tls::TlsContext::builder()
-        .with_trust_store(trust)
-        .build()
-        .map_err(|e| {
-            S3ClientError::Config(format!(
-                "trusting the CA of the endpoint's https ({}): {e}",
-                tls.name
-            ))
-        })?;
+    use aws_smithy_http_client::tls as t;
+    let what = format!("the CA of the endpoint's https ({})", tls.name);
     Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .tls_context(context)
+        .tls_provider(t::Provider::Rustls(t::rustls_provider::CryptoMode::Ring))
+        .tls_context(trusting_only(tls.ca_pem.as_bytes(), &what)?)
         .build_with_resolver(PinnedName {
             name: tls.name.clone(),
             ip,
         }))
+}
+
+/// The HTTP client of a remote backend: trusting only `[s3] ca_bundle`'s
+/// CAs when the profile names one, else the system's.
+fn remote_http_client(
+    ca_bundle: Option<&std::path::Path>,
+) -> Result<aws_sdk_s3::config::SharedHttpClient, S3ClientError> {
+    let Some(path) = ca_bundle else {
+        return Ok(http_client());
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| S3ClientError::Config(format!("[s3] ca_bundle {}: {e}", path.display())))?;
+    use aws_smithy_http_client::tls as t;
+    let what = format!("[s3] ca_bundle {}", path.display());
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(t::Provider::Rustls(t::rustls_provider::CryptoMode::Ring))
+        .tls_context(trusting_only(&pem, &what)?)
+        .build_https())
 }
 
 /// A resolver of one name to one address; any other name fails (the
@@ -255,7 +276,8 @@ impl S3Client {
         cfg: &RemoteConfig,
         static_credentials: Option<&Credentials>,
     ) -> Result<S3Client, S3ClientError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(remote_http_client(cfg.ca_bundle.as_deref())?);
         loader = loader.region(Region::new(cfg.region.clone()));
         if let Some(p) = &cfg.aws_profile {
             loader = loader.profile_name(p);

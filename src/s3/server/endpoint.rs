@@ -51,15 +51,19 @@ impl Credentials {
 }
 
 /// The environment a boto3 tool needs to reach S3 at `url` (as the tool
-/// sees it) with `credentials`, and nothing else.
+/// sees it; None: the tool's default, AWS) with `credentials`, and nothing
+/// else.
 pub fn tool_env(
-    url: &str,
+    url: Option<&str>,
     credentials: &Credentials,
     session_token: Option<&str>,
     region: &str,
 ) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("AWS_ENDPOINT_URL_S3".to_owned(), url.to_owned()),
+    let mut env: Vec<(String, String)> = url
+        .map(|u| ("AWS_ENDPOINT_URL_S3".to_owned(), u.to_owned()))
+        .into_iter()
+        .collect();
+    env.extend([
         (
             "AWS_ACCESS_KEY_ID".to_owned(),
             credentials.access_key_id.clone(),
@@ -68,7 +72,7 @@ pub fn tool_env(
             "AWS_SECRET_ACCESS_KEY".to_owned(),
             credentials.secret_access_key.clone(),
         ),
-    ];
+    ]);
     if let Some(t) = session_token {
         env.push(("AWS_SESSION_TOKEN".to_owned(), t.to_owned()));
     }
@@ -95,6 +99,9 @@ pub struct EndpointConfig {
     pub faults: Vec<FaultRule>,
     /// Serve https instead of http (None: plain http).
     pub tls: Option<EndpointTls>,
+    /// Domains whose subdomains are buckets (virtual-hosted-style
+    /// addressing, as on AWS); empty: path-style only.
+    pub bucket_domains: Vec<String>,
 }
 
 /// How the endpoint serves https: the server configuration, the name its
@@ -132,6 +139,7 @@ impl EndpointConfig {
             journal_file: None,
             faults: Vec::new(),
             tls: None,
+            bucket_domains: Vec::new(),
         }
     }
 }
@@ -212,6 +220,9 @@ impl Endpoint {
         let observer = Credentials::random();
         let mut builder = s3s::service::S3ServiceBuilder::new(service);
         builder.set_auth(Keys::new([&credentials, &observer]));
+        if !config.bucket_domains.is_empty() {
+            builder.set_host(super::vhost::BucketSubdomains::new(&config.bucket_domains));
+        }
         builder.set_access(Gate {
             faults: faults.clone(),
             exempt_access_key: observer.access_key_id.clone(),
@@ -373,7 +384,7 @@ impl Endpoint {
     /// Environment for a boto3 tool talking to this endpoint through
     /// `url` (the address the guest sees; pass `self.url()` on the host).
     pub fn tool_env(&self, url: &str) -> Vec<(String, String)> {
-        tool_env(url, &self.credentials, None, &self.region)
+        tool_env(Some(url), &self.credentials, None, &self.region)
     }
 
     /// Stop accepting, drop open connections and wait for the server task.
@@ -405,7 +416,12 @@ mod tests {
             env.into_iter().map(|(k, _)| k).collect()
         };
         assert_eq!(
-            names(tool_env("http://10.0.2.100:9000", &creds, None, "r-1")),
+            names(tool_env(
+                Some("http://10.0.2.100:9000"),
+                &creds,
+                None,
+                "r-1"
+            )),
             [
                 "AWS_ENDPOINT_URL_S3",
                 "AWS_ACCESS_KEY_ID",
@@ -413,7 +429,7 @@ mod tests {
                 "AWS_DEFAULT_REGION"
             ]
         );
-        let env = tool_env("http://x", &creds, Some("T"), "r-1");
+        let env = tool_env(Some("http://x"), &creds, Some("T"), "r-1");
         assert!(env.contains(&("AWS_SESSION_TOKEN".into(), "T".into())));
         assert!(env.contains(&("AWS_SECRET_ACCESS_KEY".into(), "SK".into())));
     }

@@ -28,6 +28,7 @@ pub mod restore;
 mod restore_op;
 mod service;
 pub mod store;
+mod vhost;
 
 pub mod cli;
 pub mod endpoint;
