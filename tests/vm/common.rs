@@ -135,7 +135,7 @@ fn save_output(args: &[&str], out: &Output) {
 
 /// With `VMHARNESS_TEST_OUTPUT` set (CI), append how long a VM-using
 /// command of the tests took to `<dir>/timings.txt` (CI prints it: the
-/// test phase's time, command by command).
+/// test phase's time, command by command), secret values elided.
 fn save_timing(env: &[(&str, &str)], args: &[&str], out: &Output, took: std::time::Duration) {
     use std::io::Write;
     let Some(dir) = std::env::var_os("VMHARNESS_TEST_OUTPUT") else {
@@ -144,7 +144,14 @@ fn save_timing(env: &[(&str, &str)], args: &[&str], out: &Output, took: std::tim
     if took.as_secs() < 20 {
         return;
     }
-    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // The values of secret keys and tokens are not for a CI log.
+    let env: Vec<String> = env
+        .iter()
+        .map(|(k, v)| match ["SECRET", "TOKEN"].iter().any(|s| k.contains(s)) {
+            true => format!("{k}=..."),
+            false => format!("{k}={v}"),
+        })
+        .collect();
     let path = Path::new(&dir).join("timings.txt");
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
