@@ -147,10 +147,12 @@ fn save_timing(env: &[(&str, &str)], args: &[&str], out: &Output, took: std::tim
     // The values of secret keys and tokens are not for a CI log.
     let env: Vec<String> = env
         .iter()
-        .map(|(k, v)| match ["SECRET", "TOKEN"].iter().any(|s| k.contains(s)) {
-            true => format!("{k}=..."),
-            false => format!("{k}={v}"),
-        })
+        .map(
+            |(k, v)| match ["SECRET", "TOKEN"].iter().any(|s| k.contains(s)) {
+                true => format!("{k}=..."),
+                false => format!("{k}={v}"),
+            },
+        )
         .collect();
     let path = Path::new(&dir).join("timings.txt");
     if let Ok(mut f) = std::fs::OpenOptions::new()
