@@ -92,3 +92,49 @@ async fn another_ca_or_plain_http_gets_nothing() {
     );
     ep.shutdown().await;
 }
+
+/// The `reset` fault over https: the TCP connection under the TLS session
+/// is reset (no HTTP answer, no TLS close), the upload is not stored, and
+/// the next request on a new connection works.
+#[tokio::test]
+async fn the_reset_fault_resets_the_connection_under_tls() {
+    use crate::s3::server::{FaultKind, FaultRule};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = RunPki::issue(&[S3_TLS_NAME]).expect("pki");
+    let ep = tls_endpoint(dir.path(), &pki).await;
+    let tls = ep.tls().expect("https").clone();
+    let http = pinned_tls_http_client(&tls, ep.addr().ip()).expect("http client");
+    // The tool's key (the harness's own is never faulted), no retries.
+    let sdk = sdk_client_over(&ep.url(), ep.credentials(), ep.region(), 1, http);
+    ep.faults()
+        .add(FaultRule::new(FaultKind::Reset).op("PutObject").times(1))
+        .expect("rule");
+    let put = |key: &'static str| {
+        sdk.put_object()
+            .bucket(ep.bucket())
+            .key(key)
+            .body(ByteStream::from(vec![3u8; 200_000]))
+            .send()
+    };
+    let e = put("r/up").await.expect_err("reset upload");
+    let msg = format!("{}", DisplayErrorContext(&e));
+    assert!(e.raw_response().is_none(), "no HTTP answer: {msg}");
+    assert!(
+        msg.contains("Connection reset by peer") || msg.contains("os error 104"),
+        "a TCP RST under the TLS session: {msg}"
+    );
+    let client = S3Client::for_endpoint(&ep).expect("client");
+    assert_eq!(client.head("r/up").await.expect("head"), None);
+    put("r/next").await.expect("the next upload works");
+    let rec = ep
+        .journal()
+        .wait_finished(
+            |r| r.fault.as_deref() == Some("reset"),
+            1,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("journaled");
+    assert_eq!((rec.op.as_str(), rec.status), ("PutObject", None));
+    ep.shutdown().await;
+}
