@@ -54,15 +54,17 @@ impl Forward {
 
 /// Start the embedded endpoint, or check that the remote backend can be
 /// reached from the host and by the guest's way out (before any VM boots).
+/// `env` reads a host variable (the named credentials, the test-only
+/// stand-in switch).
 pub(crate) fn open(
     profile: &Profile,
     profile_path: &Path,
     run_dir: &Path,
     rt: &tokio::runtime::Runtime,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<S3Access> {
     let file = profile_path.display();
-    let remote = plan::s3::remote(&profile.s3, |n| std::env::var(n).ok())
-        .with_context(|| format!("profile {file}"))?;
+    let remote = plan::s3::remote(&profile.s3, env).with_context(|| format!("profile {file}"))?;
     let Some(remote) = remote else {
         return match profile.s3.transport {
             Transport::Relay => open_embedded(profile, run_dir, rt),
@@ -73,8 +75,7 @@ pub(crate) fn open(
     let route = remote
         .route(&s.bucket, &s.region)
         .with_context(|| format!("profile {file}: the guest cannot reach this S3"))?;
-    if s.backend == Backend::Aws && std::env::var(plan::s3::AWS_STAND_IN_ENV).as_deref() == Ok("1")
-    {
+    if s.backend == Backend::Aws && env(plan::s3::AWS_STAND_IN_ENV).as_deref() == Some("1") {
         return open_aws_stand_in(profile, &remote, route, run_dir, rt);
     }
     let guest_ca = match &s.ca_bundle {

@@ -30,7 +30,14 @@ fn env_of<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn the_default_relay_is_plain_http_without_a_proxy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let s3 = open(&profile("relay"), Path::new("x.toml"), dir.path(), &rt).expect("open");
+    let s3 = open(
+        &profile("relay"),
+        Path::new("x.toml"),
+        dir.path(),
+        &rt,
+        &|_| None,
+    )
+    .expect("open");
     let port = s3.endpoint.as_ref().expect("embedded").port();
     assert_eq!(s3.forwards, [Forward::S3(format!("127.0.0.1:{port}"))]);
     assert_eq!(
@@ -53,6 +60,7 @@ fn https_proxy_gives_the_guest_only_the_proxy_to_the_tls_endpoint() {
         Path::new("x.toml"),
         dir.path(),
         &rt,
+        &|_| None,
     )
     .expect("open");
     let egress = s3.egress.as_ref().expect("the egress proxy");
@@ -164,19 +172,30 @@ fn https_proxy_gives_the_guest_only_the_proxy_to_the_tls_endpoint() {
     drop(endpoint);
 }
 
+/// The host variables the https profiles name for their credentials.
+const KEY_ENV: &str = "VMH_UT_KEY";
+const SECRET_ENV: &str = "VMH_UT_SECRET";
+
 /// An S3 endpoint over https with a certificate for `localhost` from its
-/// own CA, taking the credentials in the variables `key_env`/`secret_env`
-/// (set here); a profile for it in `dir` naming `ca_bundle` (if any).
+/// own CA; a host environment holding its credentials in [`KEY_ENV`] and
+/// [`SECRET_ENV`] (nothing else); a profile for it in `dir` naming
+/// `ca_bundle` (if any).
 fn https_endpoint(
     dir: &Path,
     rt: &tokio::runtime::Runtime,
     pki: &RunPki,
-    tag: &str,
-) -> (Endpoint, impl Fn(Option<&str>) -> PathBuf) {
-    let (key_env, secret_env) = (format!("VMH_UT_{tag}_KEY"), format!("VMH_UT_{tag}_SECRET"));
+) -> (
+    Endpoint,
+    impl Fn(&str) -> Option<String>,
+    impl Fn(Option<&str>) -> PathBuf,
+) {
     let creds = crate::s3::Credentials::random();
-    std::env::set_var(&key_env, &creds.access_key_id);
-    std::env::set_var(&secret_env, &creds.secret_access_key);
+    let (key, secret) = (creds.access_key_id.clone(), creds.secret_access_key.clone());
+    let env = move |name: &str| match name {
+        KEY_ENV => Some(key.clone()),
+        SECRET_ENV => Some(secret.clone()),
+        _ => None,
+    };
     let mut cfg = crate::s3::EndpointConfig::new(dir.join("store"));
     cfg.credentials = Some(creds);
     cfg.tls = Some(plan::s3::endpoint_tls(pki, "localhost").expect("tls"));
@@ -192,13 +211,13 @@ fn https_endpoint(
             .unwrap_or_default();
         let text = format!(
             "[s3]\nbackend = \"endpoint\"\nendpoint_url = \"{url}\"\nbucket = \"{bucket}\"\n{ca}\
-             [s3.guest_credentials]\naccess_key_id_env = \"{key_env}\"\nsecret_access_key_env = \"{secret_env}\"\n"
+             [s3.guest_credentials]\naccess_key_id_env = \"{KEY_ENV}\"\nsecret_access_key_env = \"{SECRET_ENV}\"\n"
         );
         let path = dir.join("https.toml");
         std::fs::write(&path, text).expect("profile");
         path
     };
-    (ep, profile)
+    (ep, env, profile)
 }
 
 #[test]
@@ -207,11 +226,11 @@ fn an_https_endpoint_is_reached_through_the_proxy_trusting_only_the_ca_bundle() 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let pki = RunPki::issue(&["localhost"]).expect("pki");
     pki.write_ca(&dir.path().join("ca.pem")).expect("ca");
-    let (ep, profile) = https_endpoint(dir.path(), &rt, &pki, "HTTPS_OK");
+    let (ep, env, profile) = https_endpoint(dir.path(), &rt, &pki);
     let path = profile(Some("ca.pem"));
     let p = crate::profile::load(&path).expect("profile");
     let run = tempfile::tempdir().expect("run dir");
-    let s3 = open(&p, &path, run.path(), &rt).expect("reached over https");
+    let s3 = open(&p, &path, run.path(), &rt, &env).expect("reached over https");
     let egress = s3.egress.as_ref().expect("the egress proxy");
     assert_eq!(s3.forwards, [Forward::Proxy(egress.addr().to_string())]);
     let env = &s3.tool_env;
@@ -253,12 +272,14 @@ fn a_certificate_the_ca_bundle_does_not_trust_is_refused_naming_aws_ca_bundle() 
     let other = RunPki::issue(&["localhost"]).expect("another CA");
     other.write_ca(&dir.path().join("other.pem")).expect("ca");
     std::fs::write(dir.path().join("junk.pem"), "not a certificate").expect("junk");
-    let (_ep, profile) = https_endpoint(dir.path(), &rt, &pki, "HTTPS_BAD");
+    let (_ep, env, profile) = https_endpoint(dir.path(), &rt, &pki);
     let run = tempfile::tempdir().expect("run dir");
     let refusal = |ca: Option<&str>| {
         let path = profile(ca);
         let p = crate::profile::load(&path).expect("profile");
-        let e = open(&p, &path, run.path(), &rt).err().expect("refused");
+        let e = open(&p, &path, run.path(), &rt, &env)
+            .err()
+            .expect("refused");
         let text = format!("{e:#}");
         assert!(text.contains(&path.display().to_string()), "{text}");
         text

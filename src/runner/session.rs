@@ -200,7 +200,10 @@ impl Session {
         if profile.s3.backend == crate::profile::Backend::Aws {
             profile.s3.prefix = plan::s3::run_prefix(&profile.s3.prefix, &run_id);
         }
-        let s3 = super::access::open(&profile, profile_path, &run_dir, &rt).inspect_err(|_| {
+        let s3 = super::access::open(&profile, profile_path, &run_dir, &rt, &|n| {
+            std::env::var(n).ok()
+        })
+        .inspect_err(|_| {
             // Refused before anything ran: leave no empty run directory.
             let _ = std::fs::remove_dir(&run_dir);
         })?;

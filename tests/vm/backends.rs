@@ -523,12 +523,29 @@ fn the_backup_cycle_on_moto_over_https_with_a_ca_bundle() {
     egress_went_only_to(&run, &[format!("localhost:{port}")]);
 }
 
+/// The tool's command in the AWS test: first look for the secret key the
+/// command was given in the guest's files (the harness passes it per
+/// command; no file may hold it), failing the command if one does, then
+/// the reference tool itself, unchanged.
+const LEAK_CHECK_THEN_TOOL: &str = r#"import os, runpy, subprocess, sys
+secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+if not secret:
+    sys.exit("LEAK CHECK: no AWS_SECRET_ACCESS_KEY in the tool's environment")
+dirs = ["/etc", "/root", "/home", "/var", "/tmp", "/opt", "/srv", "/usr/local"]
+found = subprocess.run(["grep", "-rlsF", "--", secret] + dirs,
+                       capture_output=True, text=True).stdout.split()
+if found:
+    sys.exit("LEAK CHECK: the secret key is in guest files: " + " ".join(found))
+runpy.run_module("btrfs_to_s3", run_name="__main__", alter_sys=True)
+"#;
+
 /// `backend = "aws"` end to end, with everything but AWS itself real: the
 /// test-only switch makes the egress proxy send AWS's names for the bucket
 /// to an embedded https endpoint standing in for AWS. The tool gets no
 /// endpoint URL (boto3's own AWS addressing), the run works in its own
 /// sub-prefix, what needs the journal is SKIP with the reason, and the
-/// guest's secret key is nowhere in the run directory.
+/// guest's secret key is in no file of the run directory nor of the guest
+/// (looked for before each of the tool's commands).
 #[test]
 fn the_backup_cycle_on_aws_through_the_egress_proxy() {
     if !vm_tests_enabled() {
@@ -548,7 +565,10 @@ fn the_backup_cycle_on_aws_through_the_egress_proxy() {
     std::fs::write(
         &profile,
         format!(
-            r#"[s3]
+            r#"[tool]
+cmd = ["python3", "-c", '''{LEAK_CHECK_THEN_TOOL}''']
+
+[s3]
 backend = "aws"
 bucket = "{bucket}"
 region = "{region}"
