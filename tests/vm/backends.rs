@@ -36,11 +36,24 @@ impl Target {
 
 /// A profile using `t` as backend = "endpoint", running `scenarios`.
 fn endpoint_profile(dir: &Path, t: &Target, scenarios: &[&str]) -> PathBuf {
+    let backend = format!("backend = \"endpoint\"\nendpoint_url = \"{}\"", t.url);
+    write_profile(&dir.join("endpoint.toml"), "", &backend, t, scenarios)
+}
+
+/// Write a profile to `path`: `head` (sections before `[s3]`), `[s3]`
+/// with `backend` and `t`'s bucket and region under the tests' prefix and
+/// credential variables, the tiny one-subvolume fixture, `scenarios`.
+fn write_profile(
+    path: &Path,
+    head: &str,
+    backend: &str,
+    t: &Target,
+    scenarios: &[&str],
+) -> PathBuf {
     let list: Vec<String> = scenarios.iter().map(|s| format!("{s:?}")).collect();
     let text = format!(
-        r#"[s3]
-backend = "endpoint"
-endpoint_url = "{url}"
+        r#"{head}[s3]
+{backend}
 bucket = "{bucket}"
 region = "{region}"
 prefix = "{PREFIX}"
@@ -58,14 +71,12 @@ scale = "tiny"
 [scenarios]
 run = [{list}]
 "#,
-        url = t.url,
         bucket = t.bucket,
         region = t.region,
         list = list.join(", "),
     );
-    let path = dir.join("endpoint.toml");
-    std::fs::write(&path, text).expect("writing the profile");
-    path
+    std::fs::write(path, text).expect("writing the profile");
+    path.to_owned()
 }
 
 fn run_with(runs: &Path, t: &Target, args: &[&str]) -> std::process::Output {
@@ -405,6 +416,32 @@ while True:
     }
 }
 
+/// The tests' target on `moto`: `bucket`, created there.
+fn moto_target(moto: &Moto, bucket: &str) -> Target {
+    let target = Target {
+        url: moto.url.clone(),
+        bucket: bucket.into(),
+        region: "us-east-1".into(),
+        key: "moto-key".into(),
+        secret: "moto-secret".into(),
+    };
+    moto.create_bucket(&target);
+    target
+}
+
+/// `run-all` of `profile` on `moto` exits 0 and is judged without a
+/// journal; its run directory.
+fn the_cycle_passes_on_moto(runs: &Path, moto: &Moto, target: &Target, profile: &str) -> PathBuf {
+    let out = run_with(runs, target, &["run-all", "--profile", profile]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "every check passed or was skipped; moto said:\n{}",
+        moto.log_tail()
+    );
+    judged_without_a_journal(runs, "endpoint")
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -425,24 +462,10 @@ fn the_backup_cycle_on_moto_an_s3_server_the_project_did_not_write() {
         return;
     };
     ensure_image();
-    let target = Target {
-        url: moto.url.clone(),
-        bucket: "vmh-moto".into(),
-        region: "us-east-1".into(),
-        key: "moto-key".into(),
-        secret: "moto-secret".into(),
-    };
-    moto.create_bucket(&target);
+    let target = moto_target(&moto, "vmh-moto");
     let profile = endpoint_profile(runs.path(), &target, CYCLE);
     let p = profile.display().to_string();
-    let out = run_with(runs.path(), &target, &["run-all", "--profile", &p]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "every check passed or was skipped; moto said:\n{}",
-        moto.log_tail()
-    );
-    judged_without_a_journal(runs.path(), "endpoint");
+    the_cycle_passes_on_moto(runs.path(), &moto, &target, &p);
 }
 
 /// Insert `line` at the top of the profile's `[s3]` section.
@@ -485,14 +508,7 @@ fn the_backup_cycle_on_moto_over_https_with_a_ca_bundle() {
         return;
     };
     ensure_image();
-    let target = Target {
-        url: moto.url.clone(),
-        bucket: "vmh-moto-tls".into(),
-        region: "us-east-1".into(),
-        key: "moto-key".into(),
-        secret: "moto-secret".into(),
-    };
-    moto.create_bucket(&target);
+    let target = moto_target(&moto, "vmh-moto-tls");
     let profile = endpoint_profile(runs.path(), &target, CYCLE);
     let p = profile.display().to_string();
 
@@ -511,14 +527,7 @@ fn the_backup_cycle_on_moto_over_https_with_a_ca_bundle() {
 
     let text = std::fs::read_to_string(&profile).expect("profile");
     std::fs::write(&profile, text.replace("wrong-ca.pem", "moto-ca.pem")).expect("profile");
-    let out = run_with(runs.path(), &target, &["run-all", "--profile", &p]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "every check passed or was skipped; moto said:\n{}",
-        moto.log_tail()
-    );
-    let run = judged_without_a_journal(runs.path(), "endpoint");
+    let run = the_cycle_passes_on_moto(runs.path(), &moto, &target, &p);
     let port = moto.url.rsplit(':').next().unwrap_or_default();
     egress_went_only_to(&run, &[format!("localhost:{port}")]);
 }
@@ -560,39 +569,13 @@ fn the_backup_cycle_on_aws_through_the_egress_proxy() {
         key: "AKIAVMHARNESSTEST01".into(),
         secret: format!("sEcReT{:016x}", rand::random::<u64>()),
     };
-    let list: Vec<String> = CYCLE.iter().map(|s| format!("{s:?}")).collect();
-    let profile = runs.path().join("aws.toml");
-    std::fs::write(
-        &profile,
-        format!(
-            r#"[tool]
-cmd = ["python3", "-c", '''{LEAK_CHECK_THEN_TOOL}''']
-
-[s3]
-backend = "aws"
-bucket = "{bucket}"
-region = "{region}"
-prefix = "{PREFIX}"
-
-[s3.guest_credentials]
-access_key_id_env = "{KEY_ENV}"
-secret_access_key_env = "{SECRET_ENV}"
-
-[btrfs]
-subvolumes = ["data"]
-
-[fixture]
-scale = "tiny"
-
-[scenarios]
-run = [{list}]
-"#,
-            bucket = target.bucket,
-            region = target.region,
-            list = list.join(", "),
-        ),
-    )
-    .expect("profile");
+    let profile = write_profile(
+        &runs.path().join("aws.toml"),
+        &format!("[tool]\ncmd = [\"python3\", \"-c\", '''{LEAK_CHECK_THEN_TOOL}''']\n\n"),
+        "backend = \"aws\"",
+        &target,
+        CYCLE,
+    );
     let p = profile.display().to_string();
     let out = vmharness_env(
         runs.path(),
