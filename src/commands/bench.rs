@@ -17,7 +17,7 @@ pub fn phases(t: &BootTimeline) -> Vec<(&'static str, f64)> {
             ("QEMU start", t.qmp_ready),
             ("state load", t.state_loaded),
             // No banner probe on a resume: the login waits for sshd.
-            ("SSH login, run key adopted", t.ssh_ready),
+            ("SSH login, clock set", t.ssh_ready),
         ]
     } else {
         vec![
@@ -386,10 +386,7 @@ mod tests {
         };
         let p = phases(&t);
         let names: Vec<&str> = p.iter().map(|x| x.0).collect();
-        assert_eq!(
-            names,
-            ["QEMU start", "state load", "SSH login, run key adopted"]
-        );
+        assert_eq!(names, ["QEMU start", "state load", "SSH login, clock set"]);
         let sum: f64 = p.iter().map(|x| x.1).sum();
         assert!((sum - 1.3).abs() < 1e-9);
     }

@@ -563,17 +563,16 @@ pub(crate) fn endpoint_config(profile: &Profile, dir: &Path) -> crate::s3::Endpo
     cfg
 }
 
-/// The vmharness executable QEMU runs as the relay (this binary, or the
-/// one `VMHARNESS_RELAY_EXE` names, e.g. from a test binary).
 /// The executable QEMU runs for each guest connection to the endpoint: a
-/// copy in the run directory, so that rebuilding or upgrading vmharness
-/// during a run cannot break the run's connections.
+/// copy in the run directory of this binary (or of the one
+/// `VMHARNESS_RELAY_EXE` names, e.g. from a test binary), so that rebuilding
+/// or upgrading vmharness during a run cannot break the run's connections.
+/// This binary is copied through `/proc/self/exe`, which still reads it
+/// after a rebuild has replaced the file it was started from.
 fn relay_exe(run_dir: &Path) -> Result<PathBuf> {
     let exe = match std::env::var_os("VMHARNESS_RELAY_EXE") {
         Some(p) => PathBuf::from(p),
-        None => {
-            std::env::current_exe().context("finding the vmharness executable for the S3 relay")?
-        }
+        None => PathBuf::from("/proc/self/exe"),
     };
     let copy = run_dir.join(files::RELAY_EXE);
     std::fs::copy(&exe, &copy)

@@ -16,6 +16,8 @@ pub const FIXTURE_TEMPLATE_PART: &str = "fixture-template.qcow2.part";
 pub const FIXTURE_LAYER_PREFIX: &str = "fixture-layer-";
 pub const QMP: &str = "qmp.sock";
 pub const USER_KEY: &str = "id_ed25519";
+/// The run key's public line as the guest's firmware file (`qemu_args`).
+pub const RUN_KEY_FW_CFG: &str = "run-key.fw_cfg";
 pub const QEMU_PID: &str = "qemu.pid";
 pub const OWNER_PID: &str = "owner.pid";
 pub const CONTROL: &str = "control.sock";

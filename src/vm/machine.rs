@@ -8,7 +8,8 @@ use super::files;
 use super::fixture_layers::{fixture_create_args, flatten_args, FixtureDisk, FixtureStack};
 use super::keys::KeyPair;
 use super::qemu_args::{
-    kernel_append, qemu_args, BootDisk, BootSource, QemuSpec, FIXTURE_NODE, SEED_NODE,
+    kernel_append, qemu_args, BootDisk, BootSource, QemuSpec, FIXTURE_NODE, RUN_KEY_FW_CFG_SIZE,
+    SEED_NODE,
 };
 use super::qmp::Qmp;
 use super::saved::SavedState;
@@ -95,6 +96,11 @@ enum FirstCommand {
     /// login; every later login (a reconnect, `vmharness ssh`) is the run
     /// key's. One command: the resume costs one login and one round trip.
     AdoptRunKey(String),
+    /// A resume whose guest takes the key sshd accepts from the firmware
+    /// file the host gives every start (`run_key_fw_cfg`): logged in with
+    /// the run's own key already, set the clock. Nothing is written, so
+    /// nothing needs syncing, and a failure can be retried.
+    SetClock,
 }
 
 impl FirstCommand {
@@ -102,6 +108,10 @@ impl FirstCommand {
     fn line(&self) -> anyhow::Result<(&'static str, String)> {
         Ok(match self {
             FirstCommand::Ready => ("ready", "true".into()),
+            FirstCommand::SetClock => (
+                "set-clock",
+                crate::util::set_clock_command(std::time::SystemTime::now())?,
+            ),
             FirstCommand::AdoptRunKey(public_line) => {
                 let clock = crate::util::set_clock_command(std::time::SystemTime::now())?;
                 let cmd = format!(
@@ -114,6 +124,21 @@ impl FirstCommand {
             }
         })
     }
+}
+
+/// The run key's public line as the firmware file the guest reads it from:
+/// padded with newlines (blank lines in an authorized-keys list) to the
+/// fixed size every start declares.
+fn run_key_fw_cfg(public_line: &str) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = format!("{}\n", public_line.trim()).into_bytes();
+    if bytes.len() > RUN_KEY_FW_CFG_SIZE {
+        anyhow::bail!(
+            "the SSH public key is {} bytes, more than the {RUN_KEY_FW_CFG_SIZE} its firmware file holds",
+            bytes.len()
+        );
+    }
+    bytes.resize(RUN_KEY_FW_CFG_SIZE, b'\n');
+    Ok(bytes)
 }
 
 /// What a run's console.log starts with, before the guest's first byte:
@@ -355,17 +380,26 @@ impl Vm {
     fn resume(cfg: VmConfig, state: &SavedState) -> Result<Vm, VmError> {
         Self::cleaning_up(cfg, |cfg| {
             let user_key = Self::prepare_run(cfg, &state.disk())?;
-            let login = Login {
-                key_path: state.provision_key(),
-                host_key: hex::decode(&state.meta.host_key_hex)
-                    .context("meta.json: bad host key")
-                    .phase("reading the saved VM state")?,
-                first: FirstCommand::AdoptRunKey(user_key.public_line.clone()),
+            let host_key = hex::decode(&state.meta.host_key_hex)
+                .context("meta.json: bad host key")
+                .phase("reading the saved VM state")?;
+            let key_path = cfg.run_dir.join(files::USER_KEY);
+            let login = if state.meta.run_key_from_fw_cfg {
+                Login {
+                    key_path: key_path.clone(),
+                    host_key,
+                    first: FirstCommand::SetClock,
+                }
+            } else {
+                Login {
+                    key_path: state.provision_key(),
+                    host_key,
+                    first: FirstCommand::AdoptRunKey(user_key.public_line.clone()),
+                }
             };
             let log = CommandLog::open(&cfg.run_dir).phase("opening ssh.jsonl")?;
-            let mut vm = Self::launch(cfg, BootSource::Incoming, &login, Some(state), &log)?;
-            // The key is adopted: later logins use it.
-            let key_path = cfg.run_dir.join(files::USER_KEY);
+            let mut vm = Self::launch(cfg, Self::incoming(cfg), &login, Some(state), &log)?;
+            // The run's key is the one sshd accepts: later logins use it.
             vm.ssh.set_key_path(key_path.clone());
             vm.state.key_path = key_path;
             Ok(vm)
@@ -407,7 +441,21 @@ impl Vm {
         user_key
             .write_private(&cfg.run_dir.join(files::USER_KEY))
             .phase("generating keys")?;
+        std::fs::write(
+            cfg.run_dir.join(files::RUN_KEY_FW_CFG),
+            run_key_fw_cfg(&user_key.public_line).phase("generating keys")?,
+        )
+        .phase("generating keys")?;
         Ok(user_key)
+    }
+
+    /// A resume's boot source: the kernel the saved state was booted with.
+    pub fn incoming(cfg: &VmConfig) -> BootSource {
+        BootSource::Incoming {
+            kernel: cfg.kernel.clone(),
+            initrd: cfg.initrd.clone(),
+            append: kernel_append(&cfg.root_device, &cfg.extra_append),
+        }
     }
 
     /// The QEMU spec of this VM (`ssh_port` and `source` vary per start).
@@ -422,6 +470,7 @@ impl Vm {
             ssh_port,
             qmp_socket: cfg.run_dir.join(files::QMP),
             console_log: cfg.run_dir.join(files::CONSOLE),
+            run_key: cfg.run_dir.join(files::RUN_KEY_FW_CFG),
             guestfwd: cfg.guestfwd.clone(),
             internet: cfg.internet,
         }
@@ -602,10 +651,17 @@ impl Vm {
             phase = "logging in over SSH";
             match Ssh::connect(&target, Duration::from_secs(15), Some(log.clone())) {
                 Ok(mut ssh) => {
+                    // The adoption cannot be retried (it may have swapped the
+                    // keys), so it gets the boot's whole remaining time: its
+                    // `sync` waits for the host's disk, which other VMs'
+                    // writes can hold up for tens of seconds.
+                    let budget = deadline
+                        .saturating_duration_since(Instant::now())
+                        .max(Duration::from_secs(30));
                     let first = login
                         .first
                         .line()
-                        .and_then(|(label, cmd)| ssh.run(label, &cmd, Duration::from_secs(30)));
+                        .and_then(|(label, cmd)| ssh.run(label, &cmd, budget));
                     if let Err(e) = first {
                         last_error = format!("{e:#}");
                         if matches!(login.first, FirstCommand::AdoptRunKey(_)) {
@@ -1298,6 +1354,18 @@ pub fn kill_group(pgid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_run_key_firmware_file_is_the_key_line_padded_to_its_fixed_size() {
+        let line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB vmharness-x";
+        let f = run_key_fw_cfg(&format!("{line}\n")).unwrap();
+        assert_eq!(f.len(), RUN_KEY_FW_CFG_SIZE);
+        let text = String::from_utf8(f).unwrap();
+        // What sshd reads: the key line, then blank lines only.
+        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines, [line]);
+        assert!(run_key_fw_cfg(&"x".repeat(RUN_KEY_FW_CFG_SIZE)).is_err());
+    }
 
     #[test]
     fn the_disk_wait_finds_a_late_disk_and_gives_up_on_a_missing_one() {

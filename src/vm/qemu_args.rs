@@ -16,6 +16,11 @@ pub struct QemuSpec {
     pub ssh_port: u16,
     pub qmp_socket: PathBuf,
     pub console_log: PathBuf,
+    /// The run's SSH public key, padded to [`RUN_KEY_FW_CFG_SIZE`], given to
+    /// the guest as the firmware file [`RUN_KEY_FW_CFG`] at every start: a
+    /// guest resumed from a saved state reads the key sshd accepts from
+    /// there (see `vm::resume`), so its first login is already the run's.
+    pub run_key: PathBuf,
     /// `guestfwd` rules (`tcp:ADDR:PORT-cmd:...`), the only way out of the
     /// restricted user network.
     pub guestfwd: Vec<String>,
@@ -39,8 +44,15 @@ pub enum BootSource {
     /// image.
     Firmware { seed: PathBuf },
     /// Wait for a saved state (`-incoming defer`); the seed was unplugged
-    /// before it was saved, so slot 5 is empty.
-    Incoming,
+    /// before it was saved, so slot 5 is empty. The kernel the state was
+    /// booted with is given again (the guest runs from its saved memory and
+    /// never reads it): the firmware files then match the saved guest's,
+    /// whose driver found each file by its position when it booted.
+    Incoming {
+        kernel: PathBuf,
+        initrd: PathBuf,
+        append: String,
+    },
     /// Boot this kernel again on a disk that was already provisioned (after a
     /// power cut): no seed, `cloud-init=disabled` appended to `append` (with
     /// no seed cloud-init would become a new instance and regenerate the
@@ -133,6 +145,11 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
             initrd,
             append,
             ..
+        }
+        | BootSource::Incoming {
+            kernel,
+            initrd,
+            append,
         } => {
             push("-kernel");
             push(&kernel.to_string_lossy());
@@ -145,7 +162,7 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
                 push(append);
             }
         }
-        BootSource::Firmware { .. } | BootSource::Incoming => {}
+        BootSource::Firmware { .. } => {}
     }
     // NIC first, at a pinned address, so its name never changes (ens3).
     let mut netdev = format!(
@@ -206,6 +223,11 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
     // reseeds its random number generator instead of repeating the last run's.
     push("-device");
     push("vmgenid,guid=auto");
+    push("-fw_cfg");
+    push(&format!(
+        "name={RUN_KEY_FW_CFG},file={}",
+        opt_value(&s.run_key.to_string_lossy())
+    ));
     push("-qmp");
     push(&format!(
         "unix:{},server=on,wait=off",
@@ -219,12 +241,20 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
     ));
     push("-serial");
     push("chardev:console");
-    if s.source == BootSource::Incoming {
+    if matches!(s.source, BootSource::Incoming { .. }) {
         push("-incoming");
         push("defer");
     }
     a
 }
+
+/// The firmware file (fw_cfg) that holds the run's SSH public key; the
+/// guest sees it as `/sys/firmware/qemu_fw_cfg/by_name/<name>/raw`.
+pub const RUN_KEY_FW_CFG: &str = "opt/vmharness/ssh-key";
+
+/// The size of that file, whatever the key: the guest learns the size when
+/// it boots, and a resumed guest must read every run's whole key with it.
+pub const RUN_KEY_FW_CFG_SIZE: usize = 1024;
 
 /// A value inside a QEMU option list (`key=value,...`): commas doubled.
 pub fn opt_value(v: &str) -> String {
@@ -254,6 +284,7 @@ mod tests {
             ssh_port: 40022,
             qmp_socket: "/r/qmp.sock".into(),
             console_log: "/r/console.log".into(),
+            run_key: "/r/run-key.fw_cfg".into(),
             guestfwd: vec![],
             internet: false,
         }
@@ -280,6 +311,7 @@ mod tests {
             "-device", "virtio-blk-pci,id=dev-seed,drive=seed,addr=0x5",
             "-device", "virtio-rng-pci,addr=0x6",
             "-device", "vmgenid,guid=auto",
+            "-fw_cfg", "name=opt/vmharness/ssh-key,file=/r/run-key.fw_cfg",
             "-qmp", "unix:/r/qmp.sock,server=on,wait=off",
             "-chardev", "file,id=console,path=/r/console.log,append=on",
             "-serial", "chardev:console",
@@ -317,24 +349,24 @@ mod tests {
         assert_eq!(kvm_wo, tcg_wo);
     }
 
+    /// The saved guest's firmware files must be the ones it booted with
+    /// (the kernel boot adds one): only the seed and `-incoming` differ.
     #[test]
-    fn resume_differs_only_in_kernel_seed_and_incoming() {
+    fn resume_differs_only_in_the_seed_and_incoming() {
         let cold = strings(qemu_args(&spec(Accel::Tcg)));
         let mut s = spec(Accel::Tcg);
-        s.source = BootSource::Incoming;
+        s.source = BootSource::Incoming {
+            kernel: "/c/vmlinuz".into(),
+            initrd: "/c/initrd.img".into(),
+            append: kernel_append("/dev/vda", ""),
+        };
         let resume = strings(qemu_args(&s));
-        let dropped = ["-kernel", "-initrd", "-append", "-blockdev", "-device"];
         let mut expected: Vec<String> = Vec::new();
         let mut i = 0;
         while i < cold.len() {
-            let pair_is_seed_or_kernel = dropped.contains(&cold[i].as_str())
-                && cold.get(i + 1).is_some_and(|v| {
-                    cold[i].starts_with("-k")
-                        || cold[i].starts_with("-i")
-                        || cold[i] == "-append"
-                        || v.contains("seed")
-                });
-            if pair_is_seed_or_kernel {
+            let seed_pair = ["-blockdev", "-device"].contains(&cold[i].as_str())
+                && cold.get(i + 1).is_some_and(|v| v.contains("seed"));
+            if seed_pair {
                 i += 2;
             } else {
                 expected.push(cold[i].clone());

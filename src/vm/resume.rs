@@ -4,7 +4,7 @@
 
 use super::error::VmError;
 use super::machine::{Vm, VmConfig};
-use super::qemu_args::{qemu_args, BootSource};
+use super::qemu_args::qemu_args;
 use super::saved::{self, SavedState, StateInputs, StateMeta};
 use crate::accel::Accel;
 use crate::events::{self, Scope};
@@ -15,16 +15,29 @@ use std::time::{Duration, Instant};
 
 /// Run in the freshly booted guest before it is saved: wait until boot work
 /// is done, stop what would wake up after a resume's clock jump, make SSH
-/// logins quick, warm the page cache with what every run uses, flush.
+/// logins quick and, when the guest reads the firmware file with the key
+/// it was logged in with, make sshd take its keys from there only (each
+/// start's file holds that run's key), warm the page cache with what every
+/// run uses, flush.
 const QUIESCE: &str = "\
 cloud-init status --wait >/dev/null 2>&1 || true
 systemctl is-system-running --wait >/dev/null 2>&1 || true
 systemctl stop '*.timer' >/dev/null 2>&1 || true
 conf=/etc/ssh/sshd_config.d/00-vmharness-resume.conf
+key=/sys/firmware/qemu_fw_cfg/by_name/opt/vmharness/ssh-key/raw
+modprobe qemu_fw_cfg 2>/dev/null || true
 printf 'UsePAM no\\n' > $conf
+login_key=$(cut -d' ' -f2 ~/.ssh/authorized_keys 2>/dev/null | head -n1)
+if [ -n \"$login_key\" ] && grep -qF \"$login_key\" $key 2>/dev/null; then
+  printf 'AuthorizedKeysFile none\\nAuthorizedKeysCommand /usr/bin/cat %s\\nAuthorizedKeysCommandUser root\\n' $key >> $conf
+fi
 if sshd -t 2>/dev/null; then systemctl reload ssh; else rm -f $conf; fi
+grep -q '^AuthorizedKeysCommand ' $conf 2>/dev/null && echo run-key-from-fw-cfg
 { btrfs --version; mkfs.btrfs --version; python3 -c 'import json, hashlib, subprocess, tempfile'; } >/dev/null 2>&1 || true
 sync";
+
+/// What QUIESCE prints when sshd takes the key from the firmware file.
+const FW_CFG_MARK: &str = "run-key-from-fw-cfg";
 
 /// Where the states of one (image, kernel, initrd, shape) live: one
 /// subdirectory per set of inputs, so a rebuilt state never replaces files
@@ -125,7 +138,11 @@ fn slot_for(cfg: &VmConfig, store: &Path) -> Result<Slot> {
     shape_cfg.run_dir = PathBuf::from("/run");
     shape_cfg.run_id = "x".into();
     shape_cfg.guestfwd.clear();
-    let shape = saved::words_hash(&qemu_args(&Vm::spec(&shape_cfg, BootSource::Incoming, 0)));
+    let shape = saved::words_hash(&qemu_args(&Vm::spec(
+        &shape_cfg,
+        Vm::incoming(&shape_cfg),
+        0,
+    )));
     let qemu = programs::require(programs::QEMU)?;
     let qemu_version = programs::version_of(&qemu, "--version")
         .with_context(|| format!("{} --version printed nothing", qemu.display()))?;
@@ -172,7 +189,7 @@ fn provision(cfg: &VmConfig, dir: &Path, inputs: &StateInputs) -> Result<SavedSt
     let result = (|| -> Result<SavedState> {
         let mut vm = Vm::boot_cold(pcfg).map_err(BuildError::Boot)?;
         let wait = Duration::from_secs(300) * cfg.accel.timeout_factor();
-        vm.ssh().run("quiesce", QUIESCE, wait)?;
+        let quiesced = vm.ssh().run("quiesce", QUIESCE, wait)?;
         let host_key_hex = vm.state().host_key_hex.clone();
         let mapped_ram = vm.save_into(&build)?;
         let meta = StateMeta {
@@ -185,6 +202,7 @@ fn provision(cfg: &VmConfig, dir: &Path, inputs: &StateInputs) -> Result<SavedSt
             cpus: cfg.cpus,
             saved_at: crate::util::now_rfc3339(),
             provision_seconds: started.elapsed().as_secs_f64(),
+            run_key_from_fw_cfg: quiesced.stdout_text().contains(FW_CFG_MARK),
         };
         SavedState::write_meta(&build, &meta)?;
         if dir.exists() {
@@ -260,6 +278,7 @@ mod tests {
             cpus: 2,
             saved_at: String::new(),
             provision_seconds: 1.0,
+            run_key_from_fw_cfg: true,
         }
     }
 

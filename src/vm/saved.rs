@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Bump when the provisioning steps change what a saved guest holds.
-pub const PROVISION_VERSION: u32 = 1;
+pub const PROVISION_VERSION: u32 = 2;
 
 pub const DISK: &str = "disk.qcow2";
 pub const MEMORY: &str = "memory.state";
@@ -57,6 +57,12 @@ pub struct StateMeta {
     pub cpus: u32,
     pub saved_at: String,
     pub provision_seconds: f64,
+    /// The guest's sshd accepts the key of the firmware file each start
+    /// gives it (`qemu_args::RUN_KEY_FW_CFG`), and no other: a resume logs
+    /// in with the run's own key. Else (a kernel without the fw_cfg sysfs
+    /// driver) the resume adopts the run key under the provisioning key.
+    #[serde(default)]
+    pub run_key_from_fw_cfg: bool,
 }
 
 /// A complete, valid slot.

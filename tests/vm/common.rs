@@ -328,6 +328,7 @@ pub fn boot_library_vm_with(
     adjust: impl FnOnce(&mut vmharness::vm::VmConfig),
 ) -> LibraryVm {
     ensure_image();
+    print_library_events();
     let runs = runs_dir();
     let run_dir = runs.path().join(name);
     let profile = vmharness::profile::Profile::default();
@@ -341,6 +342,35 @@ pub fn boot_library_vm_with(
         plan,
         vm,
     }
+}
+
+/// The library's events (why a resume fell back to a cold boot, a state
+/// being built) as lines on stderr, where a failing test shows them.
+fn print_library_events() {
+    struct Stderr;
+    impl vmharness::events::Sink for Stderr {
+        fn event(&self, e: &vmharness::events::Event) {
+            eprintln!("{}", e.line());
+        }
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| vmharness::events::set_sink(std::sync::Arc::new(Stderr)));
+}
+
+/// The public keys root's sshd accepts: the firmware file's (a guest
+/// resumed from a saved state that reads its keys from there) or
+/// authorized_keys'.
+pub fn accepted_keys(vm: &mut vmharness::vm::Vm) -> Vec<String> {
+    let keys = run_in_guest(
+        vm,
+        "if sshd -T -C user=root,host=h,addr=127.0.0.1 | grep -qix 'authorizedkeysfile none'; \
+         then cat /sys/firmware/qemu_fw_cfg/by_name/opt/vmharness/ssh-key/raw; \
+         else cat /root/.ssh/authorized_keys; fi",
+    );
+    keys.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .collect()
 }
 
 /// Run `cmd` in the guest of a library VM (120 s at most); its stdout.
