@@ -651,10 +651,10 @@ impl Vm {
             phase = "logging in over SSH";
             match Ssh::connect(&target, Duration::from_secs(15), Some(log.clone())) {
                 Ok(mut ssh) => {
-                    // The adoption cannot be retried (it may have swapped the
-                    // keys), so it gets the boot's whole remaining time: its
-                    // `sync` waits for the host's disk, which other VMs'
-                    // writes can hold up for tens of seconds.
+                    // The first command gets the boot's whole remaining time
+                    // (at least 30 s): an adoption cannot be retried (it may
+                    // have swapped the keys), and on a host busy with other
+                    // VMs its write and `sync` can take longer than 30 s.
                     let budget = deadline
                         .saturating_duration_since(Instant::now())
                         .max(Duration::from_secs(30));
