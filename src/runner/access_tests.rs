@@ -26,18 +26,24 @@ fn env_of<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
     env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// `open` of the embedded endpoint reached by `transport`, with no host
+/// variables.
+fn open_embedded_with(transport: &str, run_dir: &Path, rt: &tokio::runtime::Runtime) -> S3Access {
+    open(
+        &profile(transport),
+        Path::new("x.toml"),
+        run_dir,
+        rt,
+        &|_| None,
+    )
+    .expect("open")
+}
+
 #[test]
 fn the_default_relay_is_plain_http_without_a_proxy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let s3 = open(
-        &profile("relay"),
-        Path::new("x.toml"),
-        dir.path(),
-        &rt,
-        &|_| None,
-    )
-    .expect("open");
+    let s3 = open_embedded_with("relay", dir.path(), &rt);
     let port = s3.endpoint.as_ref().expect("embedded").port();
     assert_eq!(s3.forwards, [Forward::S3(format!("127.0.0.1:{port}"))]);
     assert_eq!(
@@ -55,14 +61,7 @@ fn the_default_relay_is_plain_http_without_a_proxy() {
 fn https_proxy_gives_the_guest_only_the_proxy_to_the_tls_endpoint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let s3 = open(
-        &profile("https-proxy"),
-        Path::new("x.toml"),
-        dir.path(),
-        &rt,
-        &|_| None,
-    )
-    .expect("open");
+    let s3 = open_embedded_with("https-proxy", dir.path(), &rt);
     let egress = s3.egress.as_ref().expect("the egress proxy");
     assert_eq!(s3.forwards, [Forward::Proxy(egress.addr().to_string())]);
     assert_eq!(

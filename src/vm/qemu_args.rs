@@ -252,6 +252,11 @@ pub fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
 /// guest sees it as `/sys/firmware/qemu_fw_cfg/by_name/<name>/raw`.
 pub const RUN_KEY_FW_CFG: &str = "opt/vmharness/ssh-key";
 
+/// Where the guest reads that file (the fw_cfg sysfs driver's path).
+pub fn run_key_guest_path() -> String {
+    format!("/sys/firmware/qemu_fw_cfg/by_name/{RUN_KEY_FW_CFG}/raw")
+}
+
 /// The size of that file, whatever the key: the guest learns the size when
 /// it boots, and a resumed guest must read every run's whole key with it.
 pub const RUN_KEY_FW_CFG_SIZE: usize = 1024;

@@ -4,7 +4,7 @@
 
 use super::error::VmError;
 use super::machine::{Vm, VmConfig};
-use super::qemu_args::qemu_args;
+use super::qemu_args::{qemu_args, run_key_guest_path};
 use super::saved::{self, SavedState, StateInputs, StateMeta};
 use crate::accel::Accel;
 use crate::events::{self, Scope};
@@ -13,18 +13,24 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// What the quiesce script prints when sshd takes the key from the firmware
+/// file.
+const FW_CFG_MARK: &str = "run-key-from-fw-cfg";
+
 /// Run in the freshly booted guest before it is saved: wait until boot work
 /// is done, stop what would wake up after a resume's clock jump, make SSH
 /// logins quick and, when the guest reads the firmware file with the key
 /// it was logged in with, make sshd take its keys from there only (each
-/// start's file holds that run's key), warm the page cache with what every
-/// run uses, flush.
-const QUIESCE: &str = "\
+/// start's file holds that run's key; it prints [`FW_CFG_MARK`]), warm the
+/// page cache with what every run uses, flush.
+fn quiesce_script() -> String {
+    format!(
+        "\
 cloud-init status --wait >/dev/null 2>&1 || true
 systemctl is-system-running --wait >/dev/null 2>&1 || true
 systemctl stop '*.timer' >/dev/null 2>&1 || true
 conf=/etc/ssh/sshd_config.d/00-vmharness-resume.conf
-key=/sys/firmware/qemu_fw_cfg/by_name/opt/vmharness/ssh-key/raw
+key={key}
 modprobe qemu_fw_cfg 2>/dev/null || true
 printf 'UsePAM no\\n' > $conf
 login_key=$(cut -d' ' -f2 ~/.ssh/authorized_keys 2>/dev/null | head -n1)
@@ -32,12 +38,12 @@ if [ -n \"$login_key\" ] && grep -qF \"$login_key\" $key 2>/dev/null; then
   printf 'AuthorizedKeysFile none\\nAuthorizedKeysCommand /usr/bin/cat %s\\nAuthorizedKeysCommandUser root\\n' $key >> $conf
 fi
 if sshd -t 2>/dev/null; then systemctl reload ssh; else rm -f $conf; fi
-grep -q '^AuthorizedKeysCommand ' $conf 2>/dev/null && echo run-key-from-fw-cfg
-{ btrfs --version; mkfs.btrfs --version; python3 -c 'import json, hashlib, subprocess, tempfile'; } >/dev/null 2>&1 || true
-sync";
-
-/// What QUIESCE prints when sshd takes the key from the firmware file.
-const FW_CFG_MARK: &str = "run-key-from-fw-cfg";
+grep -q '^AuthorizedKeysCommand ' $conf 2>/dev/null && echo {FW_CFG_MARK}
+{{ btrfs --version; mkfs.btrfs --version; python3 -c 'import json, hashlib, subprocess, tempfile'; }} >/dev/null 2>&1 || true
+sync",
+        key = run_key_guest_path()
+    )
+}
 
 /// Where the states of one (image, kernel, initrd, shape) live: one
 /// subdirectory per set of inputs, so a rebuilt state never replaces files
@@ -189,7 +195,7 @@ fn provision(cfg: &VmConfig, dir: &Path, inputs: &StateInputs) -> Result<SavedSt
     let result = (|| -> Result<SavedState> {
         let mut vm = Vm::boot_cold(pcfg).map_err(BuildError::Boot)?;
         let wait = Duration::from_secs(300) * cfg.accel.timeout_factor();
-        let quiesced = vm.ssh().run("quiesce", QUIESCE, wait)?;
+        let quiesced = vm.ssh().run("quiesce", &quiesce_script(), wait)?;
         let host_key_hex = vm.state().host_key_hex.clone();
         let mapped_ram = vm.save_into(&build)?;
         let meta = StateMeta {

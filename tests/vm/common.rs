@@ -363,9 +363,11 @@ fn print_library_events() {
 pub fn accepted_keys(vm: &mut vmharness::vm::Vm) -> Vec<String> {
     let keys = run_in_guest(
         vm,
-        "if sshd -T -C user=root,host=h,addr=127.0.0.1 | grep -qix 'authorizedkeysfile none'; \
-         then cat /sys/firmware/qemu_fw_cfg/by_name/opt/vmharness/ssh-key/raw; \
-         else cat /root/.ssh/authorized_keys; fi",
+        &format!(
+            "if sshd -T -C user=root,host=h,addr=127.0.0.1 | grep -qix 'authorizedkeysfile none'; \
+             then cat {}; else cat /root/.ssh/authorized_keys; fi",
+            vmharness::vm::qemu_args::run_key_guest_path()
+        ),
     );
     keys.lines()
         .filter(|l| !l.trim().is_empty())
